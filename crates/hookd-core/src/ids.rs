@@ -1,0 +1,149 @@
+//! Prefixed, time-sortable identifiers (`app_…`, `ep_…`, `msg_…`, `atmpt_…`).
+//!
+//! An id is a prefix, an underscore and 27 base62 characters encoding 160 bits: 48 bits
+//! of milliseconds since the Unix epoch followed by 112 random bits. The encoding is
+//! fixed-width over an alphabet in ASCII order, so ids of one kind sort by creation time
+//! as plain strings. This matches the shape Svix documents (`^msg_[A-Za-z0-9]{27}$`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Number of base62 characters after the prefix.
+pub const ID_BODY_LEN: usize = 27;
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Encodes a creation time and 14 random bytes as a 27-character base62 string.
+pub fn encode_id_body(unix_ms: u64, random: [u8; 14]) -> String {
+    let mut bytes = [0u8; 20];
+    bytes[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..]);
+    bytes[6..].copy_from_slice(&random);
+    // Long division of the 160-bit big-endian number by 62, repeated.
+    let mut digits = [0u8; ID_BODY_LEN];
+    let mut number = bytes;
+    for slot in digits.iter_mut().rev() {
+        let mut remainder: u32 = 0;
+        for byte in number.iter_mut() {
+            let value = (remainder << 8) | u32::from(*byte);
+            *byte = (value / 62) as u8;
+            remainder = value % 62;
+        }
+        *slot = ALPHABET[remainder as usize];
+    }
+    String::from_utf8(digits.to_vec()).expect("alphabet is ASCII")
+}
+
+/// Whether `body` has the shape of an id body (27 base62 characters).
+pub fn is_id_body(body: &str) -> bool {
+    body.len() == ID_BODY_LEN && body.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with, underscore included.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id created at `unix_ms`, with the caller's randomness.
+            pub fn new(unix_ms: u64, random: [u8; 14]) -> Self {
+                Self(format!("{}{}", $prefix, encode_id_body(unix_ms, random)))
+            }
+
+            /// Parses an id, checking the prefix and the body's shape.
+            pub fn parse(text: &str) -> Option<Self> {
+                let body = text.strip_prefix($prefix)?;
+                is_id_body(body).then(|| Self(text.to_owned()))
+            }
+
+            /// Whether `text` looks like an id of this kind (rather than a uid).
+            pub fn looks_like(text: &str) -> bool {
+                text.strip_prefix($prefix).is_some_and(is_id_body)
+            }
+
+            /// Wraps a string read back from the store, which only ever holds valid ids.
+            pub fn from_trusted(text: String) -> Self {
+                Self(text)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An application: one tenant, usually one customer of the hookd user.
+    ApplicationId,
+    "app_"
+);
+id_type!(
+    /// An endpoint: a URL subscribed to some of an application's messages.
+    EndpointId,
+    "ep_"
+);
+id_type!(
+    /// A message: one published event.
+    MessageId,
+    "msg_"
+);
+id_type!(
+    /// An attempt: one HTTP try of one message to one endpoint.
+    AttemptId,
+    "atmpt_"
+);
+id_type!(
+    /// A delivery: the queue row of one message for one endpoint.
+    DeliveryId,
+    "dlv_"
+);
+id_type!(
+    /// A background task such as an endpoint recovery.
+    TaskId,
+    "qtask_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_the_documented_shape() {
+        let id = MessageId::new(1_700_000_000_000, [7; 14]);
+        assert!(id.as_str().starts_with("msg_"));
+        assert_eq!(id.as_str().len(), 4 + ID_BODY_LEN);
+        assert!(MessageId::looks_like(id.as_str()));
+        assert_eq!(MessageId::parse(id.as_str()), Some(id.clone()));
+        assert!(!EndpointId::looks_like(id.as_str()));
+        assert!(MessageId::parse("msg_short").is_none());
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let mut previous = encode_id_body(0, [255; 14]);
+        for ms in [1u64, 2, 1_000, 1_700_000_000_000, 1_700_000_000_001, (1 << 48) - 1] {
+            let next = encode_id_body(ms, [0; 14]);
+            assert!(next > previous, "{next} should sort after {previous}");
+            previous = encode_id_body(ms, [255; 14]);
+            assert!(previous > next);
+        }
+    }
+}

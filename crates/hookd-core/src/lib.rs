@@ -1,0 +1,15 @@
+//! hookd's domain: the words of DESIGN.md as types, and every decision that needs no IO.
+//!
+//! **Architecture invariant:** nothing in this crate performs IO or reads a clock or a
+//! random source. Time and randomness are parameters, so every decision here is a pure
+//! function that tests can drive with fixed inputs.
+
+pub mod filter;
+pub mod ids;
+pub mod model;
+pub mod network;
+pub mod retry;
+pub mod signature;
+
+/// Every timestamp in hookd is UTC with millisecond precision or better.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

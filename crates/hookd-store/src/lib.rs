@@ -1,0 +1,210 @@
+//! The storage boundary: one [`Store`] trait that every backend implements, the errors it
+//! returns, and the conformance suite (`conformance`) that every backend must pass.
+//!
+//! **API boundary:** nothing above this crate knows which database it talks to. The API
+//! and the delivery worker hold an `Arc<dyn Store>`; only the `hookd` binary picks the
+//! backend.
+//!
+//! **Invariants every backend keeps:**
+//! - `create_message` writes the message and all of its deliveries in one transaction,
+//!   and returns only once that transaction is durable ("2xx means committed").
+//! - A claimed delivery is leased: no other claim returns it until the lease expires or
+//!   the holder records an outcome. An expired lease can be claimed again, which is what
+//!   makes delivery at-least-once when a worker dies.
+//! - An attempt is always recorded; the delivery row changes only while the lease is
+//!   still held by the claim that made the attempt.
+
+pub mod conformance;
+mod error;
+mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
+use hookd_core::model::{Application, Attempt, Endpoint, EventType, Message};
+use hookd_core::Timestamp;
+use tokio::sync::Notify;
+
+pub use error::StoreError;
+pub use types::*;
+
+/// The result type of every store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything hookd reads and writes.
+///
+/// Tenant-scoped calls take the application id first, and never return a record of
+/// another application.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- applications ----
+
+    /// Inserts a new application. `Conflict` when its `uid` is taken.
+    async fn create_application(&self, application: &Application) -> StoreResult<()>;
+    /// An application by id or by uid.
+    async fn application(&self, id_or_uid: &str) -> StoreResult<Application>;
+    async fn list_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>>;
+    /// Replaces every field but `id` and `created_at`. `Conflict` when the new `uid` is taken.
+    async fn update_application(&self, application: &Application) -> StoreResult<()>;
+    /// Deletes the application and everything it owns.
+    async fn delete_application(&self, app_id: &ApplicationId) -> StoreResult<()>;
+
+    // ---- endpoints ----
+
+    /// `Conflict` when its `uid` is taken inside the application.
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    /// An endpoint of `app_id` by id or by uid.
+    async fn endpoint(&self, app_id: &ApplicationId, id_or_uid: &str) -> StoreResult<Endpoint>;
+    async fn list_endpoints(
+        &self,
+        app_id: &ApplicationId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Endpoint>>;
+    /// Every endpoint of the application that is not disabled (the fan-out set).
+    async fn active_endpoints(&self, app_id: &ApplicationId) -> StoreResult<Vec<Endpoint>>;
+    /// Replaces every field but `id`, `app_id` and `created_at`.
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    /// Deletes the endpoint, its deliveries and its attempts.
+    async fn delete_endpoint(&self, app_id: &ApplicationId, endpoint_id: &EndpointId)
+        -> StoreResult<()>;
+    /// Counts of the endpoint's deliveries by status, for those created in the window.
+    async fn endpoint_stats(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+    ) -> StoreResult<EndpointStats>;
+
+    // ---- event types ----
+
+    /// `Conflict` when the name exists.
+    async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()>;
+    async fn event_type(&self, name: &str) -> StoreResult<EventType>;
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> StoreResult<Page<EventType>>;
+    async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()>;
+    /// Removes the event type for good.
+    async fn delete_event_type(&self, name: &str) -> StoreResult<()>;
+
+    // ---- messages and the delivery queue ----
+
+    /// Writes the message and one pending delivery per endpoint, due at `message.created_at`,
+    /// in one durable transaction. `Conflict` when the application already has a message
+    /// with the same `event_id`.
+    async fn create_message(&self, message: &Message, endpoint_ids: &[EndpointId])
+        -> StoreResult<()>;
+    /// A message of `app_id` by id or by its `eventId`.
+    async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message>;
+    async fn list_messages(
+        &self,
+        app_id: &ApplicationId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>>;
+
+    /// Leases up to `limit` deliveries that are due at `now` and not leased (or whose lease
+    /// expired), oldest due first, for `lease`. Returns each with its message and endpoint.
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records what happened to a claimed delivery: inserts the attempt (if one was made)
+    /// and, while the lease is still held, applies `outcome` to the delivery and
+    /// `endpoint_health` to the endpoint. Returns whether the lease was still held.
+    async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<bool>;
+    /// Records many outcomes in one transaction; same semantics as `record_outcome`.
+    async fn record_outcomes(&self, records: &[OutcomeRecord]) -> StoreResult<Vec<bool>> {
+        let mut held = Vec::with_capacity(records.len());
+        for record in records {
+            held.push(self.record_outcome(record).await?);
+        }
+        Ok(held)
+    }
+    /// Gives a claimed delivery back without an attempt, due again at `due_at` (throttling,
+    /// shutdown). Ignored when the lease is no longer held.
+    async fn release_delivery(&self, lease: &Lease, due_at: Timestamp) -> StoreResult<()>;
+    /// Starts a new manual run of one message to one endpoint: due at `now`, attempts
+    /// counted from zero. Creates the delivery if the message never targeted the endpoint.
+    async fn resend(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Makes every failed delivery of the endpoint whose message was created in `window`
+    /// due again at `now` as a new manual run. Returns how many.
+    async fn recover_endpoint(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+    /// One delivery's current state (tests and the API's status views).
+    async fn delivery(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<hookd_core::model::Delivery>;
+    /// Counts of deliveries that are not finished: (due now or leased, total pending).
+    async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth>;
+
+    // ---- attempts ----
+
+    async fn list_attempts(
+        &self,
+        app_id: &ApplicationId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>>;
+    async fn attempt(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        attempt_id: &str,
+    ) -> StoreResult<Attempt>;
+
+    // ---- idempotency keys ----
+
+    /// The response stored for this key, if any, and if stored after `not_before`.
+    async fn idempotent_response(
+        &self,
+        key: &str,
+        not_before: Timestamp,
+    ) -> StoreResult<Option<StoredResponse>>;
+    /// Stores the first response for a key; a later store for the same key is ignored.
+    async fn save_idempotent_response(
+        &self,
+        key: &str,
+        response: &StoredResponse,
+        created_at: Timestamp,
+    ) -> StoreResult<()>;
+
+    // ---- settings ----
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets the value only if the key has none. Returns whether it was set.
+    async fn set_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    // ---- wake-ups ----
+
+    /// Notified (at least) whenever new work may be due: a message was committed, a
+    /// delivery was resent or released. Workers wait on it, with polling as the fallback.
+    fn work_notifier(&self) -> Arc<Notify>;
+
+    /// Checks the database answers (health checks).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Ids only used in tests and diagnostics: the lease held on a delivery.
+    async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>>;
+}

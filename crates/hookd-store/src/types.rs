@@ -1,0 +1,136 @@
+//! Plain values that cross the store boundary: pages, filters, claims and outcomes.
+
+use hookd_core::ids::{DeliveryId, EndpointId, MessageId};
+use hookd_core::model::{Attempt, Delivery, Endpoint, Message, MessageStatus};
+use hookd_core::Timestamp;
+
+/// Direction of a listing, by id (ids sort by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ordering {
+    #[default]
+    Ascending,
+    Descending,
+}
+
+/// Which page of a listing: at most `limit` items after the `iterator` cursor.
+///
+/// An iterator is the id of the last item of the previous page. An iterator that starts
+/// with `-` walks back: it yields the items just before that id (what `prevIterator`
+/// points at), still returned in `order`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub iterator: Option<String>,
+    pub order: Ordering,
+}
+
+/// One page of a listing, in the Svix shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Cursor for the next page (the last item's id), `None` when the page is empty.
+    pub iterator: Option<String>,
+    /// Cursor for the previous page (`-` + the first item's id), `None` when empty.
+    pub prev_iterator: Option<String>,
+    /// No items after this page.
+    pub done: bool,
+}
+
+/// A half-open time window; `None` bounds are open.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimeWindow {
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageFilter {
+    pub event_types: Option<Vec<String>>,
+    pub channel: Option<String>,
+    /// Only messages created strictly before / after these times.
+    pub before: Option<Timestamp>,
+    pub after: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttemptFilter {
+    pub endpoint_id: Option<EndpointId>,
+    pub msg_id: Option<MessageId>,
+    pub status: Option<MessageStatus>,
+    pub before: Option<Timestamp>,
+    pub after: Option<Timestamp>,
+}
+
+/// Counts of an endpoint's deliveries by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EndpointStats {
+    pub success: u64,
+    pub pending: u64,
+    pub sending: u64,
+    pub fail: u64,
+    pub canceled: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    /// Unfinished deliveries that are due now (leased or not).
+    pub due: u64,
+    /// Every unfinished delivery.
+    pub pending: u64,
+}
+
+/// Proof of a claim: the delivery and the token its lease was taken with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub delivery_id: DeliveryId,
+    pub token: String,
+}
+
+/// A leased delivery with everything needed to attempt it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    pub lease: Lease,
+    pub delivery: Delivery,
+    pub message: Message,
+    pub endpoint: Endpoint,
+}
+
+/// What becomes of a delivery after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    Succeeded,
+    /// Failed for now; due again at the given time (status becomes Sending).
+    RetryAt(Timestamp),
+    /// Failed for good.
+    Failed,
+}
+
+/// What becomes of the endpoint after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointHealth {
+    /// A success: clears `failing_since`.
+    Healthy,
+    /// A failure at this time: sets `failing_since` unless already set.
+    Failing(Timestamp),
+    /// Disable the endpoint (410 Gone, or failing too long).
+    Disable,
+    /// Leave the endpoint as it is (no attempt was made).
+    Unchanged,
+}
+
+/// Everything `record_outcome` writes for one claimed delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeRecord {
+    pub lease: Lease,
+    pub attempt: Option<Attempt>,
+    pub delivery: DeliveryOutcome,
+    pub endpoint_health: EndpointHealth,
+    pub now: Timestamp,
+}
+
+/// A response kept for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
