@@ -1,1 +1,139 @@
-//! placeholder
+//! hookd's HTTP API: the Svix-compatible send API under `/api/v1`, with bearer-token auth,
+//! idempotency keys, `{"code","detail"}` errors and a request body limit.
+//!
+//! **API boundary:** handlers reach data only through `hookd_store::Store`. Wire types
+//! (`…In`/`…Out`) live here and nowhere else; the domain records come from `hookd-core`.
+//!
+//! `router(state)` builds the routes so tests can call them with `oneshot`; `service`
+//! wraps them with path normalisation (a trailing slash is accepted everywhere).
+
+pub mod application;
+pub mod attempt;
+pub mod auth;
+pub mod endpoint;
+mod error;
+pub mod event_type;
+pub mod extract;
+mod health;
+mod idempotency;
+pub mod message;
+pub mod openapi;
+pub mod pagination;
+mod schema;
+mod state;
+mod validate;
+mod wire;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::routing::{get, post};
+use axum::{middleware, Router, ServiceExt};
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+
+pub use error::{ApiError, ApiResult, ErrorBody};
+pub use state::{ApiConfig, AppState};
+
+/// The routes, without path normalisation.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/app", get(application::list).post(application::create))
+        .route(
+            "/app/{app_id}",
+            get(application::get)
+                .put(application::upsert)
+                .patch(application::patch)
+                .delete(application::delete),
+        )
+        .route(
+            "/app/{app_id}/endpoint",
+            get(endpoint::list).post(endpoint::create),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}",
+            get(endpoint::get)
+                .put(endpoint::upsert)
+                .patch(endpoint::patch)
+                .delete(endpoint::delete),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/secret",
+            get(endpoint::get_secret),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
+            post(endpoint::rotate_secret),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/headers",
+            get(endpoint::get_headers)
+                .put(endpoint::put_headers)
+                .patch(endpoint::patch_headers),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/stats",
+            get(endpoint::stats),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/recover",
+            post(endpoint::recover),
+        )
+        .route(
+            "/event-type",
+            get(event_type::list).post(event_type::create),
+        )
+        .route(
+            "/event-type/{name}",
+            get(event_type::get)
+                .put(event_type::upsert)
+                .patch(event_type::patch)
+                .delete(event_type::delete),
+        )
+        .route(
+            "/app/{app_id}/msg",
+            get(message::list).post(message::create),
+        )
+        .route("/app/{app_id}/msg/{msg_id}", get(message::get))
+        .route(
+            "/app/{app_id}/attempt/endpoint/{endpoint_id}",
+            get(attempt::list_by_endpoint),
+        )
+        .route(
+            "/app/{app_id}/attempt/msg/{msg_id}",
+            get(attempt::list_by_message),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
+            get(attempt::get),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
+            post(attempt::resend),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
+    let public = Router::new()
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::serve));
+    Router::new()
+        .nest("/api/v1", api.merge(public))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .with_state(state)
+}
+
+/// The router with trailing slashes trimmed before routing.
+pub fn service(
+    state: AppState,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<
+    NormalizePath<Router>,
+    std::net::SocketAddr,
+> {
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
+    ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app)
+}

@@ -14,12 +14,12 @@ pub fn endpoint_accepts(
 ) -> bool {
     let type_ok = match endpoint_event_types {
         None => true,
-        Some(types) if types.is_empty() => true,
+        Some([]) => true,
         Some(types) => types.iter().any(|t| t == event_type),
     };
     let channel_ok = match endpoint_channels {
         None => true,
-        Some(wanted) if wanted.is_empty() => true,
+        Some([]) => true,
         Some(wanted) => channels.iter().any(|c| wanted.contains(c)),
     };
     type_ok && channel_ok
@@ -37,18 +37,34 @@ mod tests {
     fn filters() {
         let types = strings(&["user.created"]);
         let chans = strings(&["eu"]);
-        let cases: &[(Option<&[String]>, Option<&[String]>, &str, &[&str], bool)] = &[
+        type Case<'a> = (
+            Option<&'a [String]>,
+            Option<&'a [String]>,
+            &'a str,
+            &'a [&'a str],
+            bool,
+        );
+        let cases: &[Case] = &[
             (None, None, "anything", &[], true),
             (Some(&types), None, "user.created", &[], true),
             (Some(&types), None, "user.deleted", &[], false),
             (None, Some(&chans), "x", &["eu"], true),
             (None, Some(&chans), "x", &["us"], false),
             (None, Some(&chans), "x", &[], false),
-            (Some(&types), Some(&chans), "user.created", &["us", "eu"], true),
+            (
+                Some(&types),
+                Some(&chans),
+                "user.created",
+                &["us", "eu"],
+                true,
+            ),
         ];
         for (types, chans, event_type, msg_chans, expected) in cases {
             let got = endpoint_accepts(*types, *chans, event_type, &strings(msg_chans));
-            assert_eq!(got, *expected, "{types:?} {chans:?} {event_type} {msg_chans:?}");
+            assert_eq!(
+                got, *expected,
+                "{types:?} {chans:?} {event_type} {msg_chans:?}"
+            );
         }
     }
 }

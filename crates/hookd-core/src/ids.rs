@@ -34,6 +34,52 @@ pub fn encode_id_body(unix_ms: u64, random: [u8; 14]) -> String {
     String::from_utf8(digits.to_vec()).expect("alphabet is ASCII")
 }
 
+/// Keeps ids strictly increasing within one process, even when many are made in the
+/// same millisecond or the clock steps back: a new id never sorts before the previous one.
+#[derive(Debug, Default)]
+pub struct IdSequence {
+    last_ms: u64,
+    last_random: u128,
+}
+
+const RANDOM_BITS: u32 = 112;
+
+impl IdSequence {
+    /// The (milliseconds, random) pair to encode next, given the current time and fresh
+    /// random bytes. Within one millisecond the random part counts up from the first draw.
+    pub fn next(&mut self, unix_ms: u64, random: [u8; 14]) -> (u64, [u8; 14]) {
+        let mut padded = [0u8; 16];
+        padded[2..].copy_from_slice(&random);
+        let drawn = u128::from_be_bytes(padded);
+        let (ms, value) = if unix_ms > self.last_ms {
+            (unix_ms, drawn)
+        } else if self.last_random + 1 < (1u128 << RANDOM_BITS) {
+            (self.last_ms, self.last_random + 1)
+        } else {
+            // The random space of this millisecond is used up: borrow the next one.
+            (self.last_ms + 1, 0)
+        };
+        self.last_ms = ms;
+        self.last_random = value;
+        let mut out = [0u8; 14];
+        out.copy_from_slice(&value.to_be_bytes()[2..]);
+        (ms, out)
+    }
+}
+
+static SEQUENCE: std::sync::Mutex<IdSequence> = std::sync::Mutex::new(IdSequence {
+    last_ms: 0,
+    last_random: 0,
+});
+
+/// [`IdSequence::next`] on the process-wide sequence that every id constructor uses.
+pub fn next_in_sequence(unix_ms: u64, random: [u8; 14]) -> (u64, [u8; 14]) {
+    SEQUENCE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .next(unix_ms, random)
+}
+
 /// Whether `body` has the shape of an id body (27 base62 characters).
 pub fn is_id_body(body: &str) -> bool {
     body.len() == ID_BODY_LEN && body.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -50,8 +96,10 @@ macro_rules! id_type {
             /// The prefix every id of this kind starts with, underscore included.
             pub const PREFIX: &'static str = $prefix;
 
-            /// A new id created at `unix_ms`, with the caller's randomness.
+            /// A new id created at `unix_ms`, with the caller's randomness, sorting after
+            /// every id this process made before.
             pub fn new(unix_ms: u64, random: [u8; 14]) -> Self {
+                let (unix_ms, random) = next_in_sequence(unix_ms, random);
                 Self(format!("{}{}", $prefix, encode_id_body(unix_ms, random)))
             }
 
@@ -137,9 +185,31 @@ mod tests {
     }
 
     #[test]
+    fn ids_made_in_one_millisecond_still_increase() {
+        let mut sequence = IdSequence::default();
+        let mut previous = String::new();
+        for random in [[200; 14], [1; 14], [255; 14], [0; 14]] {
+            let (ms, bits) = sequence.next(1_700_000_000_000, random);
+            let body = encode_id_body(ms, bits);
+            assert!(body > previous, "{body} should sort after {previous}");
+            previous = body;
+        }
+        // A clock that steps back does not reorder either.
+        let (ms, bits) = sequence.next(1_600_000_000_000, [0; 14]);
+        assert!(encode_id_body(ms, bits) > previous);
+    }
+
+    #[test]
     fn ids_sort_by_time() {
         let mut previous = encode_id_body(0, [255; 14]);
-        for ms in [1u64, 2, 1_000, 1_700_000_000_000, 1_700_000_000_001, (1 << 48) - 1] {
+        for ms in [
+            1u64,
+            2,
+            1_000,
+            1_700_000_000_000,
+            1_700_000_000_001,
+            (1 << 48) - 1,
+        ] {
             let next = encode_id_body(ms, [0; 14]);
             assert!(next > previous, "{next} should sort after {previous}");
             previous = encode_id_body(ms, [255; 14]);

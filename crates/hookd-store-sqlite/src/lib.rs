@@ -1,1 +1,419 @@
-//! placeholder
+//! hookd's embedded store: [`SqliteStore`], the [`Store`] trait on one SQLite file.
+//!
+//! Shape: one writer thread owns the only read-write connection and commits every write
+//! in batches (group commit, see `writer`); a small pool of read connections serves
+//! reads on tokio's blocking threads (see `readers`). The file runs in WAL mode so
+//! readers never wait for the writer.
+//!
+//! **Invariants:**
+//! - Every write goes through the writer, and its caller is answered only after the
+//!   batch holding it has committed with `synchronous=FULL`: a 2xx means the write is on
+//!   disk, and a claim can never race another claim.
+//! - No database error panics or stops the writer; each becomes a `StoreError` with the
+//!   SQLite error kept as its source.
+//! - The schema is created or upgraded when the store opens (`PRAGMA user_version`).
+
+mod applications;
+mod error;
+mod event_types;
+mod messages;
+mod pagination;
+mod queue;
+mod readers;
+mod rows;
+mod settings;
+mod setup;
+mod writer;
+
+#[cfg(test)]
+mod query_plans;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
+use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
+use hookd_core::Timestamp;
+use hookd_store::{
+    AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
+    PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+};
+use tokio::sync::Notify;
+
+use crate::readers::Readers;
+use crate::writer::{Wake, Writer};
+
+/// Read connections kept open. Reads are short indexed lookups, so a few connections
+/// keep up with many concurrent requests.
+const READ_CONNECTIONS: usize = 4;
+
+/// The SQLite-backed [`Store`].
+///
+/// Cheap to share behind an `Arc`; dropping the last handle stops the writer thread
+/// after it has answered every queued write.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<Readers>,
+    notify: Arc<Notify>,
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path`, creating it and its schema when missing and
+    /// applying any pending migrations.
+    ///
+    /// # Errors
+    /// `Unavailable` when the file cannot be opened or created (its directory is missing
+    /// or read-only, the disk is full), is not a SQLite database, or has a schema newer
+    /// than this build knows.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let connection = setup::open_writer(path)?;
+        let readers = Readers::open(path.to_owned(), READ_CONNECTIONS)?;
+        let notify = Arc::new(Notify::new());
+        let writer = Writer::spawn(connection, Arc::clone(&notify))?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer,
+            readers,
+            notify,
+        })
+    }
+
+    /// Opens the database a `--database` value names: `sqlite://hookd.db` (relative to
+    /// the working directory), `sqlite:///abs/path/hookd.db`, or a bare file path.
+    ///
+    /// # Errors
+    /// `Unavailable` for a URL of another scheme (`postgres://…`) or an empty path, and
+    /// everything [`SqliteStore::open`] returns.
+    pub fn open_url(url: &str) -> StoreResult<SqliteStore> {
+        Self::open(&setup::path_from_url(url)?)
+    }
+
+    /// The database file this store uses.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T, F>(&self, write: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(Wake::Nobody, write).await
+    }
+
+    async fn write_and_wake<T, F>(&self, write: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(Wake::Workers, write).await
+    }
+
+    async fn read<T, F>(&self, read: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.readers.read(read).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_application(&self, application: &Application) -> StoreResult<()> {
+        let application = application.clone();
+        self.write(move |c| applications::create_application(c, &application))
+            .await
+    }
+
+    async fn application(&self, id_or_uid: &str) -> StoreResult<Application> {
+        let id_or_uid = id_or_uid.to_owned();
+        self.read(move |c| applications::application(c, &id_or_uid))
+            .await
+    }
+
+    async fn list_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
+        let page = page.clone();
+        self.read(move |c| applications::list_applications(c, &page))
+            .await
+    }
+
+    async fn update_application(&self, application: &Application) -> StoreResult<()> {
+        let application = application.clone();
+        self.write(move |c| applications::update_application(c, &application))
+            .await
+    }
+
+    async fn delete_application(&self, app_id: &ApplicationId) -> StoreResult<()> {
+        let app_id = app_id.clone();
+        self.write(move |c| applications::delete_application(c, &app_id))
+            .await
+    }
+
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        let endpoint = endpoint.clone();
+        self.write(move |c| applications::create_endpoint(c, &endpoint))
+            .await
+    }
+
+    async fn endpoint(&self, app_id: &ApplicationId, id_or_uid: &str) -> StoreResult<Endpoint> {
+        let (app_id, id_or_uid) = (app_id.clone(), id_or_uid.to_owned());
+        self.read(move |c| applications::endpoint(c, &app_id, &id_or_uid))
+            .await
+    }
+
+    async fn list_endpoints(
+        &self,
+        app_id: &ApplicationId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Endpoint>> {
+        let (app_id, page) = (app_id.clone(), page.clone());
+        self.read(move |c| applications::list_endpoints(c, &app_id, &page))
+            .await
+    }
+
+    async fn active_endpoints(&self, app_id: &ApplicationId) -> StoreResult<Vec<Endpoint>> {
+        let app_id = app_id.clone();
+        self.read(move |c| applications::active_endpoints(c, &app_id))
+            .await
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        let endpoint = endpoint.clone();
+        self.write(move |c| applications::update_endpoint(c, &endpoint))
+            .await
+    }
+
+    async fn delete_endpoint(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<()> {
+        let (app_id, endpoint_id) = (app_id.clone(), endpoint_id.clone());
+        self.write(move |c| applications::delete_endpoint(c, &app_id, &endpoint_id))
+            .await
+    }
+
+    async fn endpoint_stats(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+    ) -> StoreResult<EndpointStats> {
+        let (app_id, endpoint_id, window) = (app_id.clone(), endpoint_id.clone(), window.clone());
+        self.read(move |c| queue::endpoint_stats(c, &app_id, &endpoint_id, &window))
+            .await
+    }
+
+    async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()> {
+        let event_type = event_type.clone();
+        self.write(move |c| event_types::create_event_type(c, &event_type))
+            .await
+    }
+
+    async fn event_type(&self, name: &str) -> StoreResult<EventType> {
+        let name = name.to_owned();
+        self.read(move |c| event_types::event_type(c, &name)).await
+    }
+
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> StoreResult<Page<EventType>> {
+        let page = page.clone();
+        self.read(move |c| event_types::list_event_types(c, &page, include_archived))
+            .await
+    }
+
+    async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()> {
+        let event_type = event_type.clone();
+        self.write(move |c| event_types::update_event_type(c, &event_type))
+            .await
+    }
+
+    async fn delete_event_type(&self, name: &str) -> StoreResult<()> {
+        let name = name.to_owned();
+        self.write(move |c| event_types::delete_event_type(c, &name))
+            .await
+    }
+
+    async fn create_message(
+        &self,
+        message: &Message,
+        endpoint_ids: &[EndpointId],
+    ) -> StoreResult<()> {
+        let (message, endpoint_ids) = (message.clone(), endpoint_ids.to_vec());
+        self.write_and_wake(move |c| messages::create_message(c, &message, &endpoint_ids))
+            .await
+    }
+
+    async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {
+        let (app_id, id_or_event_id) = (app_id.clone(), id_or_event_id.to_owned());
+        self.read(move |c| messages::message(c, &app_id, &id_or_event_id))
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &ApplicationId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let (app_id, filter, page) = (app_id.clone(), filter.clone(), page.clone());
+        self.read(move |c| messages::list_messages(c, &app_id, &filter, &page))
+            .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        self.write(move |c| queue::claim_due_deliveries(c, now, lease, limit))
+            .await
+    }
+
+    async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<bool> {
+        let record = record.clone();
+        self.write(move |c| queue::record_outcome(c, &record)).await
+    }
+
+    async fn record_outcomes(&self, records: &[OutcomeRecord]) -> StoreResult<Vec<bool>> {
+        let records = records.to_vec();
+        self.write(move |c| {
+            records
+                .iter()
+                .map(|record| queue::record_outcome(c, record))
+                .collect()
+        })
+        .await
+    }
+
+    async fn release_delivery(&self, lease: &Lease, due_at: Timestamp) -> StoreResult<()> {
+        let lease = lease.clone();
+        self.write_and_wake(move |c| queue::release_delivery(c, &lease, due_at))
+            .await
+    }
+
+    async fn resend(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (app_id, msg_id, endpoint_id) = (app_id.clone(), msg_id.clone(), endpoint_id.clone());
+        self.write_and_wake(move |c| queue::resend(c, &app_id, &msg_id, &endpoint_id, now))
+            .await
+    }
+
+    async fn recover_endpoint(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let (app_id, endpoint_id, window) = (app_id.clone(), endpoint_id.clone(), window.clone());
+        self.write_and_wake(move |c| {
+            queue::recover_endpoint(c, &app_id, &endpoint_id, &window, now)
+        })
+        .await
+    }
+
+    async fn delivery(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<Delivery> {
+        let (app_id, msg_id, endpoint_id) = (app_id.clone(), msg_id.clone(), endpoint_id.clone());
+        self.read(move |c| queue::delivery(c, &app_id, &msg_id, &endpoint_id))
+            .await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth> {
+        self.read(move |c| queue::queue_depth(c, now)).await
+    }
+
+    async fn list_attempts(
+        &self,
+        app_id: &ApplicationId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let (app_id, filter, page) = (app_id.clone(), filter.clone(), page.clone());
+        self.read(move |c| messages::list_attempts(c, &app_id, &filter, &page))
+            .await
+    }
+
+    async fn attempt(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        attempt_id: &str,
+    ) -> StoreResult<Attempt> {
+        let (app_id, msg_id, attempt_id) = (app_id.clone(), msg_id.clone(), attempt_id.to_owned());
+        self.read(move |c| messages::attempt(c, &app_id, &msg_id, &attempt_id))
+            .await
+    }
+
+    async fn idempotent_response(
+        &self,
+        key: &str,
+        not_before: Timestamp,
+    ) -> StoreResult<Option<StoredResponse>> {
+        let key = key.to_owned();
+        self.read(move |c| settings::idempotent_response(c, &key, not_before))
+            .await
+    }
+
+    async fn save_idempotent_response(
+        &self,
+        key: &str,
+        response: &StoredResponse,
+        created_at: Timestamp,
+    ) -> StoreResult<()> {
+        let (key, response) = (key.to_owned(), response.clone());
+        self.write(move |c| settings::save_idempotent_response(c, &key, &response, created_at))
+            .await
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |c| settings::setting(c, &key)).await
+    }
+
+    async fn set_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |c| settings::set_setting_if_absent(c, &key, &value))
+            .await
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |c| settings::set_setting(c, &key, &value))
+            .await
+    }
+
+    fn work_notifier(&self) -> Arc<Notify> {
+        Arc::clone(&self.notify)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        // Through the writer, so a health check also proves writes are being taken.
+        self.write(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(error::map))
+            .await
+    }
+
+    async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
+        let delivery_id = delivery_id.clone();
+        self.read(move |c| queue::lease_of(c, &delivery_id)).await
+    }
+}

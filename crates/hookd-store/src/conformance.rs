@@ -1,1 +1,196 @@
-//! placeholder: the conformance suite
+//! The conformance suite: the behaviour every [`Store`] backend must show,
+//! written once and run against each backend.
+//!
+//! Each test is a `pub async fn name(store: Arc<dyn Store>)` that panics on a failed
+//! assertion. A backend runs all of them with one line in its `tests/` directory:
+//!
+//! ```text
+//! hookd_store::store_conformance_tests!(async { fresh_store().await });
+//! ```
+//!
+//! **Invariant:** a test assumes nothing but a fresh, empty store and the trait. It never
+//! sleeps (time moves by passing a later `now`), never names a backend, and builds its
+//! records with [`fixtures`], so the same bodies hold for SQLite and PostgreSQL.
+
+pub mod fixtures;
+mod messages;
+mod queue;
+mod records;
+mod runs;
+
+use std::any::Any;
+use std::sync::Arc;
+
+pub use messages::*;
+pub use queue::*;
+pub use records::*;
+pub use runs::*;
+
+use crate::Store;
+
+/// What a store factory handed to [`store_conformance_tests!`](crate::store_conformance_tests)
+/// may produce: the store alone, or the store with a guard (a temporary directory, a
+/// database to drop) that must outlive the test.
+pub trait IntoTestStore {
+    /// The store, and whatever must be kept alive until the test ends.
+    fn into_test_store(self) -> (Arc<dyn Store>, Box<dyn Any + Send>);
+}
+
+impl IntoTestStore for Arc<dyn Store> {
+    fn into_test_store(self) -> (Arc<dyn Store>, Box<dyn Any + Send>) {
+        (self, Box::new(()))
+    }
+}
+
+impl<G: Send + 'static> IntoTestStore for (Arc<dyn Store>, G) {
+    fn into_test_store(self) -> (Arc<dyn Store>, Box<dyn Any + Send>) {
+        (self.0, Box::new(self.1))
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance test, each on a fresh store.
+///
+/// The argument is an expression whose `.await` yields either an `Arc<dyn Store>` or an
+/// `(Arc<dyn Store>, guard)` pair, where the guard (a `TempDir`, say) is dropped only
+/// after the test body ends. It is evaluated once per test. The calling crate needs
+/// `tokio` (with the `macros` and `rt` features) among its dev-dependencies.
+///
+/// ```text
+/// hookd_store::store_conformance_tests!(async {
+///     let dir = tempfile::tempdir().unwrap();
+///     let store = MyStore::open(dir.path()).unwrap();
+///     (Arc::new(store) as Arc<dyn hookd_store::Store>, dir)
+/// });
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make_store:expr) => {
+        $crate::store_conformance_tests!(@each $make_store;
+            // records
+            application_crud,
+            application_uid_conflict,
+            endpoint_crud_is_scoped_to_its_application,
+            endpoint_uid_conflict_is_per_application,
+            active_endpoints_exclude_disabled,
+            event_type_crud,
+            event_type_listing_hides_archived,
+            settings,
+            idempotent_responses,
+            ping,
+            // messages
+            create_message_writes_one_delivery_per_endpoint,
+            message_payload_round_trips_byte_for_byte,
+            message_lookup_by_id_and_event_id,
+            message_event_id_conflict_is_per_application,
+            create_message_for_missing_application_is_not_found,
+            list_messages_filters,
+            paginate_applications,
+            paginate_endpoints,
+            paginate_messages,
+            paginate_event_types,
+            delete_application_cascades,
+            delete_endpoint_cascades,
+            // queue
+            claim_leases_due_deliveries,
+            claim_again_after_lease_expiry,
+            claim_skips_deliveries_not_yet_due,
+            claim_oldest_due_first_up_to_limit,
+            claim_returns_deliveries_of_disabled_endpoints,
+            record_success,
+            record_retry,
+            record_failure_and_disable,
+            record_with_stale_lease_keeps_attempt_only,
+            record_outcomes_in_one_call,
+            record_after_application_deleted,
+            release_delivery,
+            queue_depth,
+            work_notifier_wakes_after_create_message,
+            // runs, stats and attempts
+            resend_starts_a_manual_run,
+            resend_creates_a_missing_delivery,
+            recover_endpoint_only_failed_in_window,
+            endpoint_stats_counts_by_status,
+            list_attempts_filters,
+            attempt_lookup,
+            paginate_attempts,
+        );
+    };
+    (@each $make_store:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, guard) =
+                    $crate::conformance::IntoTestStore::into_test_store($make_store.await);
+                $crate::conformance::$name(store).await;
+                drop(guard);
+            }
+        )*
+    };
+}
+
+// ---- helpers shared by the test modules ----
+
+/// Asserts `result` is `NotFound` naming the record kind `what`.
+#[track_caller]
+fn expect_not_found<T: std::fmt::Debug>(result: crate::StoreResult<T>, what: &str) {
+    match result {
+        Err(crate::StoreError::NotFound(kind)) => assert_eq!(kind, what, "wrong record kind"),
+        other => panic!("expected `{what} not found`, got {other:?}"),
+    }
+}
+
+/// Asserts `result` is `Conflict` and returns its message.
+#[track_caller]
+fn expect_conflict<T: std::fmt::Debug>(result: crate::StoreResult<T>) -> String {
+    match result {
+        Err(crate::StoreError::Conflict(message)) => message,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+/// Creates an application and `n_endpoints` enabled endpoints in it.
+async fn app_with_endpoints(
+    store: &dyn Store,
+    n_endpoints: usize,
+) -> (
+    hookd_core::model::Application,
+    Vec<hookd_core::model::Endpoint>,
+) {
+    let application = fixtures::application("acme");
+    store
+        .create_application(&application)
+        .await
+        .expect("create application");
+    let mut endpoints = Vec::with_capacity(n_endpoints);
+    for index in 0..n_endpoints {
+        let endpoint = fixtures::endpoint(
+            &application.id,
+            &format!("https://example.com/hook/{index}"),
+        );
+        store
+            .create_endpoint(&endpoint)
+            .await
+            .expect("create endpoint");
+        endpoints.push(endpoint);
+    }
+    (application, endpoints)
+}
+
+/// Publishes a message created at `created_at` to every endpoint in `endpoints`.
+async fn publish_at(
+    store: &dyn Store,
+    app_id: &hookd_core::ids::ApplicationId,
+    endpoints: &[hookd_core::model::Endpoint],
+    created_at: hookd_core::Timestamp,
+) -> hookd_core::model::Message {
+    let message = fixtures::message_at(app_id, "invoice.paid", r#"{"amount":100}"#, created_at);
+    let endpoint_ids: Vec<_> = endpoints
+        .iter()
+        .map(|endpoint| endpoint.id.clone())
+        .collect();
+    store
+        .create_message(&message, &endpoint_ids)
+        .await
+        .expect("create message");
+    message
+}

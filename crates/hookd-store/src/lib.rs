@@ -67,8 +67,11 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces every field but `id`, `app_id` and `created_at`.
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
     /// Deletes the endpoint, its deliveries and its attempts.
-    async fn delete_endpoint(&self, app_id: &ApplicationId, endpoint_id: &EndpointId)
-        -> StoreResult<()>;
+    async fn delete_endpoint(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<()>;
     /// Counts of the endpoint's deliveries by status, for those created in the window.
     async fn endpoint_stats(
         &self,
@@ -96,8 +99,11 @@ pub trait Store: Send + Sync + 'static {
     /// Writes the message and one pending delivery per endpoint, due at `message.created_at`,
     /// in one durable transaction. `Conflict` when the application already has a message
     /// with the same `event_id`.
-    async fn create_message(&self, message: &Message, endpoint_ids: &[EndpointId])
-        -> StoreResult<()>;
+    async fn create_message(
+        &self,
+        message: &Message,
+        endpoint_ids: &[EndpointId],
+    ) -> StoreResult<()>;
     /// A message of `app_id` by id or by its `eventId`.
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message>;
     async fn list_messages(

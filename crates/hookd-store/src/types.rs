@@ -32,7 +32,8 @@ pub struct Page<T> {
     pub iterator: Option<String>,
     /// Cursor for the previous page (`-` + the first item's id), `None` when empty.
     pub prev_iterator: Option<String>,
-    /// No items after this page.
+    /// No items after this page. For a page fetched with a `-` (previous) iterator,
+    /// no items before it: `done` always speaks of the direction walked.
     pub done: bool,
 }
 

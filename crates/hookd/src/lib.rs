@@ -1,1 +1,8 @@
-//! placeholder
+//! The one hookd binary as a library: configuration, wiring of store, API and worker, and
+//! the subcommands. Integration tests start servers through [`serve::run`].
+//!
+//! **Invariant:** this is the only crate that names a concrete store backend.
+
+pub mod cli;
+pub mod config;
+pub mod serve;

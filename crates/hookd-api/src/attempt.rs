@@ -1,0 +1,191 @@
+//! Attempts: listing by endpoint and by message with status and time filters, one attempt
+//! with its response body, and `resend`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use hookd_core::ids::{EndpointId, MessageId};
+use hookd_core::model::{Attempt, MessageStatus};
+use hookd_store::{AttemptFilter, Ordering};
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Query;
+use crate::pagination::{page_request, ListResponse};
+use crate::state::AppState;
+use crate::wire;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageAttemptOut {
+    pub id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub url: String,
+    pub response: String,
+    pub response_status_code: u16,
+    pub response_duration_ms: u64,
+    pub status: i64,
+    pub status_text: &'static str,
+    pub trigger_type: i64,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: hookd_core::Timestamp,
+    /// hookd addition: the request headers as sent (sensitive values redacted).
+    pub request_headers: std::collections::BTreeMap<String, String>,
+}
+
+impl From<Attempt> for MessageAttemptOut {
+    fn from(attempt: Attempt) -> Self {
+        Self {
+            id: attempt.id.to_string(),
+            msg_id: attempt.msg_id.to_string(),
+            endpoint_id: attempt.endpoint_id.to_string(),
+            url: attempt.url,
+            response: attempt.response,
+            response_status_code: attempt.response_status_code,
+            response_duration_ms: attempt.response_duration_ms,
+            status: attempt.status.code(),
+            status_text: attempt.status.text(),
+            trigger_type: attempt.trigger.code(),
+            timestamp: attempt.created_at,
+            request_headers: attempt.request_headers,
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}",
+    tag = "attempt",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending"), ("status" = Option<i64>, Query), ("before" = Option<String>, Query), ("after" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<MessageAttemptOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_by_endpoint(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    query: Query,
+) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
+    let app = state.store.application(&app_id).await?;
+    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let mut filter = filter_from(&query)?;
+    filter.endpoint_id = Some(endpoint.id);
+    let page = page_request(&query, Ordering::Descending)?;
+    let found = state.store.list_attempts(&app.id, &filter, &page).await?;
+    Ok(Json(ListResponse::from_page(
+        found,
+        MessageAttemptOut::from,
+    )))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/msg/{msg_id}",
+    tag = "attempt",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending"), ("status" = Option<i64>, Query), ("endpoint_id" = Option<String>, Query), ("before" = Option<String>, Query), ("after" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<MessageAttemptOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_by_message(
+    State(state): State<AppState>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+    query: Query,
+) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
+    let app = state.store.application(&app_id).await?;
+    let message = state.store.message(&app.id, &msg_id).await?;
+    let mut filter = filter_from(&query)?;
+    filter.msg_id = Some(message.id);
+    if let Some(endpoint) = query.get("endpoint_id") {
+        filter.endpoint_id = Some(state.store.endpoint(&app.id, endpoint).await?.id);
+    }
+    let page = page_request(&query, Ordering::Descending)?;
+    let found = state.store.list_attempts(&app.id, &filter, &page).await?;
+    Ok(Json(ListResponse::from_page(
+        found,
+        MessageAttemptOut::from,
+    )))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
+    tag = "attempt",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId"), ("attempt_id" = String, Path)),
+    responses((status = 200, body = MessageAttemptOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((app_id, msg_id, attempt_id)): Path<(String, String, String)>,
+) -> ApiResult<Json<MessageAttemptOut>> {
+    let app = state.store.application(&app_id).await?;
+    let message = state.store.message(&app.id, &msg_id).await?;
+    Ok(Json(
+        state
+            .store
+            .attempt(&app.id, &message.id, &attempt_id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Sends the message to the endpoint again, now, as a manual attempt.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
+    tag = "attempt",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    responses((status = 202, description = "Queued for a manual attempt now"), (status = 409, body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn resend(
+    State(state): State<AppState>,
+    Path((app_id, msg_id, endpoint_id)): Path<(String, String, String)>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let app = state.store.application(&app_id).await?;
+    let message = state.store.message(&app.id, &msg_id).await?;
+    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    if endpoint.disabled {
+        return Err(ApiError::Conflict(format!(
+            "endpoint {} is disabled; enable it before resending",
+            endpoint.id
+        )));
+    }
+    resend_to(&state, &app.id, &message.id, &endpoint.id).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
+}
+
+async fn resend_to(
+    state: &AppState,
+    app_id: &hookd_core::ids::ApplicationId,
+    msg_id: &MessageId,
+    endpoint_id: &EndpointId,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .resend(app_id, msg_id, endpoint_id, wire::now())
+        .await?;
+    Ok(())
+}
+
+fn filter_from(query: &Query) -> Result<AttemptFilter, ApiError> {
+    let status = query
+        .parse::<i64>("status")?
+        .map(|code| {
+            MessageStatus::from_code(code).ok_or_else(|| {
+                ApiError::field(
+                    "query parameter status",
+                    "expected 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4 (canceled)",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(AttemptFilter {
+        endpoint_id: None,
+        msg_id: None,
+        status,
+        before: query.timestamp("before")?,
+        after: query.timestamp("after")?,
+    })
+}

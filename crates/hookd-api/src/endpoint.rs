@@ -1,0 +1,728 @@
+//! `/api/v1/app/{app}/endpoint`: endpoints with their filters, headers, secrets (rotation
+//! with a grace period), stats, recovery, and hookd's two extra fields,
+//! `signatureScheme` and `signatureHeader`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use hookd_core::ids::{EndpointId, TaskId};
+use hookd_core::model::{Endpoint, RetiredSecret};
+use hookd_core::signature::{self, SignatureScheme};
+use hookd_store::{Ordering, TimeWindow};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, Query};
+use crate::pagination::{page_request, ListResponse};
+use crate::state::AppState;
+use crate::validate;
+use crate::wire::{self, patch_field};
+
+/// Header names whose values `GET …/headers` does not show.
+const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "x-api-key",
+    "proxy-authorization",
+];
+
+/// Body of POST (create) and PUT (upsert).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointIn {
+    pub url: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, alias = "rateLimit")]
+    pub throttle_rate: Option<u16>,
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default, alias = "filterTypes")]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "standard")]
+    pub signature_scheme: Option<SignatureScheme>,
+    #[serde(default)]
+    pub signature_header: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointPatch {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[schema(value_type = Option<u16>)]
+    #[serde(default, deserialize_with = "patch_field", alias = "rateLimit")]
+    pub throttle_rate: Option<Option<u16>>,
+    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "patch_field")]
+    pub uid: Option<Option<String>>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[schema(value_type = Option<Vec<String>>)]
+    #[serde(default, deserialize_with = "patch_field", alias = "filterTypes")]
+    pub event_types: Option<Option<Vec<String>>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    #[serde(default, deserialize_with = "patch_field")]
+    pub channels: Option<Option<Vec<String>>>,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "standard")]
+    pub signature_scheme: Option<SignatureScheme>,
+    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "patch_field")]
+    pub signature_header: Option<Option<String>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    pub id: String,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub throttle_rate: Option<u16>,
+    pub disabled: bool,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub metadata: BTreeMap<String, String>,
+    #[schema(value_type = String, example = "standard")]
+    pub signature_scheme: SignatureScheme,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_header: Option<String>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: hookd_core::Timestamp,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: hookd_core::Timestamp,
+}
+
+impl From<Endpoint> for EndpointOut {
+    fn from(endpoint: Endpoint) -> Self {
+        Self {
+            id: endpoint.id.to_string(),
+            uid: endpoint.uid,
+            url: endpoint.url,
+            description: endpoint.description,
+            throttle_rate: endpoint.throttle_rate,
+            disabled: endpoint.disabled,
+            event_types: endpoint.event_types,
+            channels: endpoint.channels,
+            metadata: endpoint.metadata,
+            signature_scheme: endpoint.signature_scheme,
+            signature_header: endpoint.signature_header,
+            created_at: endpoint.created_at,
+            updated_at: endpoint.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EndpointSecretOut {
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointSecretRotateIn {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub grace_period_seconds: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EndpointHeadersIn {
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointHeadersPatchIn {
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub delete_headers: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EndpointHeadersOut {
+    pub headers: BTreeMap<String, String>,
+    pub sensitive: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EndpointStatsOut {
+    pub success: u64,
+    pub pending: u64,
+    pub sending: u64,
+    pub fail: u64,
+    pub canceled: u64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RecoverIn {
+    #[schema(value_type = String, format = DateTime)]
+    pub since: hookd_core::Timestamp,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<hookd_core::Timestamp>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverOut {
+    pub id: String,
+    pub status: &'static str,
+    pub task: &'static str,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: hookd_core::Timestamp,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending")),
+    responses((status = 200, body = ListResponse<EndpointOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    query: Query,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
+    let app = state.store.application(&app_id).await?;
+    let page = page_request(&query, Ordering::Ascending)?;
+    let found = state.store.list_endpoints(&app.id, &page).await?;
+    Ok(Json(ListResponse::from_page(found, EndpointOut::from)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid")),
+    request_body = EndpointIn,
+    responses((status = 201, body = EndpointOut), (status = 409, body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    ApiJson(input): ApiJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = state.store.application(&app_id).await?;
+    let endpoint = new_endpoint(app.id, input)?;
+    state.store.create_endpoint(&endpoint).await?;
+    Ok((StatusCode::CREATED, Json(endpoint.into())))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    responses((status = 200, body = EndpointOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointOut>> {
+    let app = state.store.application(&app_id).await?;
+    Ok(Json(
+        state.store.endpoint(&app.id, &endpoint_id).await?.into(),
+    ))
+}
+
+/// PUT: replaces the endpoint's settings (its secret stays), or creates it (201).
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    request_body = EndpointIn,
+    responses((status = 200, body = EndpointOut), (status = 201, body = EndpointOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn upsert(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = state.store.application(&app_id).await?;
+    match state.store.endpoint(&app.id, &endpoint_id).await {
+        Ok(existing) => {
+            let mut replaced = new_endpoint(app.id, input)?;
+            replaced.id = existing.id;
+            replaced.secret = existing.secret;
+            replaced.retired_secrets = existing.retired_secrets;
+            replaced.created_at = existing.created_at;
+            replaced.uid = replaced.uid.or(existing.uid);
+            if !replaced.disabled && existing.disabled {
+                replaced.failing_since = None;
+            } else {
+                replaced.failing_since = existing.failing_since;
+            }
+            state.store.update_endpoint(&replaced).await?;
+            Ok((StatusCode::OK, Json(replaced.into())))
+        }
+        Err(hookd_store::StoreError::NotFound(_)) => {
+            let mut input = input;
+            if input.uid.is_none() && !EndpointId::looks_like(&endpoint_id) {
+                validate::name_like("uid", &endpoint_id)?;
+                input.uid = Some(endpoint_id);
+            }
+            let endpoint = new_endpoint(app.id, input)?;
+            state.store.create_endpoint(&endpoint).await?;
+            Ok((StatusCode::CREATED, Json(endpoint.into())))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    request_body = EndpointPatch,
+    responses((status = 200, body = EndpointOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<EndpointPatch>,
+) -> ApiResult<Json<EndpointOut>> {
+    let app = state.store.application(&app_id).await?;
+    let mut endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    if let Some(url) = input.url {
+        validate::endpoint_url("url", &url)?;
+        endpoint.url = url;
+    }
+    if let Some(description) = input.description {
+        endpoint.description = description;
+    }
+    if let Some(rate) = input.throttle_rate {
+        endpoint.throttle_rate = rate;
+    }
+    if let Some(uid) = input.uid {
+        if let Some(uid) = &uid {
+            check_uid(uid)?;
+        }
+        endpoint.uid = uid;
+    }
+    if let Some(disabled) = input.disabled {
+        if endpoint.disabled && !disabled {
+            endpoint.failing_since = None;
+        }
+        endpoint.disabled = disabled;
+    }
+    if let Some(event_types) = input.event_types {
+        if let Some(types) = &event_types {
+            validate::each("eventTypes", types, validate::name_like)?;
+        }
+        endpoint.event_types = event_types;
+    }
+    if let Some(channels) = input.channels {
+        if let Some(list) = &channels {
+            validate::each("channels", list, validate::channel)?;
+        }
+        endpoint.channels = channels;
+    }
+    if let Some(metadata) = input.metadata {
+        endpoint.metadata = metadata;
+    }
+    if let Some(scheme) = input.signature_scheme {
+        signature::validate_secret(scheme, &endpoint.secret).map_err(|error| {
+            ApiError::field(
+                "signatureScheme",
+                format!("the endpoint's secret does not fit this scheme: {error}"),
+            )
+        })?;
+        endpoint.signature_scheme = scheme;
+    }
+    if let Some(header) = input.signature_header {
+        if let Some(name) = &header {
+            check_header_name("signatureHeader", name)?;
+        }
+        endpoint.signature_header = header.map(|name| name.to_ascii_lowercase());
+    }
+    endpoint.updated_at = wire::now();
+    state.store.update_endpoint(&endpoint).await?;
+    Ok(Json(endpoint.into()))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let app = state.store.application(&app_id).await?;
+    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    state.store.delete_endpoint(&app.id, &endpoint.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    responses((status = 200, body = EndpointSecretOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_secret(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    let app = state.store.application(&app_id).await?;
+    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    Ok(Json(EndpointSecretOut {
+        key: endpoint.secret,
+    }))
+}
+
+/// Replaces the secret; the old one keeps signing (a second signature) for the grace period.
+/// Answers the new secret (the Svix SDKs read it from the response).
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    request_body = EndpointSecretRotateIn,
+    responses((status = 200, description = "The new secret", body = EndpointSecretOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    // The body is optional: an empty POST rotates to a generated secret.
+    let input = if body.iter().all(u8::is_ascii_whitespace) {
+        EndpointSecretRotateIn {
+            key: None,
+            grace_period_seconds: None,
+        }
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let app = state.store.application(&app_id).await?;
+    let mut endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let new_secret = match input.key {
+        Some(key) => {
+            signature::validate_secret(endpoint.signature_scheme, &key)
+                .map_err(|error| ApiError::field("key", error))?;
+            key
+        }
+        None => fresh_secret(),
+    };
+    let grace = match input.grace_period_seconds {
+        Some(seconds) if seconds > 604_800 => {
+            return Err(ApiError::field(
+                "gracePeriodSeconds",
+                "must be at most 604800 (7 days)",
+            ))
+        }
+        Some(seconds) => std::time::Duration::from_secs(u64::from(seconds)),
+        None => state.config.secret_grace_period,
+    };
+    let now = wire::now();
+    let expires_at = now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::hours(24));
+    let old = std::mem::replace(&mut endpoint.secret, new_secret.clone());
+    endpoint
+        .retired_secrets
+        .retain(|retired| retired.expires_at > now);
+    if expires_at > now {
+        endpoint.retired_secrets.push(RetiredSecret {
+            secret: old,
+            expires_at,
+        });
+    }
+    endpoint.updated_at = now;
+    state.store.update_endpoint(&endpoint).await?;
+    Ok(Json(EndpointSecretOut { key: new_secret }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    responses((status = 200, body = EndpointHeadersOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_headers(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointHeadersOut>> {
+    let app = state.store.application(&app_id).await?;
+    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let mut headers = BTreeMap::new();
+    let mut sensitive = Vec::new();
+    for (name, value) in endpoint.headers {
+        if SENSITIVE_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            sensitive.push(name);
+        } else {
+            headers.insert(name, value);
+        }
+    }
+    Ok(Json(EndpointHeadersOut { headers, sensitive }))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    request_body = EndpointHeadersIn,
+    responses((status = 204, description = "Replaced"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn put_headers(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<EndpointHeadersIn>,
+) -> ApiResult<StatusCode> {
+    check_headers(&input.headers)?;
+    let app = state.store.application(&app_id).await?;
+    let mut endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    endpoint.headers = input.headers;
+    endpoint.updated_at = wire::now();
+    state.store.update_endpoint(&endpoint).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    request_body = EndpointHeadersPatchIn,
+    responses((status = 204, description = "Merged"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn patch_headers(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<EndpointHeadersPatchIn>,
+) -> ApiResult<StatusCode> {
+    check_headers(&input.headers)?;
+    let app = state.store.application(&app_id).await?;
+    let mut endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    for name in &input.delete_headers {
+        endpoint
+            .headers
+            .retain(|existing, _| !existing.eq_ignore_ascii_case(name));
+    }
+    endpoint.headers.extend(input.headers);
+    endpoint.updated_at = wire::now();
+    state.store.update_endpoint(&endpoint).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid"), ("since" = Option<String>, Query), ("until" = Option<String>, Query)),
+    responses((status = 200, body = EndpointStatsOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn stats(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    query: Query,
+) -> ApiResult<Json<EndpointStatsOut>> {
+    let app = state.store.application(&app_id).await?;
+    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let window = TimeWindow {
+        since: query.timestamp("since")?,
+        until: query.timestamp("until")?,
+    };
+    let counts = state
+        .store
+        .endpoint_stats(&app.id, &endpoint.id, &window)
+        .await?;
+    Ok(Json(EndpointStatsOut {
+        success: counts.success,
+        pending: counts.pending,
+        sending: counts.sending,
+        fail: counts.fail,
+        canceled: counts.canceled,
+    }))
+}
+
+/// Re-sends every failed message of the endpoint created in `[since, until)`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover",
+    tag = "endpoint",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    request_body = RecoverIn,
+    responses((status = 202, body = RecoverOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn recover(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<RecoverIn>,
+) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
+    let app = state.store.application(&app_id).await?;
+    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    if let Some(until) = input.until {
+        if until < input.since {
+            return Err(ApiError::field("until", "must not be before since"));
+        }
+    }
+    let now = wire::now();
+    let window = TimeWindow {
+        since: Some(input.since),
+        until: input.until,
+    };
+    let recovered = state
+        .store
+        .recover_endpoint(&app.id, &endpoint.id, &window, now)
+        .await?;
+    tracing::info!(endpoint_id = %endpoint.id, recovered, "endpoint recovery scheduled");
+    let (ms, random) = wire::id_parts(now);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RecoverOut {
+            id: TaskId::new(ms, random).to_string(),
+            status: "finished",
+            task: "endpoint.recover",
+            updated_at: now,
+        }),
+    ))
+}
+
+fn new_endpoint(
+    app_id: hookd_core::ids::ApplicationId,
+    input: EndpointIn,
+) -> Result<Endpoint, ApiError> {
+    validate::endpoint_url("url", &input.url)?;
+    if let Some(uid) = &input.uid {
+        check_uid(uid)?;
+    }
+    if let Some(types) = &input.event_types {
+        validate::each("eventTypes", types, validate::name_like)?;
+    }
+    if let Some(channels) = &input.channels {
+        validate::each("channels", channels, validate::channel)?;
+    }
+    let headers = input.headers.unwrap_or_default();
+    check_headers(&headers)?;
+    let scheme = input.signature_scheme.unwrap_or_default();
+    if let Some(name) = &input.signature_header {
+        check_header_name("signatureHeader", name)?;
+    }
+    let secret = match input.secret {
+        Some(secret) => {
+            signature::validate_secret(scheme, &secret)
+                .map_err(|error| ApiError::field("secret", error))?;
+            secret
+        }
+        None => fresh_secret(),
+    };
+    let now = wire::now();
+    let (ms, random) = wire::id_parts(now);
+    Ok(Endpoint {
+        id: EndpointId::new(ms, random),
+        app_id,
+        uid: input.uid,
+        url: input.url,
+        description: input.description,
+        disabled: input.disabled,
+        event_types: input.event_types,
+        channels: input.channels,
+        throttle_rate: input.throttle_rate,
+        metadata: input.metadata,
+        headers,
+        secret,
+        retired_secrets: Vec::new(),
+        signature_scheme: scheme,
+        signature_header: input.signature_header.map(|name| name.to_ascii_lowercase()),
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// A new `whsec_` secret of 24 random bytes (Svix's size).
+fn fresh_secret() -> String {
+    signature::generate_symmetric_secret(&rand::random::<[u8; 24]>())
+}
+
+fn check_uid(uid: &str) -> Result<(), ApiError> {
+    validate::name_like("uid", uid)?;
+    if EndpointId::looks_like(uid) {
+        return Err(ApiError::field(
+            "uid",
+            "must not look like an endpoint id (ep_…)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_header_name(field: &str, name: &str) -> Result<(), ApiError> {
+    axum::http::HeaderName::from_bytes(name.as_bytes())
+        .map(|_| ())
+        .map_err(|_| ApiError::field(field, format!("{name:?} is not a valid HTTP header name")))
+}
+
+/// Custom headers must be valid, and may not override the signature or transport headers.
+fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    const RESERVED: &[&str] = &[
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "svix-id",
+        "svix-timestamp",
+        "svix-signature",
+    ];
+    for (name, value) in headers {
+        let field = format!("headers.{name}");
+        check_header_name(&field, name)?;
+        if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(ApiError::field(
+                &field,
+                "this header is set by hookd and cannot be overridden",
+            ));
+        }
+        axum::http::HeaderValue::from_str(value)
+            .map_err(|_| ApiError::field(&field, "not a valid HTTP header value"))?;
+    }
+    Ok(())
+}

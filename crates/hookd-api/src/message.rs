@@ -1,0 +1,210 @@
+//! `/api/v1/app/{app}/msg`: publishing and reading messages.
+//!
+//! Publishing validates the payload against its event type's schema, picks the matching
+//! endpoints with `hookd_core::filter`, and commits the message with one delivery per
+//! endpoint in one store call before answering 202.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use hookd_core::filter::endpoint_accepts;
+use hookd_core::ids::MessageId;
+use hookd_core::model::{Application, Message};
+use hookd_store::{MessageFilter, Ordering, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::application::ApplicationIn;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, Query};
+use crate::pagination::{page_request, ListResponse};
+use crate::state::AppState;
+use crate::validate;
+use crate::wire;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageIn {
+    pub event_type: String,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Creates the application when the path names one that does not exist yet.
+    #[serde(default)]
+    pub application: Option<ApplicationIn>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageOut {
+    pub id: String,
+    pub event_id: Option<String>,
+    pub event_type: String,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub channels: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: hookd_core::Timestamp,
+}
+
+impl From<Message> for MessageOut {
+    fn from(message: Message) -> Self {
+        // The store only holds payloads that parsed when they were published.
+        let payload = serde_json::from_str(&message.payload).unwrap_or(Value::Null);
+        Self {
+            id: message.id.to_string(),
+            event_id: message.event_id,
+            event_type: message.event_type,
+            payload,
+            channels: (!message.channels.is_empty()).then_some(message.channels),
+            tags: (!message.tags.is_empty()).then_some(message.tags),
+            timestamp: message.created_at,
+        }
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/msg",
+    tag = "message",
+    params(("app_id" = String, Path, description = "Application id or uid")),
+    request_body = MessageIn,
+    responses((status = 202, description = "Committed to disk", body = MessageOut), (status = 409, description = "eventId already used", body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    ApiJson(input): ApiJson<MessageIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    validate::name_like("eventType", &input.event_type)?;
+    if let Some(event_id) = &input.event_id {
+        validate::name_like("eventId", event_id)?;
+    }
+    let channels = input.channels.unwrap_or_default();
+    validate::each("channels", &channels, validate::channel)?;
+    if channels.len() > 10 {
+        return Err(ApiError::field(
+            "channels",
+            "at most 10 channels per message",
+        ));
+    }
+    let tags = input.tags.unwrap_or_default();
+    validate::each("tags", &tags, validate::tag)?;
+    if !input.payload.is_object() {
+        return Err(ApiError::field("payload", "must be a JSON object"));
+    }
+    let app = application_for_publish(&state, &app_id, input.application).await?;
+    state
+        .schemas
+        .check(state.store.as_ref(), &input.event_type, &input.payload)
+        .await?;
+
+    let endpoints = state.store.active_endpoints(&app.id).await?;
+    let targets: Vec<_> = endpoints
+        .into_iter()
+        .filter(|endpoint| {
+            endpoint_accepts(
+                endpoint.event_types.as_deref(),
+                endpoint.channels.as_deref(),
+                &input.event_type,
+                &channels,
+            )
+        })
+        .map(|endpoint| endpoint.id)
+        .collect();
+    let now = wire::now();
+    let (ms, random) = wire::id_parts(now);
+    let payload =
+        serde_json::to_string(&input.payload).map_err(|error| ApiError::Internal(error.into()))?;
+    let message = Message {
+        id: MessageId::new(ms, random),
+        app_id: app.id,
+        event_id: input.event_id,
+        event_type: input.event_type,
+        payload,
+        channels,
+        tags,
+        created_at: now,
+    };
+    state.store.create_message(&message, &targets).await?;
+    tracing::debug!(msg_id = %message.id, endpoints = targets.len(), "message committed");
+    let mut out = MessageOut::from(message);
+    out.payload = input.payload;
+    Ok((StatusCode::ACCEPTED, Json(out)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg",
+    tag = "message",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending"), ("event_types" = Option<String>, Query), ("channel" = Option<String>, Query), ("before" = Option<String>, Query), ("after" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<MessageOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    query: Query,
+) -> ApiResult<Json<ListResponse<MessageOut>>> {
+    let app = state.store.application(&app_id).await?;
+    let page = page_request(&query, Ordering::Descending)?;
+    let filter = MessageFilter {
+        event_types: query.list("event_types"),
+        channel: query.get("channel").map(str::to_owned),
+        before: query.timestamp("before")?,
+        after: query.timestamp("after")?,
+    };
+    let found = state.store.list_messages(&app.id, &filter, &page).await?;
+    Ok(Json(ListResponse::from_page(found, MessageOut::from)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}",
+    tag = "message",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId")),
+    responses((status = 200, body = MessageOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+) -> ApiResult<Json<MessageOut>> {
+    let app = state.store.application(&app_id).await?;
+    Ok(Json(state.store.message(&app.id, &msg_id).await?.into()))
+}
+
+/// The application a publish goes to, created from the body's `application` when the
+/// path names one that does not exist yet (Svix's publish-and-create).
+async fn application_for_publish(
+    state: &AppState,
+    app_id: &str,
+    create: Option<ApplicationIn>,
+) -> Result<Application, ApiError> {
+    match state.store.application(app_id).await {
+        Ok(app) => Ok(app),
+        Err(StoreError::NotFound(what)) => {
+            let Some(mut input) = create else {
+                return Err(ApiError::NotFound(what.to_owned()));
+            };
+            input.uid = input.uid.or_else(|| Some(app_id.to_owned()));
+            input.validate()?;
+            let app = input.into_application();
+            match state.store.create_application(&app).await {
+                Ok(()) => Ok(app),
+                // Another publish created it first.
+                Err(StoreError::Conflict(_)) => Ok(state.store.application(app_id).await?),
+                Err(error) => Err(error.into()),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}

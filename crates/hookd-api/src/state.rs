@@ -1,0 +1,52 @@
+//! [`AppState`]: what every handler shares: the store, the API settings, and caches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookd_store::Store;
+
+use crate::schema::SchemaCache;
+
+/// Settings of the HTTP API.
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// SHA-256 of the admin token. Requests must present the token itself.
+    pub admin_token_hash: [u8; 32],
+    /// Largest request body accepted, in bytes. Default: 1 MiB.
+    pub body_limit: usize,
+    /// How long an idempotency key keeps returning its first response. Default: 24 h.
+    pub idempotency_window: Duration,
+    /// Default grace period of a rotated endpoint secret. Default: 24 h.
+    pub secret_grace_period: Duration,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("admin_token_hash", &"[redacted]")
+            .field("body_limit", &self.body_limit)
+            .field("idempotency_window", &self.idempotency_window)
+            .field("secret_grace_period", &self.secret_grace_period)
+            .finish()
+    }
+}
+
+/// Shared state of the router.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ApiConfig>,
+    pub(crate) schemas: Arc<SchemaCache>,
+    pub(crate) idempotency_locks: Arc<crate::idempotency::KeyLocks>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            schemas: Arc::new(SchemaCache::default()),
+            idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
+        }
+    }
+}

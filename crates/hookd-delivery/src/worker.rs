@@ -1,0 +1,446 @@
+//! The worker loop: claim due deliveries, attempt each one, record the outcome.
+//!
+//! `process_next` is one step (claim a batch, attempt it, record it) and is public so tests
+//! can drive the engine deterministically; `run` is a loop around the same pieces with
+//! bounded concurrency, wake-ups from the store, a polling fallback, and a graceful drain.
+//!
+//! **Invariants:** a delivery is only attempted under a lease; its outcome is recorded
+//! before the task finishes; on shutdown every in-flight delivery either finishes or has
+//! its lease released so another worker (or the next start) retries it at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use hookd_core::ids::{AttemptId, DeliveryId};
+use hookd_core::model::{Attempt, MessageStatus};
+use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
+use hookd_core::signature;
+use hookd_core::Timestamp;
+use hookd_store::{
+    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OutcomeRecord, Store, StoreError,
+};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::sender::HttpSender;
+use crate::throttle::{Admission, Throttle};
+
+/// How the worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub retry: RetryPolicy,
+    /// How long a claim is held. Must exceed the request timeout. Default: 60 s.
+    pub lease: Duration,
+    /// Requests in flight at once. Default: 128.
+    pub concurrency: usize,
+    /// Deliveries claimed per store round trip. Default: 64.
+    pub batch_size: usize,
+    /// Polling fallback when no wake-up arrives. Default: 1 s.
+    pub poll_interval: Duration,
+    /// An endpoint failing without a success for this long is disabled. Default: 5 days.
+    pub disable_after: Duration,
+    /// How long shutdown waits for in-flight attempts. Default: 20 s.
+    pub drain_timeout: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            lease: Duration::from_secs(60),
+            concurrency: 128,
+            batch_size: 64,
+            poll_interval: Duration::from_secs(1),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            drain_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Header names whose values are kept out of the attempt log.
+const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "x-api-key",
+    "proxy-authorization",
+];
+
+/// The delivery worker.
+pub struct Worker {
+    store: Arc<dyn Store>,
+    sender: HttpSender,
+    config: WorkerConfig,
+    throttle: Throttle,
+    in_flight: Mutex<HashMap<DeliveryId, Lease>>,
+    /// The earliest retry this worker scheduled itself, so it wakes for it instead of
+    /// waiting for the next poll.
+    next_wake: Mutex<Option<Timestamp>>,
+}
+
+impl Worker {
+    pub fn new(store: Arc<dyn Store>, sender: HttpSender, config: WorkerConfig) -> Self {
+        Self {
+            store,
+            sender,
+            config,
+            throttle: Throttle::default(),
+            in_flight: Mutex::new(HashMap::new()),
+            next_wake: Mutex::new(None),
+        }
+    }
+
+    /// Claims one batch of due deliveries and attempts them all, concurrently. Returns how
+    /// many were claimed (0 when nothing was due).
+    ///
+    /// # Errors
+    /// When the store fails (not when an endpoint fails).
+    pub async fn process_next(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let claimed = self
+            .store
+            .claim_due_deliveries(Utc::now(), self.config.lease, self.config.batch_size)
+            .await?;
+        let count = claimed.len();
+        let mut tasks = JoinSet::new();
+        for delivery in claimed {
+            let worker = self.clone();
+            tasks.spawn(async move { worker.attempt(delivery).await });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Err(error)) = joined {
+                return Err(error);
+            }
+        }
+        Ok(count)
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let notifier = self.store.work_notifier();
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut backoff = Duration::from_millis(100);
+        info!(
+            concurrency = self.config.concurrency,
+            "delivery worker started"
+        );
+        while !shutdown.is_cancelled() {
+            // Reap finished tasks so the set does not grow.
+            while tasks.try_join_next().is_some() {}
+            let available = permits.available_permits().min(self.config.batch_size);
+            if available == 0 {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tasks.join_next() => continue,
+                }
+            }
+            // Register for the wake-up before looking, so a commit between the claim and
+            // the wait is not missed.
+            let notified = notifier.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let claimed = match self
+                .store
+                .claim_due_deliveries(Utc::now(), self.config.lease, available)
+                .await
+            {
+                Ok(claimed) => {
+                    backoff = Duration::from_millis(100);
+                    claimed
+                }
+                Err(error) => {
+                    warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "claiming deliveries failed; backing off");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                let pause = self.pause_before_next_poll();
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                continue;
+            }
+            for delivery in claimed {
+                let permit = permits
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("claims never exceed the available permits");
+                let worker = self.clone();
+                tasks.spawn(async move {
+                    if let Err(error) = worker.attempt(delivery).await {
+                        warn!(error = %error, "recording a delivery outcome failed; its lease will expire and it will be retried");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+        self.drain(tasks).await;
+    }
+
+    /// How long to sleep when nothing is due: until the earliest retry this worker
+    /// scheduled, or the poll interval, whichever comes first.
+    fn pause_before_next_poll(&self) -> Duration {
+        let mut next_wake = self
+            .next_wake
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Utc::now();
+        match *next_wake {
+            Some(at) if at <= now => {
+                *next_wake = None;
+                Duration::ZERO
+            }
+            Some(at) => (at - now)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(self.config.poll_interval),
+            None => self.config.poll_interval,
+        }
+    }
+
+    fn wake_at(&self, at: Timestamp) {
+        let mut next_wake = self
+            .next_wake
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if next_wake.is_none_or(|current| at < current) {
+            *next_wake = Some(at);
+        }
+    }
+
+    /// Waits for in-flight attempts up to the drain timeout, then releases the leases of
+    /// those still running so they are retried at once elsewhere.
+    async fn drain(&self, mut tasks: JoinSet<()>) {
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            info!(in_flight, "worker draining in-flight deliveries");
+        }
+        let drained = tokio::time::timeout(self.config.drain_timeout, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        let leftover: Vec<Lease> = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .drain()
+            .map(|(_, lease)| lease)
+            .collect();
+        for lease in leftover {
+            if let Err(error) = self.store.release_delivery(&lease, Utc::now()).await {
+                warn!(error = %error, delivery_id = %lease.delivery_id, "could not release a lease at shutdown; it will expire");
+            }
+        }
+        info!("delivery worker stopped");
+    }
+
+    async fn attempt(&self, claimed: ClaimedDelivery) -> Result<(), StoreError> {
+        let span = tracing::info_span!(
+            "delivery",
+            msg_id = %claimed.message.id,
+            endpoint_id = %claimed.endpoint.id,
+            attempt = claimed.delivery.n_attempts + 1,
+        );
+        self.track(&claimed.lease, true);
+        let result = self.attempt_inner(&claimed).instrument(span).await;
+        self.track(&claimed.lease, false);
+        result
+    }
+
+    fn track(&self, lease: &Lease, starting: bool) {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if starting {
+            in_flight.insert(lease.delivery_id.clone(), lease.clone());
+        } else {
+            in_flight.remove(&lease.delivery_id);
+        }
+    }
+
+    async fn attempt_inner(&self, claimed: &ClaimedDelivery) -> Result<(), StoreError> {
+        let ClaimedDelivery {
+            lease,
+            delivery,
+            message,
+            endpoint,
+        } = claimed;
+        let now = Utc::now();
+        if endpoint.disabled {
+            debug!("endpoint is disabled; failing the delivery without an attempt");
+            let record = OutcomeRecord {
+                lease: lease.clone(),
+                attempt: None,
+                delivery: DeliveryOutcome::Failed,
+                endpoint_health: EndpointHealth::Unchanged,
+                now,
+            };
+            self.store.record_outcome(&record).await?;
+            return Ok(());
+        }
+        if let Some(rate) = endpoint.throttle_rate.filter(|rate| *rate > 0) {
+            if let Admission::Later(slot) = self.throttle.admit(&endpoint.id, rate, now) {
+                self.store.release_delivery(lease, slot).await?;
+                self.wake_at(slot);
+                return Ok(());
+            }
+        }
+
+        let body = message.payload.as_bytes().to_vec();
+        let mut headers: Vec<(String, String)> =
+            vec![("content-type".into(), "application/json".into())];
+        for (name, value) in &endpoint.headers {
+            headers.push((name.to_ascii_lowercase(), value.clone()));
+        }
+        let secrets = endpoint.signing_secrets(now);
+        match signature::sign(
+            endpoint.signature_scheme,
+            endpoint.signature_header.as_deref(),
+            &secrets,
+            message.id.as_str(),
+            now.timestamp(),
+            &body,
+        ) {
+            Ok(signed) => headers.extend(signed),
+            Err(error) => {
+                // A secret the API accepted can no longer sign: fail loudly in the attempt
+                // log instead of sending an unsigned request.
+                warn!(error = %error, "endpoint secret cannot sign");
+                let attempt = self.attempt_record(
+                    claimed,
+                    now,
+                    0,
+                    format!("endpoint secret cannot sign: {error}"),
+                    0,
+                    &headers,
+                    MessageStatus::Fail,
+                );
+                let record = OutcomeRecord {
+                    lease: lease.clone(),
+                    attempt: Some(attempt),
+                    delivery: DeliveryOutcome::Failed,
+                    endpoint_health: EndpointHealth::Failing(now),
+                    now,
+                };
+                self.store.record_outcome(&record).await?;
+                return Ok(());
+            }
+        }
+
+        let sent = self.sender.send(&endpoint.url, &headers, body).await;
+        let finished = Utc::now();
+        let n_attempts = delivery.n_attempts + 1;
+        let step = retry::next_step(
+            &self.config.retry,
+            n_attempts,
+            &sent.outcome,
+            finished,
+            rand::random::<f64>(),
+        );
+        let (delivery_outcome, endpoint_health) =
+            self.decide(step, endpoint.failing_since, finished);
+        let status = if matches!(sent.outcome, Outcome::Delivered { .. }) {
+            MessageStatus::Success
+        } else {
+            MessageStatus::Fail
+        };
+        debug!(status_code = sent.status_code, duration_ms = sent.duration.as_millis() as u64, outcome = ?delivery_outcome, "attempt finished");
+        if matches!(endpoint_health, EndpointHealth::Disable) {
+            warn!(url = %endpoint.url, "disabling endpoint");
+        }
+        let attempt = self.attempt_record(
+            claimed,
+            now,
+            sent.status_code,
+            sent.response,
+            sent.duration.as_millis() as u64,
+            &headers,
+            status,
+        );
+        let record = OutcomeRecord {
+            lease: lease.clone(),
+            attempt: Some(attempt),
+            delivery: delivery_outcome,
+            endpoint_health,
+            now: finished,
+        };
+        if let DeliveryOutcome::RetryAt(at) = &record.delivery {
+            self.wake_at(*at);
+        }
+        let held = self.store.record_outcome(&record).await?;
+        if !held {
+            warn!("lease expired before the outcome was recorded; another worker owns the delivery now");
+        }
+        Ok(())
+    }
+
+    fn decide(
+        &self,
+        step: NextStep,
+        failing_since: Option<Timestamp>,
+        now: Timestamp,
+    ) -> (DeliveryOutcome, EndpointHealth) {
+        let failing_too_long =
+            retry::should_disable_endpoint(failing_since, now, self.config.disable_after);
+        match step {
+            NextStep::Succeeded => (DeliveryOutcome::Succeeded, EndpointHealth::Healthy),
+            NextStep::DisableEndpoint => (DeliveryOutcome::Failed, EndpointHealth::Disable),
+            _ if failing_too_long => (DeliveryOutcome::Failed, EndpointHealth::Disable),
+            NextStep::RetryAt(at) => (DeliveryOutcome::RetryAt(at), EndpointHealth::Failing(now)),
+            NextStep::Exhausted => (DeliveryOutcome::Failed, EndpointHealth::Failing(now)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attempt_record(
+        &self,
+        claimed: &ClaimedDelivery,
+        started: Timestamp,
+        status_code: u16,
+        response: String,
+        duration_ms: u64,
+        headers: &[(String, String)],
+        status: MessageStatus,
+    ) -> Attempt {
+        let request_headers = headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if SENSITIVE_HEADERS.contains(&name.as_str()) {
+                    "[redacted]".to_owned()
+                } else {
+                    value.clone()
+                };
+                (name.clone(), shown)
+            })
+            .collect();
+        Attempt {
+            id: AttemptId::new(started.timestamp_millis().max(0) as u64, rand::random()),
+            app_id: claimed.message.app_id.clone(),
+            msg_id: claimed.message.id.clone(),
+            endpoint_id: claimed.endpoint.id.clone(),
+            url: claimed.endpoint.url.clone(),
+            status,
+            response_status_code: status_code,
+            response,
+            response_duration_ms: duration_ms,
+            trigger: claimed.delivery.trigger,
+            request_headers,
+            created_at: started,
+        }
+    }
+}

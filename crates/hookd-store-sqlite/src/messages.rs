@@ -1,0 +1,242 @@
+//! Messages and the attempt log: publishing (a message with its deliveries), lookups
+//! and filtered listings.
+//!
+//! **Invariants:** a message and its deliveries are written by one writer command, so
+//! they commit together or not at all; the payload is stored as the exact text given;
+//! `eventId` is unique per application; reads are scoped by `app_id`.
+
+use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
+use hookd_core::model::{Attempt, Message, MessageStatus, TriggerType};
+use hookd_store::{AttemptFilter, MessageFilter, Page, PageRequest, StoreError, StoreResult};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::applications::require_application;
+use crate::error::{map, unique_violation, DbResultExt};
+use crate::pagination::Listing;
+use crate::rows::{
+    attempt_from_row, message_from_row, millis, to_json, ATTEMPT_COLUMNS, MESSAGE_COLUMNS,
+};
+
+/// Writes `message` and one pending delivery, due at its creation, per endpoint of
+/// `endpoint_ids` that exists in the application (an endpoint deleted meanwhile is
+/// skipped).
+pub(crate) fn create_message(
+    connection: &Connection,
+    message: &Message,
+    endpoint_ids: &[EndpointId],
+) -> StoreResult<()> {
+    require_application(connection, &message.app_id)?;
+    let sql = "INSERT INTO messages \
+        (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    connection
+        .prepare_cached(sql)
+        .db()?
+        .execute(params![
+            message.id.as_str(),
+            message.app_id.as_str(),
+            message.event_id,
+            message.event_type,
+            message.payload,
+            to_json(&message.channels)?,
+            to_json(&message.tags)?,
+            millis(message.created_at),
+        ])
+        .map_err(|error| message_conflict(error, message))?;
+
+    let created_at = millis(message.created_at);
+    // The SELECT over endpoints both scopes the delivery to the application and skips
+    // endpoints that no longer exist; ON CONFLICT absorbs an endpoint listed twice.
+    let mut insert = connection
+        .prepare_cached(
+            "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
+             trigger_type, next_attempt_at, created_at, updated_at) \
+             SELECT ?1, e.app_id, ?2, e.id, ?3, 0, ?4, ?5, ?5, ?5 \
+             FROM endpoints e WHERE e.id = ?6 AND e.app_id = ?7 \
+             ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+        )
+        .db()?;
+    for endpoint_id in endpoint_ids {
+        insert
+            .execute(params![
+                new_delivery_id(message.created_at).as_str(),
+                message.id.as_str(),
+                MessageStatus::Pending.code(),
+                TriggerType::Scheduled.code(),
+                created_at,
+                endpoint_id.as_str(),
+                message.app_id.as_str(),
+            ])
+            .db()?;
+    }
+    Ok(())
+}
+
+pub(crate) fn message(
+    connection: &Connection,
+    app_id: &ApplicationId,
+    id_or_event_id: &str,
+) -> StoreResult<Message> {
+    let by_id =
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ?1 AND m.id = ?2");
+    let by_event_id =
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ?1 AND m.event_id = ?2");
+    for sql in [by_id, by_event_id] {
+        let found = connection
+            .prepare_cached(&sql)
+            .db()?
+            .query_row([app_id.as_str(), id_or_event_id], |row| {
+                message_from_row(row, 0)
+            })
+            .optional()
+            .db()?;
+        if let Some(message) = found {
+            return Ok(message);
+        }
+    }
+    Err(StoreError::NotFound("message"))
+}
+
+/// The listing of one application's messages matching `filter`.
+pub(crate) fn messages_listing(app_id: &ApplicationId, filter: &MessageFilter) -> Listing {
+    let mut listing = Listing::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages m"), "m.id")
+        .filter("m.app_id = ?", vec![Value::Text(app_id.to_string())]);
+    if let Some(event_types) = &filter.event_types {
+        let placeholders = vec!["?"; event_types.len()].join(", ");
+        let values = event_types.iter().cloned().map(Value::Text).collect();
+        listing = listing.filter(format!("m.event_type IN ({placeholders})"), values);
+    }
+    if let Some(channel) = &filter.channel {
+        listing = listing.filter(
+            "EXISTS (SELECT 1 FROM json_each(m.channels) WHERE json_each.value = ?)",
+            vec![Value::Text(channel.clone())],
+        );
+    }
+    if let Some(before) = filter.before {
+        listing = listing.filter("m.created_at < ?", vec![Value::Integer(millis(before))]);
+    }
+    if let Some(after) = filter.after {
+        listing = listing.filter("m.created_at > ?", vec![Value::Integer(millis(after))]);
+    }
+    listing
+}
+
+pub(crate) fn list_messages(
+    connection: &Connection,
+    app_id: &ApplicationId,
+    filter: &MessageFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Message>> {
+    messages_listing(app_id, filter).fetch(
+        connection,
+        page,
+        |row| message_from_row(row, 0),
+        |message| message.id.to_string(),
+    )
+}
+
+/// Inserts an attempt unless one with its id is already there (an outcome recorded
+/// twice keeps one attempt).
+pub(crate) fn insert_attempt(connection: &Connection, attempt: &Attempt) -> StoreResult<()> {
+    let sql = "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, \
+        response_status_code, response, response_duration_ms, trigger_type, request_headers, \
+        created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+        ON CONFLICT (id) DO NOTHING";
+    connection
+        .prepare_cached(sql)
+        .db()?
+        .execute(params![
+            attempt.id.as_str(),
+            attempt.app_id.as_str(),
+            attempt.msg_id.as_str(),
+            attempt.endpoint_id.as_str(),
+            attempt.url,
+            attempt.status.code(),
+            attempt.response_status_code,
+            attempt.response,
+            i64::try_from(attempt.response_duration_ms).unwrap_or(i64::MAX),
+            attempt.trigger.code(),
+            to_json(&attempt.request_headers)?,
+            millis(attempt.created_at),
+        ])
+        .db()?;
+    Ok(())
+}
+
+pub(crate) fn attempt(
+    connection: &Connection,
+    app_id: &ApplicationId,
+    msg_id: &MessageId,
+    attempt_id: &str,
+) -> StoreResult<Attempt> {
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM attempts t \
+         WHERE t.id = ?1 AND t.msg_id = ?2 AND t.app_id = ?3"
+    );
+    connection
+        .prepare_cached(&sql)
+        .db()?
+        .query_row([attempt_id, msg_id.as_str(), app_id.as_str()], |row| {
+            attempt_from_row(row, 0)
+        })
+        .optional()
+        .db()?
+        .ok_or(StoreError::NotFound("attempt"))
+}
+
+/// The listing of one application's attempts matching `filter`.
+pub(crate) fn attempts_listing(app_id: &ApplicationId, filter: &AttemptFilter) -> Listing {
+    let mut listing = Listing::new(format!("SELECT {ATTEMPT_COLUMNS} FROM attempts t"), "t.id")
+        .filter("t.app_id = ?", vec![Value::Text(app_id.to_string())]);
+    if let Some(endpoint_id) = &filter.endpoint_id {
+        listing = listing.filter(
+            "t.endpoint_id = ?",
+            vec![Value::Text(endpoint_id.to_string())],
+        );
+    }
+    if let Some(msg_id) = &filter.msg_id {
+        listing = listing.filter("t.msg_id = ?", vec![Value::Text(msg_id.to_string())]);
+    }
+    if let Some(status) = filter.status {
+        listing = listing.filter("t.status = ?", vec![Value::Integer(status.code())]);
+    }
+    if let Some(before) = filter.before {
+        listing = listing.filter("t.created_at < ?", vec![Value::Integer(millis(before))]);
+    }
+    if let Some(after) = filter.after {
+        listing = listing.filter("t.created_at > ?", vec![Value::Integer(millis(after))]);
+    }
+    listing
+}
+
+pub(crate) fn list_attempts(
+    connection: &Connection,
+    app_id: &ApplicationId,
+    filter: &AttemptFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Attempt>> {
+    attempts_listing(app_id, filter).fetch(
+        connection,
+        page,
+        |row| attempt_from_row(row, 0),
+        |attempt| attempt.id.to_string(),
+    )
+}
+
+/// A fresh delivery id, time-ordered by `created_at`.
+pub(crate) fn new_delivery_id(created_at: hookd_core::Timestamp) -> DeliveryId {
+    let unix_ms = u64::try_from(created_at.timestamp_millis()).unwrap_or(0);
+    DeliveryId::new(unix_ms, rand::random())
+}
+
+fn message_conflict(error: rusqlite::Error, message: &Message) -> StoreError {
+    match unique_violation(&error) {
+        Some(columns) if columns.contains("event_id") => StoreError::Conflict(format!(
+            "a message with eventId {:?} already exists in this application",
+            message.event_id.as_deref().unwrap_or_default()
+        )),
+        Some(_) => StoreError::Conflict(format!("a message with id {} already exists", message.id)),
+        None => map(error),
+    }
+}

@@ -1,0 +1,381 @@
+//! The single writer: one thread owns the read-write connection and commits every write
+//! of the store, batching whatever is queued into one transaction (group commit).
+//!
+//! **Invariants:**
+//! - A caller hears `Ok` only after the transaction holding its write has committed
+//!   (with `synchronous=FULL`, after the WAL is on disk): "2xx means committed" holds
+//!   although many writes share one fsync.
+//! - Each write runs inside its own `SAVEPOINT`, so one write's error (a `Conflict`, say)
+//!   rolls back that write alone and the rest of the batch still commits.
+//! - The thread never dies of a database error: a failed batch is reported to each of its
+//!   callers and the next batch starts afresh. A panicking write is caught, rolled back
+//!   and reported as an error to its caller alone.
+//! - Being the only writer, it makes claims race-free without any locking of its own.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use hookd_store::{StoreError, StoreResult};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::error::{map_batch, unavailable, BatchError, MachineryError};
+
+/// Most writes committed by one transaction. Large enough to amortise the fsync over a
+/// burst of publishes, small enough that no caller waits behind an unbounded batch.
+const MAX_BATCH: usize = 512;
+
+/// Writes that may wait for the writer before callers are pushed back on.
+const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
+
+/// Whether a write makes new work due, so workers should be woken once it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    Workers,
+    Nobody,
+}
+
+/// The handle every store call writes through.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    commands: mpsc::Sender<Box<dyn Command>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `connection`. The thread ends when the last `Writer`
+    /// handle is dropped.
+    pub(crate) fn spawn(connection: Connection, notify: Arc<Notify>) -> StoreResult<Self> {
+        let (commands, queue) = mpsc::channel(QUEUE_CAPACITY);
+        std::thread::Builder::new()
+            .name("hookd-sqlite-writer".to_owned())
+            .spawn(move || run(connection, queue, notify))
+            .map_err(|error| StoreError::Unavailable {
+                detail: "cannot start the database writer thread".to_owned(),
+                source: Some(Box::new(error)),
+            })?;
+        Ok(Self { commands })
+    }
+
+    /// Runs `write` on the writer connection inside the next batch and returns its
+    /// value once the batch has committed.
+    ///
+    /// N.B.: dropping the returned future does not cancel a write already queued; it
+    /// still commits (a claim made that way simply lets its lease expire).
+    ///
+    /// # Errors
+    /// `write`'s own error; `Unavailable` when the batch could not commit or the writer
+    /// has stopped.
+    pub(crate) async fn write<T, F>(&self, wake: Wake, write: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { write, wake, reply };
+        self.commands
+            .send(Box::new(job))
+            .await
+            .map_err(|_| unavailable(MachineryError::WriterStopped))?;
+        // A dropped reply means the write panicked (the writer caught it) or the thread
+        // is gone; both are our failure, not the database's.
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::internal(MachineryError::WriteDropped)))
+    }
+}
+
+/// One queued write, type-erased so writes returning different values share a queue.
+trait Command: Send {
+    /// Runs the write. `Some` carries what to do once the batch commits or fails; `None`
+    /// means the write failed and has already answered its caller.
+    fn run(self: Box<Self>, connection: &Connection) -> Option<Completion>;
+    /// Answers the caller without running (the batch could not even start).
+    fn abandon(self: Box<Self>, error: BatchError);
+}
+
+struct Job<T, F> {
+    write: F,
+    wake: Wake,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Command for Job<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, connection: &Connection) -> Option<Completion> {
+        let Job { write, wake, reply } = *self;
+        match write(connection) {
+            Ok(value) => Some(Completion {
+                wake,
+                finish: Box::new(move |committed| {
+                    // The caller may have gone away (a cancelled request); nobody is left
+                    // to tell, and the write stands.
+                    let _ = reply.send(committed.map(|()| value).map_err(map_batch));
+                }),
+            }),
+            Err(error) => {
+                let _ = reply.send(Err(error));
+                None
+            }
+        }
+    }
+
+    fn abandon(self: Box<Self>, error: BatchError) {
+        let _ = self.reply.send(Err(map_batch(error)));
+    }
+}
+
+/// What is left of a successful write until its batch's fate is known.
+struct Completion {
+    wake: Wake,
+    finish: Box<dyn FnOnce(Result<(), BatchError>) + Send>,
+}
+
+/// The thread body: take everything queued (up to `MAX_BATCH`), commit it as one
+/// transaction, answer, repeat until every handle is gone.
+fn run(connection: Connection, mut queue: mpsc::Receiver<Box<dyn Command>>, notify: Arc<Notify>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut batch = VecDeque::with_capacity(MAX_BATCH);
+        batch.push_back(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(command) => batch.push_back(command),
+                Err(_) => break,
+            }
+        }
+        if run_batch(&connection, batch) == Wake::Workers {
+            // `notify_waiters` wakes every worker parked right now; `notify_one` leaves a
+            // permit for a worker that is between polls and not yet waiting.
+            notify.notify_waiters();
+            notify.notify_one();
+        }
+    }
+    tracing::debug!("sqlite writer stopped: every store handle is gone");
+}
+
+/// Commits `batch`, in as few transactions as errors allow (normally one). Returns
+/// whether any committed write asked to wake workers.
+fn run_batch(connection: &Connection, mut batch: VecDeque<Box<dyn Command>>) -> Wake {
+    let mut wake = Wake::Nobody;
+    while !batch.is_empty() {
+        if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(%error, "sqlite writer cannot begin a transaction");
+            let error = BatchError::Commit(Arc::new(error));
+            for command in batch.drain(..) {
+                command.abandon(error.clone());
+            }
+            break;
+        }
+        let (completions, aborted) = run_commands(connection, &mut batch);
+        let outcome = match aborted {
+            Some(error) => Err(error),
+            None => connection
+                .execute_batch("COMMIT")
+                .map_err(|error| BatchError::Commit(Arc::new(error))),
+        };
+        if let Err(error) = &outcome {
+            tracing::error!(%error, writes = completions.len(), "sqlite write batch failed");
+            if !connection.is_autocommit() {
+                // N.B.: a failed COMMIT may leave the transaction open; roll it back so
+                // the next batch starts clean. If even that fails the next BEGIN fails
+                // too and reports it.
+                let _ = connection.execute_batch("ROLLBACK");
+            }
+        }
+        for completion in completions {
+            if outcome.is_ok() && completion.wake == Wake::Workers {
+                wake = Wake::Workers;
+            }
+            (completion.finish)(outcome.clone());
+        }
+    }
+    wake
+}
+
+/// Runs commands from the front of `batch` inside the open transaction, each in its own
+/// savepoint, until the batch is empty or the transaction is lost. Returns the
+/// completions of the writes that succeeded, and the error if the transaction was lost
+/// (the commands still in `batch` then go to a fresh transaction).
+fn run_commands(
+    connection: &Connection,
+    batch: &mut VecDeque<Box<dyn Command>>,
+) -> (Vec<Completion>, Option<BatchError>) {
+    let mut completions = Vec::with_capacity(batch.len());
+    while let Some(command) = batch.pop_front() {
+        if let Err(error) = connection.execute_batch("SAVEPOINT write") {
+            let error = BatchError::Commit(Arc::new(error));
+            command.abandon(error.clone());
+            return (completions, Some(error));
+        }
+        let ran = catch_unwind(AssertUnwindSafe(|| command.run(connection)));
+        let succeeded = match ran {
+            Ok(Some(completion)) => {
+                completions.push(completion);
+                true
+            }
+            Ok(None) => false,
+            Err(_) => {
+                tracing::error!("a sqlite write panicked; it was rolled back");
+                false
+            }
+        };
+        if connection.is_autocommit() {
+            // SQLite rolled back the whole transaction (it does on a full disk or an I/O
+            // error), taking every earlier write of this batch with it.
+            return (completions, Some(BatchError::RolledBack));
+        }
+        let close = if succeeded {
+            "RELEASE write"
+        } else {
+            "ROLLBACK TO write; RELEASE write"
+        };
+        if let Err(error) = connection.execute_batch(close) {
+            return (completions, Some(BatchError::Commit(Arc::new(error))));
+        }
+    }
+    (completions, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc as std_mpsc;
+
+    use super::*;
+
+    fn writer() -> Arc<Writer> {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch("CREATE TABLE items (name TEXT PRIMARY KEY)")
+            .unwrap();
+        Arc::new(Writer::spawn(connection, Arc::new(Notify::new())).unwrap())
+    }
+
+    fn insert(name: &'static str) -> impl FnOnce(&Connection) -> StoreResult<()> + Send {
+        move |connection| {
+            connection
+                .execute("INSERT INTO items (name) VALUES (?1)", [name])
+                .map(|_| ())
+                .map_err(|error| match crate::error::unique_violation(&error) {
+                    Some(_) => StoreError::Conflict(format!("{name} exists")),
+                    None => crate::error::map(error),
+                })
+        }
+    }
+
+    async fn names(writer: &Writer) -> Vec<String> {
+        writer
+            .write(Wake::Nobody, |connection| {
+                let mut statement = connection
+                    .prepare("SELECT name FROM items ORDER BY name")
+                    .unwrap();
+                let names = statement.query_map([], |row| row.get(0)).unwrap();
+                Ok(names.collect::<Result<Vec<String>, _>>().unwrap())
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Holds the writer inside a batch of its own until `release` is sent, so that the
+    /// writes queued meanwhile form the next batch together.
+    async fn hold_writer(
+        writer: &Arc<Writer>,
+    ) -> (
+        std_mpsc::Sender<()>,
+        tokio::task::JoinHandle<StoreResult<()>>,
+    ) {
+        let (release, released) = std_mpsc::channel::<()>();
+        let (started, has_started) = oneshot::channel();
+        let writer = Arc::clone(writer);
+        let held = tokio::spawn(async move {
+            let hold = move |_: &Connection| {
+                let _ = started.send(());
+                released.recv().unwrap();
+                Ok(())
+            };
+            writer.write(Wake::Nobody, hold).await
+        });
+        has_started.await.unwrap();
+        (release, held)
+    }
+
+    #[tokio::test]
+    async fn one_failing_write_does_not_abort_its_batch() {
+        let writer = writer();
+        writer.write(Wake::Nobody, insert("taken")).await.unwrap();
+        let (release, held) = hold_writer(&writer).await;
+        let (first, clash, last, ()) = tokio::join!(
+            writer.write(Wake::Nobody, insert("first")),
+            writer.write(Wake::Nobody, insert("taken")),
+            writer.write(Wake::Nobody, insert("last")),
+            async { release.send(()).unwrap() },
+        );
+        held.await.unwrap().unwrap();
+        first.unwrap();
+        assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+        last.unwrap();
+        assert_eq!(names(&writer).await, ["first", "last", "taken"]);
+    }
+
+    #[tokio::test]
+    async fn a_lost_transaction_fails_its_batch_and_the_writer_goes_on() {
+        let writer = writer();
+        let (release, held) = hold_writer(&writer).await;
+        // Ending the transaction from inside a write is what SQLite does on a full disk.
+        let rollback = |connection: &Connection| -> StoreResult<()> {
+            connection
+                .execute_batch("ROLLBACK")
+                .map_err(crate::error::map)?;
+            Err(StoreError::Unavailable {
+                detail: "disk full".into(),
+                source: None,
+            })
+        };
+        let (before, lost, after, ()) = tokio::join!(
+            writer.write(Wake::Nobody, insert("before")),
+            writer.write(Wake::Nobody, rollback),
+            writer.write(Wake::Nobody, insert("after")),
+            async { release.send(()).unwrap() },
+        );
+        held.await.unwrap().unwrap();
+        match before {
+            Err(StoreError::Unavailable { detail, .. }) => assert!(detail.contains("rolled back")),
+            other => panic!("the write rolled back with its batch must fail, got {other:?}"),
+        }
+        assert!(
+            matches!(lost, Err(StoreError::Unavailable { .. })),
+            "{lost:?}"
+        );
+        after.unwrap();
+        assert_eq!(names(&writer).await, ["after"]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_reported_and_rolled_back() {
+        let writer = writer();
+        let panicking = |connection: &Connection| -> StoreResult<()> {
+            connection
+                .execute("INSERT INTO items (name) VALUES ('ghost')", [])
+                .unwrap();
+            panic!("a bug in a write");
+        };
+        let result = writer.write(Wake::Nobody, panicking).await;
+        assert!(matches!(result, Err(StoreError::Internal(_))), "{result:?}");
+        writer.write(Wake::Nobody, insert("alive")).await.unwrap();
+        assert_eq!(names(&writer).await, ["alive"]);
+    }
+
+    #[tokio::test]
+    async fn committed_wakeups_notify_workers() {
+        let connection = Connection::open_in_memory().unwrap();
+        let notify = Arc::new(Notify::new());
+        let writer = Writer::spawn(connection, Arc::clone(&notify)).unwrap();
+        writer.write(Wake::Workers, |_| Ok(())).await.unwrap();
+        // `notify_one` left a permit, so this completes without any further write.
+        tokio::time::timeout(std::time::Duration::from_secs(5), notify.notified())
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,435 @@
+//! Configuration of `hookd serve`: raw sources (flags, `HOOKD_*` environment, a TOML file,
+//! defaults) merged with precedence flag > env > file > default, then validated once into
+//! a typed [`Config`]. Nothing after validation re-parses a string.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use hookd_core::retry::parse_schedule;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// `hookd serve` flags. Each also reads `HOOKD_<FLAG>` (clap does flag > env).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address the API listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HOOKD_LISTEN")]
+    pub listen: Option<String>,
+    /// `sqlite://hookd.db` (relative), `sqlite:///abs/path.db` [default: sqlite://hookd.db].
+    #[arg(long, env = "HOOKD_DATABASE")]
+    pub database: Option<String>,
+    /// Admin bearer token. Without one, the first start creates one and prints it once.
+    #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// CIDR that deliveries may reach although private (repeatable; comma-separated in env).
+    #[arg(long, env = "HOOKD_ALLOW_PRIVATE_NETWORK", value_delimiter = ',')]
+    pub allow_private_network: Vec<String>,
+    /// Delays between attempts [default: 5s,5m,30m,2h,5h,10h,10h].
+    #[arg(long, env = "HOOKD_RETRY_SCHEDULE")]
+    pub retry_schedule: Option<String>,
+    /// Serve the API only; run no delivery worker.
+    #[arg(long, env = "HOOKD_NO_WORKER")]
+    pub no_worker: bool,
+    /// Run the delivery worker only; serve no API.
+    #[arg(long, env = "HOOKD_NO_API")]
+    pub no_api: bool,
+    /// TOML configuration file (see config.default.toml).
+    #[arg(long, env = "HOOKD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Timeout of one delivery request [default: 15s].
+    #[arg(long, env = "HOOKD_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+    /// Largest request body the API accepts, e.g. 1MiB or 262144 [default: 1MiB].
+    #[arg(long, env = "HOOKD_BODY_LIMIT")]
+    pub body_limit: Option<String>,
+    /// Disable an endpoint that fails without a success for this long [default: 5d].
+    #[arg(long, env = "HOOKD_DISABLE_ENDPOINT_AFTER")]
+    pub disable_endpoint_after: Option<String>,
+    /// Delivery requests in flight at once [default: 128].
+    #[arg(long, env = "HOOKD_WORKER_CONCURRENCY")]
+    pub worker_concurrency: Option<usize>,
+    /// Grace period of a rotated secret [default: 24h].
+    #[arg(long, env = "HOOKD_SECRET_GRACE_PERIOD")]
+    pub secret_grace_period: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "HOOKD_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The TOML file: the same settings, snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database: Option<String>,
+    admin_token: Option<String>,
+    allow_private_network: Option<Vec<String>>,
+    retry_schedule: Option<String>,
+    no_worker: Option<bool>,
+    no_api: Option<bool>,
+    request_timeout: Option<String>,
+    body_limit: Option<String>,
+    disable_endpoint_after: Option<String>,
+    worker_concurrency: Option<usize>,
+    secret_grace_period: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            // A DSN may carry a password.
+            Self::Postgres(_) => f.write_str("postgres://[redacted]"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated settings of `hookd serve`.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    pub admin_token: Option<String>,
+    pub allow_private_network: Vec<IpNet>,
+    pub retry_schedule: Vec<Duration>,
+    pub run_worker: bool,
+    pub run_api: bool,
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+    pub disable_endpoint_after: Duration,
+    pub worker_concurrency: usize,
+    pub secret_grace_period: Duration,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("allow_private_network", &self.allow_private_network)
+            .field(
+                "retry_schedule",
+                &hookd_core::retry::format_schedule(&self.retry_schedule),
+            )
+            .field("run_worker", &self.run_worker)
+            .field("run_api", &self.run_api)
+            .field("request_timeout", &self.request_timeout)
+            .field("body_limit", &self.body_limit)
+            .field("disable_endpoint_after", &self.disable_endpoint_after)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .field("secret_grace_period", &self.secret_grace_period)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Merges flags (already merged with env by clap), the config file and defaults, and
+    /// validates the result.
+    ///
+    /// # Errors
+    /// Names the setting at fault and what is wrong with it.
+    pub fn load(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen_text = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen_text.parse().with_context(|| {
+            format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080")
+        })?;
+        let database = parse_database_url(
+            &args
+                .database
+                .or(file.database)
+                .unwrap_or_else(|| "sqlite://hookd.db".into()),
+        )?;
+        let admin_token = args.admin_token.or(file.admin_token);
+        if let Some(token) = &admin_token {
+            if token.len() < 16 {
+                bail!("admin_token: must be at least 16 characters");
+            }
+        }
+        let allow_texts = if args.allow_private_network.is_empty() {
+            file.allow_private_network.unwrap_or_default()
+        } else {
+            args.allow_private_network
+        };
+        let allow_private_network =
+            hookd_core::network::parse_allow_list(&allow_texts.join(","))
+                .map_err(|error| anyhow::anyhow!("allow_private_network: {error}"))?;
+        let retry_text = args.retry_schedule.or(file.retry_schedule);
+        let retry_schedule = match retry_text {
+            Some(text) => {
+                parse_schedule(&text).map_err(|error| anyhow::anyhow!("retry_schedule: {error}"))?
+            }
+            None => hookd_core::retry::RetryPolicy::default().schedule,
+        };
+        let run_worker = !(args.no_worker || file.no_worker.unwrap_or(false));
+        let run_api = !(args.no_api || file.no_api.unwrap_or(false));
+        if !run_worker && !run_api {
+            bail!("no_worker and no_api: at least one of the API and the worker must run");
+        }
+        let request_timeout = duration(
+            "request_timeout",
+            args.request_timeout.or(file.request_timeout),
+            "15s",
+        )?;
+        if request_timeout.is_zero() {
+            bail!("request_timeout: must be more than zero");
+        }
+        let body_limit = parse_size(
+            "body_limit",
+            &args
+                .body_limit
+                .or(file.body_limit)
+                .unwrap_or_else(|| "1MiB".into()),
+        )?;
+        let disable_endpoint_after = duration(
+            "disable_endpoint_after",
+            args.disable_endpoint_after.or(file.disable_endpoint_after),
+            "5d",
+        )?;
+        let worker_concurrency = args
+            .worker_concurrency
+            .or(file.worker_concurrency)
+            .unwrap_or(128);
+        if worker_concurrency == 0 {
+            bail!("worker_concurrency: must be at least 1");
+        }
+        let secret_grace_period = duration(
+            "secret_grace_period",
+            args.secret_grace_period.or(file.secret_grace_period),
+            "24h",
+        )?;
+        let log_format = match args.log_format.or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("log_format: expected text or json, found {other:?}"),
+        };
+        Ok(Self {
+            listen,
+            database,
+            admin_token,
+            allow_private_network,
+            retry_schedule,
+            run_worker,
+            run_api,
+            request_timeout,
+            body_limit,
+            disable_endpoint_after,
+            worker_concurrency,
+            secret_grace_period,
+            log_format,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+/// Parses `sqlite://relative.db`, `sqlite:///abs/path.db`, a bare path, or `postgres://…`.
+pub fn parse_database_url(text: &str) -> anyhow::Result<DatabaseUrl> {
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        return Ok(DatabaseUrl::Postgres(text.to_owned()));
+    }
+    let path = match text.strip_prefix("sqlite://") {
+        Some(rest) => rest,
+        None if text.contains("://") => {
+            bail!("database: unsupported URL {text:?}; use sqlite://FILE or postgres://…")
+        }
+        None => text,
+    };
+    if path.is_empty() {
+        bail!("database: {text:?} names no file");
+    }
+    Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+}
+
+fn duration(name: &str, text: Option<String>, default: &str) -> anyhow::Result<Duration> {
+    let text = text.unwrap_or_else(|| default.to_owned());
+    match parse_schedule(&text) {
+        Ok(parsed) if parsed.len() == 1 => Ok(parsed[0]),
+        Ok(_) => bail!("{name}: expected one duration like 15s, found {text:?}"),
+        Err(error) => bail!("{name}: {error}"),
+    }
+}
+
+fn parse_size(name: &str, text: &str) -> anyhow::Result<usize> {
+    let trimmed = text.trim();
+    let (digits, multiplier) = [
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, multiplier)| {
+        trimmed
+            .strip_suffix(suffix)
+            .map(|digits| (digits.trim(), *multiplier))
+    })
+    .unwrap_or((trimmed, 1usize));
+    let value: usize = digits.parse().with_context(|| {
+        format!("{name}: expected a size like 1MiB, 512KiB or 65536, found {text:?}")
+    })?;
+    let bytes = value
+        .checked_mul(multiplier)
+        .with_context(|| format!("{name}: {text:?} is too large"))?;
+    if bytes == 0 {
+        bail!("{name}: must be more than zero");
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_input() {
+        let config = Config::load(ServeArgs::default()).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.database, DatabaseUrl::Sqlite("hookd.db".into()));
+        assert_eq!(config.retry_schedule.len(), 7);
+        assert_eq!(config.body_limit, 1 << 20);
+        assert!(config.run_worker && config.run_api);
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nretry_schedule = \"1s\"\nbody_limit = \"2MiB\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:9001".into()),
+            ..ServeArgs::default()
+        };
+        let config = Config::load(args).unwrap();
+        assert_eq!(config.listen.port(), 9001);
+        assert_eq!(config.retry_schedule, vec![Duration::from_secs(1)]);
+        assert_eq!(config.body_limit, 2 << 20);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let cases = [
+            (
+                ServeArgs {
+                    listen: Some("nowhere".into()),
+                    ..Default::default()
+                },
+                "listen",
+            ),
+            (
+                ServeArgs {
+                    retry_schedule: Some("5x".into()),
+                    ..Default::default()
+                },
+                "retry_schedule",
+            ),
+            (
+                ServeArgs {
+                    allow_private_network: vec!["10.0.0.0/99".into()],
+                    ..Default::default()
+                },
+                "allow_private_network",
+            ),
+            (
+                ServeArgs {
+                    database: Some("mysql://x".into()),
+                    ..Default::default()
+                },
+                "database",
+            ),
+            (
+                ServeArgs {
+                    body_limit: Some("lots".into()),
+                    ..Default::default()
+                },
+                "body_limit",
+            ),
+            (
+                ServeArgs {
+                    no_api: true,
+                    no_worker: true,
+                    ..Default::default()
+                },
+                "no_worker",
+            ),
+        ];
+        for (args, setting) in cases {
+            let error = Config::load(args).unwrap_err().to_string();
+            assert!(
+                error.starts_with(setting),
+                "{error:?} should name {setting}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let error = Config::load(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("lisen"), "{error:#}");
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            parse_database_url("sqlite://hookd.db").unwrap(),
+            DatabaseUrl::Sqlite("hookd.db".into())
+        );
+        assert_eq!(
+            parse_database_url("sqlite:///var/lib/h.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/h.db".into())
+        );
+        assert_eq!(
+            parse_database_url("data/h.db").unwrap(),
+            DatabaseUrl::Sqlite("data/h.db".into())
+        );
+        assert!(matches!(
+            parse_database_url("postgres://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+    }
+}

@@ -1,0 +1,182 @@
+//! `hookd serve`: opens the store, makes sure an admin token exists, and runs the API and
+//! the delivery worker until SIGINT or SIGTERM, then shuts both down gracefully.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use hookd_api::{ApiConfig, AppState};
+use hookd_core::network::NetworkPolicy;
+use hookd_core::retry::RetryPolicy;
+use hookd_delivery::{HttpSender, SenderConfig, Worker, WorkerConfig};
+use hookd_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::{Config, DatabaseUrl};
+
+/// The settings key under which the admin token's SHA-256 (hex) is kept.
+const ADMIN_TOKEN_KEY: &str = "admin_token_sha256";
+
+/// Opens the store a configuration names, creating the SQLite file and schema if missing.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn open_store(database: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
+    match database {
+        DatabaseUrl::Sqlite(path) => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || hookd_store_sqlite::SqliteStore::open(&path))
+                .await
+                .context("opening the SQLite database")?
+                .context("opening the SQLite database")?;
+            Ok(Arc::new(store))
+        }
+        DatabaseUrl::Postgres(_) => bail!("database: the PostgreSQL backend is not available in this build yet; use sqlite://FILE"),
+    }
+}
+
+/// Runs the server until `shutdown` is cancelled. When `listener` is `None` and the API is
+/// enabled, binds `config.listen`.
+///
+/// # Errors
+/// When the store cannot be opened or the listener cannot be bound.
+pub async fn run(
+    config: Config,
+    listener: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = open_store(&config.database).await?;
+    let admin_token_hash =
+        ensure_admin_token(store.as_ref(), config.admin_token.as_deref()).await?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if config.run_worker {
+        let sender = HttpSender::new(SenderConfig {
+            request_timeout: config.request_timeout,
+            network: NetworkPolicy::new(config.allow_private_network.clone()),
+            ..SenderConfig::default()
+        })
+        .context("building the HTTP client")?;
+        let worker_config = WorkerConfig {
+            retry: RetryPolicy {
+                schedule: config.retry_schedule.clone(),
+                ..RetryPolicy::default()
+            },
+            concurrency: config.worker_concurrency,
+            disable_after: config.disable_endpoint_after,
+            lease: config.request_timeout + std::time::Duration::from_secs(10),
+            drain_timeout: config.request_timeout + std::time::Duration::from_secs(5),
+            ..WorkerConfig::default()
+        };
+        let worker = Arc::new(Worker::new(store.clone(), sender, worker_config));
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            worker.run(token).await;
+            Ok(())
+        });
+    }
+    if config.run_api {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("listening on {}", config.listen))?,
+        };
+        let address = listener
+            .local_addr()
+            .context("reading the listen address")?;
+        let state = AppState::new(
+            store.clone(),
+            ApiConfig {
+                admin_token_hash,
+                body_limit: config.body_limit,
+                idempotency_window: std::time::Duration::from_secs(24 * 3600),
+                secret_grace_period: config.secret_grace_period,
+            },
+        );
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, hookd_api::service(state))
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+                .context("serving HTTP")
+        });
+        info!(%address, database = ?config.database, worker = config.run_worker, "hookd is listening");
+    } else {
+        info!(database = ?config.database, "hookd worker running (no API)");
+    }
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                shutdown.cancel();
+                result = Err(error);
+            }
+            Err(error) => {
+                shutdown.cancel();
+                result = Err(anyhow::anyhow!("a server task panicked: {error}"));
+            }
+        }
+    }
+    info!("hookd stopped");
+    result
+}
+
+/// The hash the API checks tokens against. A configured token wins; otherwise the stored
+/// hash; otherwise a new token is created, its hash stored, and the token printed once.
+async fn ensure_admin_token(
+    store: &dyn Store,
+    configured: Option<&str>,
+) -> anyhow::Result<[u8; 32]> {
+    if let Some(token) = configured {
+        return Ok(hookd_api::auth::hash_token(token));
+    }
+    if let Some(stored) = store.setting(ADMIN_TOKEN_KEY).await? {
+        return decode_hash(&stored)
+            .context("the stored admin token hash is corrupt; set --admin-token");
+    }
+    let token = new_admin_token();
+    let hash = hookd_api::auth::hash_token(&token);
+    let created = store
+        .set_setting_if_absent(ADMIN_TOKEN_KEY, &encode_hash(&hash))
+        .await?;
+    if !created {
+        // Another node created one at the same moment; use theirs.
+        let stored = store
+            .setting(ADMIN_TOKEN_KEY)
+            .await?
+            .context("admin token hash vanished")?;
+        return decode_hash(&stored);
+    }
+    eprintln!(
+        "hookd: created an admin token. It is shown only this once; only its hash is stored.\n\
+         hookd: admin token: {token}\n\
+         hookd: send it as `Authorization: Bearer <token>`, or set your own with --admin-token / HOOKD_ADMIN_TOKEN."
+    );
+    Ok(hash)
+}
+
+fn new_admin_token() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let body: String = (0..40)
+        .map(|_| ALPHABET[rand::random::<usize>() % ALPHABET.len()] as char)
+        .collect();
+    format!("hookd_{body}")
+}
+
+fn encode_hash(hash: &[u8; 32]) -> String {
+    hash.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn decode_hash(text: &str) -> anyhow::Result<[u8; 32]> {
+    let mut hash = [0u8; 32];
+    if text.len() != 64 {
+        bail!("expected 64 hex characters");
+    }
+    for (index, slot) in hash.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(&text[index * 2..index * 2 + 2], 16)?;
+    }
+    Ok(hash)
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: a real hookd (in-process or as a child process) on 127.0.0.1, real
+//! HTTP receivers, and third-party verifiers. One test binary, as STYLE.md asks.
+
+mod bad_input;
+mod crash;
+mod delivery;
+mod peers;
+mod schemes;
+mod support;

@@ -1,0 +1,154 @@
+//! Code nobody here wrote, run against hookd: the Standard Webhooks and Svix Python
+//! libraries verify what hookd signs, and the official Svix Python SDK drives the API.
+//!
+//! These need the peer virtualenv that `.ci/run` builds (`.venv-peers/` in the workspace)
+//! and the peers folder (`../shared/peers`). `HOOKD_PEERS_PYTHON` and `HOOKD_PEERS_DIR`
+//! override both paths. Without them the tests skip locally, and fail under `CI`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use hookd_test_support::TestSink;
+use serde_json::{json, Value};
+
+use crate::support::{TestServer, TOKEN, WAIT};
+
+struct Peers {
+    python: PathBuf,
+    dir: PathBuf,
+}
+
+fn peers() -> Option<Peers> {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var_os("HOOKD_PEERS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join(".venv-peers/bin/python"));
+    let dir = std::env::var_os("HOOKD_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("../shared/peers"));
+    match (python.exists(), dir.exists()) {
+        (true, true) => Some(Peers { python, dir }),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "peer clients missing under CI: {} / {} (.ci/run installs them)",
+                python.display(),
+                dir.display()
+            )
+        }
+        _ => {
+            eprintln!(
+                "skipping peer test: no {} (run .ci/run once to install the peers)",
+                python.display()
+            );
+            None
+        }
+    }
+}
+
+impl Peers {
+    /// Runs `<peer>.py verify`; true when the library accepts the request.
+    fn verifies(&self, peer: &str, secret: &str, body: &[u8], headers: &Value) -> bool {
+        let scratch = tempfile::tempdir().unwrap();
+        let body_file = scratch.path().join("body");
+        let headers_file = scratch.path().join("headers.json");
+        std::fs::write(&body_file, body).unwrap();
+        std::fs::write(&headers_file, headers.to_string()).unwrap();
+        let output = Command::new(&self.python)
+            .arg(self.dir.join("python").join(format!("{peer}.py")))
+            .args(["verify", "--secret", secret])
+            .arg("--body-file")
+            .arg(&body_file)
+            .arg("--headers-file")
+            .arg(&headers_file)
+            .output()
+            .expect("the peer python runs");
+        match output.status.code() {
+            Some(0) => true,
+            Some(1) => false,
+            other => panic!(
+                "{peer} failed to run ({other:?}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn standard_webhooks_and_svix_libraries_verify_hookd_signatures() {
+    let Some(peers) = peers() else { return };
+    let server = TestServer::start().await;
+    let mut sink = TestSink::start(&[200]).await;
+    let app = server.app("Peers").await;
+    let endpoint = server.endpoint(&app, json!({"url": sink.url("/")})).await;
+    // Rotate once, so the header carries two signatures as during a real rotation.
+    let old = server.secret(&app, &endpoint).await;
+    server
+        .post(
+            &format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/rotate"),
+            json!({}),
+        )
+        .await;
+    let new = server.secret(&app, &endpoint).await;
+    server
+        .publish(
+            &app,
+            json!({"eventType": "peer.check", "payload": {"name": "Zoë", "n": 1}}),
+        )
+        .await;
+    let received = sink.next(WAIT).await.expect("delivery");
+    let headers: Value = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .iter()
+        .map(|name| (name.to_string(), json!(received.header(name).unwrap())))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    for peer in ["standardwebhooks_peer", "svix_peer"] {
+        for secret in [&old, &new] {
+            assert!(
+                peers.verifies(peer, secret, &received.body, &headers),
+                "{peer} rejects hookd's signature"
+            );
+        }
+        let mut tampered = received.body.to_vec();
+        tampered[2] ^= 1;
+        assert!(
+            !peers.verifies(peer, &new, &tampered, &headers),
+            "{peer} accepts a tampered body"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_official_svix_python_sdk_drives_hookd() {
+    let Some(peers) = peers() else { return };
+    let server = TestServer::start().await;
+    let mut sink = TestSink::start(&[200]).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/svix_sdk_client.py");
+    // N.B.: the server runs on this test's runtime, so the SDK must not block it.
+    let output = tokio::process::Command::new(&peers.python)
+        .arg(&script)
+        .args([&server.base, TOKEN, &sink.url("/sdk")])
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "SDK script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .expect("the script prints JSON last");
+    let received = sink
+        .next(WAIT)
+        .await
+        .expect("the SDK's message is delivered");
+    assert_eq!(received.header("webhook-id"), report["msg_id"].as_str());
+    assert!(report["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert!(report["attempts"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(
+        report["app_again_id"], report["app_id"],
+        "get_or_create returned the same app"
+    );
+    server.stop().await;
+}

@@ -1,0 +1,50 @@
+"""Drives hookd with the official Svix Python SDK, unchanged but for its server URL.
+
+Usage: svix_sdk_client.py BASE_URL TOKEN ENDPOINT_URL
+Prints one JSON line with what it created; exits non-zero on any SDK error.
+"""
+import json
+import sys
+import time
+
+from svix.api import ApplicationIn, EndpointIn, MessageIn, Svix, SvixOptions
+
+base, token, endpoint_url = sys.argv[1:4]
+svix = Svix(token, SvixOptions(server_url=base))
+
+app = svix.application.create(ApplicationIn(name="SDK app", uid="sdk-app"))
+again = svix.application.get_or_create(ApplicationIn(name="SDK app", uid="sdk-app"))
+endpoint = svix.endpoint.create(
+    app.id, EndpointIn(url=endpoint_url, description="from the SDK", event_types=["invoice.paid"])
+)
+secret = svix.endpoint.get_secret(app.id, endpoint.id)
+message = svix.message.create(
+    app.id, MessageIn(event_type="invoice.paid", payload={"amount": 1200, "currency": "EUR"})
+)
+fetched = svix.message.get(app.id, message.id)
+assert fetched.payload == {"amount": 1200, "currency": "EUR"}, fetched.payload
+
+attempts = []
+for _ in range(200):
+    attempts = svix.message_attempt.list_by_endpoint(app.id, endpoint.id).data
+    if attempts:
+        break
+    time.sleep(0.05)
+assert attempts, "no attempt was listed"
+assert attempts[0].response_status_code == 200, attempts[0]
+
+endpoints = svix.endpoint.list(app.id).data
+assert [e.id for e in endpoints] == [endpoint.id]
+stats = svix.endpoint.get_stats(app.id, endpoint.id)
+apps = svix.application.list().data
+assert any(a.id == app.id for a in apps)
+
+print(json.dumps({
+    "app_id": app.id,
+    "app_again_id": again.id,
+    "endpoint_id": endpoint.id,
+    "msg_id": message.id,
+    "secret": secret.key,
+    "attempts": len(attempts),
+    "success": stats.success,
+}))
