@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use hookd_core::ids::{EndpointId, MessageId};
 use hookd_core::model::{Attempt, MessageStatus};
 use hookd_store::{AttemptFilter, Ordering};
 use serde::Serialize;
@@ -152,21 +151,11 @@ pub async fn resend(
             endpoint.id
         )));
     }
-    resend_to(&state, &app.id, &message.id, &endpoint.id).await?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
-}
-
-async fn resend_to(
-    state: &AppState,
-    app_id: &hookd_core::ids::ApplicationId,
-    msg_id: &MessageId,
-    endpoint_id: &EndpointId,
-) -> Result<(), ApiError> {
     state
         .store
-        .resend(app_id, msg_id, endpoint_id, wire::now())
+        .resend(&app.id, &message.id, &endpoint.id, wire::now())
         .await?;
-    Ok(())
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
 }
 
 fn filter_from(query: &Query) -> Result<AttemptFilter, ApiError> {

@@ -246,10 +246,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let app = state.store.application(&app_id).await?;
-    Ok(Json(
-        state.store.endpoint(&app.id, &endpoint_id).await?.into(),
-    ))
+    Ok(Json(find(&state, &app_id, &endpoint_id).await?.into()))
 }
 
 /// PUT: replaces the endpoint's settings (its secret stays), or creates it (201).
@@ -312,8 +309,7 @@ pub async fn patch(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let app = state.store.application(&app_id).await?;
-    let mut endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let mut endpoint = find(&state, &app_id, &endpoint_id).await?;
     if let Some(url) = input.url {
         validate::endpoint_url("url", &url)?;
         endpoint.url = url;
@@ -383,9 +379,11 @@ pub async fn delete(
     State(state): State<AppState>,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let app = state.store.application(&app_id).await?;
-    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
-    state.store.delete_endpoint(&app.id, &endpoint.id).await?;
+    let endpoint = find(&state, &app_id, &endpoint_id).await?;
+    state
+        .store
+        .delete_endpoint(&endpoint.app_id, &endpoint.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -401,8 +399,7 @@ pub async fn get_secret(
     State(state): State<AppState>,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
-    let app = state.store.application(&app_id).await?;
-    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let endpoint = find(&state, &app_id, &endpoint_id).await?;
     Ok(Json(EndpointSecretOut {
         key: endpoint.secret,
     }))
@@ -433,8 +430,7 @@ pub async fn rotate_secret(
     } else {
         crate::extract::parse_json(&body)?
     };
-    let app = state.store.application(&app_id).await?;
-    let mut endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let mut endpoint = find(&state, &app_id, &endpoint_id).await?;
     let new_secret = match input.key {
         Some(key) => {
             signature::validate_secret(endpoint.signature_scheme, &key)
@@ -482,8 +478,7 @@ pub async fn get_headers(
     State(state): State<AppState>,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
-    let app = state.store.application(&app_id).await?;
-    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let endpoint = find(&state, &app_id, &endpoint_id).await?;
     let mut headers = BTreeMap::new();
     let mut sensitive = Vec::new();
     for (name, value) in endpoint.headers {
@@ -511,8 +506,7 @@ pub async fn put_headers(
     ApiJson(input): ApiJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
     check_headers(&input.headers)?;
-    let app = state.store.application(&app_id).await?;
-    let mut endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let mut endpoint = find(&state, &app_id, &endpoint_id).await?;
     endpoint.headers = input.headers;
     endpoint.updated_at = wire::now();
     state.store.update_endpoint(&endpoint).await?;
@@ -534,8 +528,7 @@ pub async fn patch_headers(
     ApiJson(input): ApiJson<EndpointHeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
     check_headers(&input.headers)?;
-    let app = state.store.application(&app_id).await?;
-    let mut endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let mut endpoint = find(&state, &app_id, &endpoint_id).await?;
     for name in &input.delete_headers {
         endpoint
             .headers
@@ -560,15 +553,14 @@ pub async fn stats(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     query: Query,
 ) -> ApiResult<Json<EndpointStatsOut>> {
-    let app = state.store.application(&app_id).await?;
-    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let endpoint = find(&state, &app_id, &endpoint_id).await?;
     let window = TimeWindow {
         since: query.timestamp("since")?,
         until: query.timestamp("until")?,
     };
     let counts = state
         .store
-        .endpoint_stats(&app.id, &endpoint.id, &window)
+        .endpoint_stats(&endpoint.app_id, &endpoint.id, &window)
         .await?;
     Ok(Json(EndpointStatsOut {
         success: counts.success,
@@ -594,8 +586,7 @@ pub async fn recover(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
-    let app = state.store.application(&app_id).await?;
-    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    let endpoint = find(&state, &app_id, &endpoint_id).await?;
     if let Some(until) = input.until {
         if until < input.since {
             return Err(ApiError::field("until", "must not be before since"));
@@ -608,7 +599,7 @@ pub async fn recover(
     };
     let recovered = state
         .store
-        .recover_endpoint(&app.id, &endpoint.id, &window, now)
+        .recover_endpoint(&endpoint.app_id, &endpoint.id, &window, now)
         .await?;
     tracing::info!(endpoint_id = %endpoint.id, recovered, "endpoint recovery scheduled");
     let (ms, random) = wire::id_parts(now);
@@ -621,6 +612,12 @@ pub async fn recover(
             updated_at: now,
         }),
     ))
+}
+
+/// The endpoint `endpoint_id` (id or uid) of the application `app_id` (id or uid).
+async fn find(state: &AppState, app_id: &str, endpoint_id: &str) -> Result<Endpoint, ApiError> {
+    let app = state.store.application(app_id).await?;
+    Ok(state.store.endpoint(&app.id, endpoint_id).await?)
 }
 
 fn new_endpoint(

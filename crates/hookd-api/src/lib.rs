@@ -123,7 +123,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api.merge(public))
         .fallback(health::not_found)
+        .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            health::panicked,
+        ))
         .with_state(state)
 }
 

@@ -49,6 +49,23 @@ use crate::writer::{Wake, Writer};
 /// keep up with many concurrent requests.
 const READ_CONNECTIONS: usize = 4;
 
+/// Tuning of a [`SqliteStore`]. `SqliteOptions::default()` is what `open` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Most writes the writer commits in one transaction (group commit); `1` commits every
+    /// write on its own, which exists to measure what group commit buys. Values below 1
+    /// count as 1. Default: 512.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: writer::DEFAULT_MAX_BATCH,
+        }
+    }
+}
+
 /// The SQLite-backed [`Store`].
 ///
 /// Cheap to share behind an `Arc`; dropping the last handle stops the writer thread
@@ -70,10 +87,18 @@ impl SqliteStore {
     /// or read-only, the disk is full), is not a SQLite database, or has a schema newer
     /// than this build knows.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit [`SqliteOptions`].
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<SqliteStore> {
         let connection = setup::open_writer(path)?;
         let readers = Readers::open(path.to_owned(), READ_CONNECTIONS)?;
         let notify = Arc::new(Notify::new());
-        let writer = Writer::spawn(connection, Arc::clone(&notify))?;
+        let writer = Writer::spawn(connection, Arc::clone(&notify), options.max_batch)?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,

@@ -22,12 +22,14 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::error::{map_batch, unavailable, BatchError, MachineryError};
 
-/// Most writes committed by one transaction. Large enough to amortise the fsync over a
-/// burst of publishes, small enough that no caller waits behind an unbounded batch.
-const MAX_BATCH: usize = 512;
+/// Most writes committed by one transaction by default. Large enough to amortise the
+/// fsync over a burst of publishes, small enough that no caller waits behind an unbounded
+/// batch.
+pub(crate) const DEFAULT_MAX_BATCH: usize = 512;
 
-/// Writes that may wait for the writer before callers are pushed back on.
-const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
+/// Writes that may wait for the writer before callers are pushed back on. It does not
+/// follow the batch size, so that benchmarking a smaller batch changes nothing else.
+const QUEUE_CAPACITY: usize = 4 * DEFAULT_MAX_BATCH;
 
 /// Whether a write makes new work due, so workers should be woken once it commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +45,19 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `connection`. The thread ends when the last `Writer`
-    /// handle is dropped.
-    pub(crate) fn spawn(connection: Connection, notify: Arc<Notify>) -> StoreResult<Self> {
+    /// Starts the writer thread on `connection`, committing at most `max_batch` writes
+    /// per transaction (at least 1). The thread ends when the last `Writer` handle is
+    /// dropped.
+    pub(crate) fn spawn(
+        connection: Connection,
+        notify: Arc<Notify>,
+        max_batch: usize,
+    ) -> StoreResult<Self> {
         let (commands, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let max_batch = max_batch.max(1);
         std::thread::Builder::new()
             .name("hookd-sqlite-writer".to_owned())
-            .spawn(move || run(connection, queue, notify))
+            .spawn(move || run(connection, queue, notify, max_batch))
             .map_err(|error| StoreError::Unavailable {
                 detail: "cannot start the database writer thread".to_owned(),
                 source: Some(Box::new(error)),
@@ -134,13 +142,18 @@ struct Completion {
     finish: Box<dyn FnOnce(Result<(), BatchError>) + Send>,
 }
 
-/// The thread body: take everything queued (up to `MAX_BATCH`), commit it as one
+/// The thread body: take everything queued (up to `max_batch`), commit it as one
 /// transaction, answer, repeat until every handle is gone.
-fn run(connection: Connection, mut queue: mpsc::Receiver<Box<dyn Command>>, notify: Arc<Notify>) {
+fn run(
+    connection: Connection,
+    mut queue: mpsc::Receiver<Box<dyn Command>>,
+    notify: Arc<Notify>,
+    max_batch: usize,
+) {
     while let Some(first) = queue.blocking_recv() {
-        let mut batch = VecDeque::with_capacity(MAX_BATCH);
+        let mut batch = VecDeque::with_capacity(max_batch);
         batch.push_back(first);
-        while batch.len() < MAX_BATCH {
+        while batch.len() < max_batch {
             match queue.try_recv() {
                 Ok(command) => batch.push_back(command),
                 Err(_) => break,
@@ -250,7 +263,7 @@ mod tests {
         connection
             .execute_batch("CREATE TABLE items (name TEXT PRIMARY KEY)")
             .unwrap();
-        Arc::new(Writer::spawn(connection, Arc::new(Notify::new())).unwrap())
+        Arc::new(Writer::spawn(connection, Arc::new(Notify::new()), DEFAULT_MAX_BATCH).unwrap())
     }
 
     fn insert(name: &'static str) -> impl FnOnce(&Connection) -> StoreResult<()> + Send {
@@ -371,7 +384,7 @@ mod tests {
     async fn committed_wakeups_notify_workers() {
         let connection = Connection::open_in_memory().unwrap();
         let notify = Arc::new(Notify::new());
-        let writer = Writer::spawn(connection, Arc::clone(&notify)).unwrap();
+        let writer = Writer::spawn(connection, Arc::clone(&notify), DEFAULT_MAX_BATCH).unwrap();
         writer.write(Wake::Workers, |_| Ok(())).await.unwrap();
         // `notify_one` left a permit, so this completes without any further write.
         tokio::time::timeout(std::time::Duration::from_secs(5), notify.notified())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hookd_store::conformance::fixtures;
 use hookd_store::{MessageFilter, Store, StoreError};
-use hookd_store_sqlite::SqliteStore;
+use hookd_store_sqlite::{SqliteOptions, SqliteStore};
 
 #[tokio::test]
 async fn data_survives_reopening_and_the_schema_is_not_reapplied() {
@@ -106,8 +106,20 @@ async fn a_file_that_is_not_a_database_is_unavailable() {
 /// every other message commits with its deliveries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_publishes_commit_independently() {
+    concurrent_publishes(SqliteOptions::default()).await;
+}
+
+/// The same without group commit (`max_batch: 1`, the benchmark's "before"): the
+/// outcome must not depend on how writes are batched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_publishes_commit_independently_without_group_commit() {
+    concurrent_publishes(SqliteOptions { max_batch: 1 }).await;
+}
+
+async fn concurrent_publishes(options: SqliteOptions) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("hookd.db")).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open_with(&dir.path().join("hookd.db"), options).unwrap());
     let application = fixtures::application("load");
     store.create_application(&application).await.unwrap();
     let endpoint = fixtures::endpoint(&application.id, "https://example.com/hook");

@@ -57,6 +57,13 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "HOOKD_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Bytes of each endpoint response kept in the attempt log [default: 16KiB].
+    #[arg(long, env = "HOOKD_RESPONSE_BODY_LIMIT")]
+    pub response_body_limit: Option<String>,
+    /// Benchmarking knob: most SQLite writes committed per transaction; 1 disables group
+    /// commit [default: 512].
+    #[arg(long, env = "HOOKD_SQLITE_MAX_BATCH", hide = true)]
+    pub sqlite_max_batch: Option<usize>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -76,6 +83,8 @@ struct FileConfig {
     worker_concurrency: Option<usize>,
     secret_grace_period: Option<String>,
     log_format: Option<String>,
+    response_body_limit: Option<String>,
+    sqlite_max_batch: Option<usize>,
 }
 
 /// Where the data lives.
@@ -117,6 +126,9 @@ pub struct Config {
     pub worker_concurrency: usize,
     pub secret_grace_period: Duration,
     pub log_format: LogFormat,
+    pub response_body_limit: usize,
+    /// Most SQLite writes per transaction (group commit); 1 commits each on its own.
+    pub sqlite_max_batch: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -141,6 +153,8 @@ impl std::fmt::Debug for Config {
             .field("worker_concurrency", &self.worker_concurrency)
             .field("secret_grace_period", &self.secret_grace_period)
             .field("log_format", &self.log_format)
+            .field("response_body_limit", &self.response_body_limit)
+            .field("sqlite_max_batch", &self.sqlite_max_batch)
             .finish()
     }
 }
@@ -232,7 +246,23 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => bail!("log_format: expected text or json, found {other:?}"),
         };
+        let sqlite_max_batch = args
+            .sqlite_max_batch
+            .or(file.sqlite_max_batch)
+            .unwrap_or(hookd_store_sqlite::SqliteOptions::default().max_batch);
+        if sqlite_max_batch == 0 {
+            bail!("sqlite_max_batch: must be at least 1");
+        }
+        let response_body_limit = parse_size(
+            "response_body_limit",
+            &args
+                .response_body_limit
+                .or(file.response_body_limit)
+                .unwrap_or_else(|| "16KiB".into()),
+        )?;
         Ok(Self {
+            response_body_limit,
+            sqlite_max_batch,
             listen,
             database,
             admin_token,
@@ -322,6 +352,7 @@ mod tests {
         assert_eq!(config.retry_schedule.len(), 7);
         assert_eq!(config.body_limit, 1 << 20);
         assert!(config.run_worker && config.run_api);
+        assert_eq!(config.sqlite_max_batch, 512);
     }
 
     #[test]

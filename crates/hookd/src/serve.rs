@@ -9,6 +9,7 @@ use hookd_core::network::NetworkPolicy;
 use hookd_core::retry::RetryPolicy;
 use hookd_delivery::{HttpSender, SenderConfig, Worker, WorkerConfig};
 use hookd_store::Store;
+use hookd_store_sqlite::SqliteOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -23,10 +24,21 @@ const ADMIN_TOKEN_KEY: &str = "admin_token_sha256";
 /// # Errors
 /// When the database cannot be opened or migrated.
 pub async fn open_store(database: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_with(database, SqliteOptions::default()).await
+}
+
+/// [`open_store`] with SQLite tuning (ignored by other backends).
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn open_store_with(
+    database: &DatabaseUrl,
+    sqlite: SqliteOptions,
+) -> anyhow::Result<Arc<dyn Store>> {
     match database {
         DatabaseUrl::Sqlite(path) => {
             let path = path.clone();
-            let store = tokio::task::spawn_blocking(move || hookd_store_sqlite::SqliteStore::open(&path))
+            let store = tokio::task::spawn_blocking(move || hookd_store_sqlite::SqliteStore::open_with(&path, sqlite))
                 .await
                 .context("opening the SQLite database")?
                 .context("opening the SQLite database")?;
@@ -46,7 +58,10 @@ pub async fn run(
     listener: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config.database).await?;
+    let sqlite = SqliteOptions {
+        max_batch: config.sqlite_max_batch,
+    };
+    let store = open_store_with(&config.database, sqlite).await?;
     let admin_token_hash =
         ensure_admin_token(store.as_ref(), config.admin_token.as_deref()).await?;
 
@@ -55,7 +70,7 @@ pub async fn run(
         let sender = HttpSender::new(SenderConfig {
             request_timeout: config.request_timeout,
             network: NetworkPolicy::new(config.allow_private_network.clone()),
-            ..SenderConfig::default()
+            response_body_limit: config.response_body_limit,
         })
         .context("building the HTTP client")?;
         let worker_config = WorkerConfig {

@@ -176,3 +176,96 @@ async fn kill_nine_mid_load_loses_no_acknowledged_message() {
     restarted.child.kill().ok();
     restarted.child.wait().ok();
 }
+
+#[tokio::test]
+async fn sigterm_finishes_the_attempt_in_flight_before_exiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("hookd.db").display());
+    let port = free_port();
+    // The receiver takes a second to answer, so the attempt is in flight at SIGTERM.
+    let mut sink = TestSink::start_with(hookd_test_support::Script {
+        statuses: vec![200],
+        headers: Vec::new(),
+        delay: Duration::from_secs(1),
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let mut process = spawn(&database, port);
+    wait_healthy(&client, &process.base).await;
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{}{path}", process.base))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let app: Value = call(
+        reqwest::Method::POST,
+        "/api/v1/app".into(),
+        Some(json!({"name": "term"})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let app_id = app["id"].as_str().unwrap().to_owned();
+    call(
+        reqwest::Method::POST,
+        format!("/api/v1/app/{app_id}/endpoint"),
+        Some(json!({"url": sink.url("/")})),
+    )
+    .await
+    .unwrap();
+    let message: Value = call(
+        reqwest::Method::POST,
+        format!("/api/v1/app/{app_id}/msg"),
+        Some(json!({"eventType": "a.b", "payload": {}})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    sink.next(Duration::from_secs(10))
+        .await
+        .expect("the attempt started");
+    let status = Command::new("kill")
+        .args(["-TERM", &process.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || process.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+
+    // After a restart, the attempt that was in flight is recorded as a success and
+    // nothing is sent again.
+    let restarted = spawn(&database, port);
+    wait_healthy(&client, &restarted.base).await;
+    let msg_id = message["id"].as_str().unwrap();
+    let attempts: Value = client
+        .get(format!(
+            "{}/api/v1/app/{app_id}/attempt/msg/{msg_id}",
+            restarted.base
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut restarted = restarted;
+    assert_eq!(attempts["data"].as_array().unwrap().len(), 1, "{attempts}");
+    assert_eq!(attempts["data"][0]["responseStatusCode"], 200);
+    assert!(
+        sink.next(Duration::from_millis(500)).await.is_none(),
+        "no second delivery"
+    );
+    restarted.child.kill().ok();
+    restarted.child.wait().ok();
+}

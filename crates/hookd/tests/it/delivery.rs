@@ -398,3 +398,84 @@ async fn private_addresses_are_refused_with_a_reason_that_says_how_to_allow_them
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn recover_resends_failed_messages_in_the_window() {
+    let server = TestServer::start().await;
+    let mut sink = TestSink::start(&[500, 500, 500, 500, 500, 500, 500, 500, 200]).await;
+    let app = server.app("Recover").await;
+    let endpoint = server.endpoint(&app, json!({"url": sink.url("/")})).await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let first = server
+        .publish(&app, json!({"eventType": "a.b", "payload": {"n": 1}}))
+        .await;
+    let second = server
+        .publish(&app, json!({"eventType": "a.b", "payload": {"n": 2}}))
+        .await;
+    // Four attempts each (schedule 50ms,50ms,50ms), all failing.
+    for _ in 0..8 {
+        sink.next(WAIT).await.expect("attempt");
+    }
+    server
+        .eventually(
+            &format!("/api/v1/app/{app}/endpoint/{endpoint}/stats"),
+            |body| body["fail"] == 2,
+        )
+        .await;
+    let (status, task) = server
+        .post(
+            &format!("/api/v1/app/{app}/endpoint/{endpoint}/recover"),
+            json!({"since": since.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{task}");
+    assert!(task["id"].as_str().unwrap().starts_with("qtask_"));
+    let mut recovered = std::collections::HashSet::new();
+    while recovered.len() < 2 {
+        let received = sink.next(WAIT).await.expect("recovered message");
+        recovered.insert(received.header("webhook-id").unwrap().to_owned());
+    }
+    assert!(recovered.contains(&first) && recovered.contains(&second));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_longer_than_the_disable_period_is_disabled() {
+    let server = TestServer::start_with(crate::support::Options {
+        retry_schedule: "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms",
+        disable_endpoint_after: Some("500ms"),
+        ..Default::default()
+    })
+    .await;
+    let mut sink = TestSink::start(&[500]).await;
+    let app = server.app("Failing").await;
+    let endpoint = server.endpoint(&app, json!({"url": sink.url("/")})).await;
+    server
+        .publish(&app, json!({"eventType": "a.b", "payload": {}}))
+        .await;
+    sink.next(WAIT).await.expect("first attempt");
+    server
+        .eventually(&format!("/api/v1/app/{app}/endpoint/{endpoint}"), |body| {
+            body["disabled"] == true
+        })
+        .await;
+    let (_, attempts) = server
+        .get(&format!("/api/v1/app/{app}/attempt/endpoint/{endpoint}"))
+        .await;
+    let count = attempts["data"].as_array().unwrap().len();
+    assert!(
+        (2..9).contains(&count),
+        "disabled after the period, before the schedule ran out: {count} attempts"
+    );
+    // Re-enabling clears the failure streak and deliveries resume.
+    let (status, out) = server
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/app/{app}/endpoint/{endpoint}"),
+            Some(json!({"disabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["disabled"], false);
+    server.stop().await;
+}

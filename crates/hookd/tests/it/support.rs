@@ -24,6 +24,7 @@ pub struct Options {
     pub retry_schedule: &'static str,
     pub allow_loopback: bool,
     pub body_limit: Option<&'static str>,
+    pub disable_endpoint_after: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -32,6 +33,7 @@ impl Default for Options {
             retry_schedule: "50ms,50ms,50ms",
             allow_loopback: true,
             body_limit: None,
+            disable_endpoint_after: None,
         }
     }
 }
@@ -56,6 +58,7 @@ impl TestServer {
                 Vec::new()
             },
             body_limit: options.body_limit.map(str::to_owned),
+            disable_endpoint_after: options.disable_endpoint_after.map(str::to_owned),
             request_timeout: Some("5s".into()),
             ..ServeArgs::default()
         };
