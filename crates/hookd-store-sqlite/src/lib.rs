@@ -56,12 +56,17 @@ pub struct SqliteOptions {
     /// write on its own, which exists to measure what group commit buys. Values below 1
     /// count as 1. Default: 512.
     pub max_batch: usize,
+    /// Largest size the database file may grow to, in bytes (SQLite's `max_page_count`).
+    /// A write that would pass it fails as "database or disk is full" and is answered as
+    /// unavailable, the same as a full disk, instead of filling the disk. Default: no cap.
+    pub max_size_bytes: Option<u64>,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
             max_batch: writer::DEFAULT_MAX_BATCH,
+            max_size_bytes: None,
         }
     }
 }
@@ -96,6 +101,9 @@ impl SqliteStore {
     /// As [`SqliteStore::open`].
     pub fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<SqliteStore> {
         let connection = setup::open_writer(path)?;
+        if let Some(bytes) = options.max_size_bytes {
+            setup::cap_size(&connection, bytes).map_err(|error| setup::at_path(path, error))?;
+        }
         let readers = Readers::open(path.to_owned(), READ_CONNECTIONS)?;
         let notify = Arc::new(Notify::new());
         let writer = Writer::spawn(connection, Arc::clone(&notify), options.max_batch)?;

@@ -71,6 +71,22 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     Ok(connection)
 }
 
+/// Caps the database at `bytes` (rounded down to whole pages, at least one page more than
+/// it holds now, so opening never fails on its own cap).
+pub(crate) fn cap_size(connection: &Connection, bytes: u64) -> StoreResult<()> {
+    let page_size: u64 = connection
+        .pragma_query_value(None, "page_size", |row| row.get(0))
+        .map_err(map)?;
+    let pages_now: u64 = connection
+        .pragma_query_value(None, "page_count", |row| row.get(0))
+        .map_err(map)?;
+    let pages = (bytes / page_size.max(1)).max(pages_now + 1);
+    connection
+        .pragma_update(None, "max_page_count", pages)
+        .map_err(map)?;
+    Ok(())
+}
+
 fn configure_writer(connection: &Connection) -> StoreResult<()> {
     connection.busy_timeout(BUSY_TIMEOUT).map_err(map)?;
     let mode: String = connection
@@ -123,7 +139,7 @@ fn migrate(connection: &Connection) -> StoreResult<()> {
 }
 
 /// `error` with the database path appended to an `Unavailable` detail.
-fn at_path(path: &Path, error: StoreError) -> StoreError {
+pub(crate) fn at_path(path: &Path, error: StoreError) -> StoreError {
     match error {
         StoreError::Unavailable { detail, source } => StoreError::Unavailable {
             detail: format!("{detail} ({})", path.display()),

@@ -113,7 +113,11 @@ async fn concurrent_publishes_commit_independently() {
 /// outcome must not depend on how writes are batched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_publishes_commit_independently_without_group_commit() {
-    concurrent_publishes(SqliteOptions { max_batch: 1 }).await;
+    concurrent_publishes(SqliteOptions {
+        max_batch: 1,
+        ..SqliteOptions::default()
+    })
+    .await;
 }
 
 async fn concurrent_publishes(options: SqliteOptions) {

@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// Bytes of each endpoint response kept in the attempt log [default: 16KiB].
     #[arg(long, env = "HOOKD_RESPONSE_BODY_LIMIT")]
     pub response_body_limit: Option<String>,
+    /// Cap on the SQLite file's size, e.g. 10GiB; publishes past it get 503 [default: none].
+    #[arg(long, env = "HOOKD_MAX_DATABASE_SIZE")]
+    pub max_database_size: Option<String>,
     /// Benchmarking knob: most SQLite writes committed per transaction; 1 disables group
     /// commit [default: 512].
     #[arg(long, env = "HOOKD_SQLITE_MAX_BATCH", hide = true)]
@@ -84,6 +87,7 @@ struct FileConfig {
     secret_grace_period: Option<String>,
     log_format: Option<String>,
     response_body_limit: Option<String>,
+    max_database_size: Option<String>,
     sqlite_max_batch: Option<usize>,
 }
 
@@ -129,6 +133,8 @@ pub struct Config {
     pub response_body_limit: usize,
     /// Most SQLite writes per transaction (group commit); 1 commits each on its own.
     pub sqlite_max_batch: usize,
+    /// Largest size of the SQLite file, in bytes.
+    pub max_database_size: Option<u64>,
 }
 
 impl std::fmt::Debug for Config {
@@ -155,6 +161,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("response_body_limit", &self.response_body_limit)
             .field("sqlite_max_batch", &self.sqlite_max_batch)
+            .field("max_database_size", &self.max_database_size)
             .finish()
     }
 }
@@ -260,7 +267,13 @@ impl Config {
                 .or(file.response_body_limit)
                 .unwrap_or_else(|| "16KiB".into()),
         )?;
+        let max_database_size = args
+            .max_database_size
+            .or(file.max_database_size)
+            .map(|text| parse_size("max_database_size", &text).map(|bytes| bytes as u64))
+            .transpose()?;
         Ok(Self {
+            max_database_size,
             response_body_limit,
             sqlite_max_batch,
             listen,

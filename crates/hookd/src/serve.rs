@@ -60,6 +60,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let sqlite = SqliteOptions {
         max_batch: config.sqlite_max_batch,
+        max_size_bytes: config.max_database_size,
     };
     let store = open_store_with(&config.database, sqlite).await?;
     let admin_token_hash =

@@ -393,3 +393,66 @@ async fn trailing_slashes_and_pagination() {
         (0..5).map(|n| format!("app-{n}")).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_full_database_answers_503_and_keeps_every_acknowledged_message() {
+    // A real SQLite file capped small, so it fills up as a disk would.
+    let server = TestServer::start_with(Options {
+        max_database_size: Some("512KiB"),
+        ..Options::default()
+    })
+    .await;
+    let app = server.app("Full").await;
+    let path = format!("/api/v1/app/{app}/msg");
+    let filler = "y".repeat(4_000);
+    let mut acknowledged = Vec::new();
+    let mut refusal = None;
+    for n in 0..1_000 {
+        let (status, body) = server
+            .post(
+                &path,
+                json!({"eventType": "fill.up", "payload": {"n": n, "filler": filler}}),
+            )
+            .await;
+        match status {
+            StatusCode::ACCEPTED => acknowledged.push(body["id"].as_str().unwrap().to_owned()),
+            _ => {
+                refusal = Some((status, body));
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("the capped database fills up");
+    assert_error(
+        &refusal,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "nothing was written",
+    );
+    assert!(!acknowledged.is_empty());
+    // Every acknowledged message is there, and the refused one is not.
+    let mut listed = Vec::new();
+    let mut iterator: Option<String> = None;
+    loop {
+        let query = iterator
+            .as_ref()
+            .map(|it| format!("&iterator={it}"))
+            .unwrap_or_default();
+        let (status, page) = server.get(&format!("{path}?limit=250{query}")).await;
+        assert_eq!(status, StatusCode::OK);
+        listed.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned()),
+        );
+        if page["done"] == true {
+            break;
+        }
+        iterator = page["iterator"].as_str().map(str::to_owned);
+    }
+    listed.sort();
+    acknowledged.sort();
+    assert_eq!(listed, acknowledged);
+}

@@ -25,6 +25,7 @@ pub struct Options {
     pub allow_loopback: bool,
     pub body_limit: Option<&'static str>,
     pub disable_endpoint_after: Option<&'static str>,
+    pub max_database_size: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -34,6 +35,7 @@ impl Default for Options {
             allow_loopback: true,
             body_limit: None,
             disable_endpoint_after: None,
+            max_database_size: None,
         }
     }
 }
@@ -59,6 +61,7 @@ impl TestServer {
             },
             body_limit: options.body_limit.map(str::to_owned),
             disable_endpoint_after: options.disable_endpoint_after.map(str::to_owned),
+            max_database_size: options.max_database_size.map(str::to_owned),
             request_timeout: Some("5s".into()),
             ..ServeArgs::default()
         };
