@@ -152,3 +152,37 @@ async fn the_official_svix_python_sdk_drives_hookd() {
     );
     server.stop().await;
 }
+
+/// schemathesis generates thousands of requests from the OpenAPI document, well-formed and
+/// not; none may get a 5xx.
+#[tokio::test]
+async fn schemathesis_finds_no_server_error() {
+    let Some(peers) = peers() else { return };
+    let server = TestServer::start().await;
+    let schemathesis = peers.python.with_file_name("schemathesis");
+    let output = tokio::process::Command::new(&schemathesis)
+        .arg("run")
+        .arg(format!("{}/api/v1/openapi.json", server.base))
+        .args(["--url", &server.base])
+        .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
+        .args([
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "20",
+            "--seed",
+            "1",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("schemathesis runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("passed"), "{stdout}");
+    server.stop().await;
+}
