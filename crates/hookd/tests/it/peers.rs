@@ -160,7 +160,10 @@ async fn schemathesis_finds_no_server_error() {
     let Some(peers) = peers() else { return };
     let server = TestServer::start().await;
     let schemathesis = peers.python.with_file_name("schemathesis");
+    // schemathesis keeps a cache folder in its working directory; keep it out of the tree.
+    let scratch = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(&schemathesis)
+        .current_dir(scratch.path())
         .arg("run")
         .arg(format!("{}/api/v1/openapi.json", server.base))
         .args(["--url", &server.base])
