@@ -19,7 +19,8 @@ use crate::config::{Config, DatabaseUrl};
 /// The settings key under which the admin token's SHA-256 (hex) is kept.
 const ADMIN_TOKEN_KEY: &str = "admin_token_sha256";
 
-/// Opens the store a configuration names, creating the SQLite file and schema if missing.
+/// Opens the store a configuration names, creating the SQLite file and schema if missing,
+/// or connecting to PostgreSQL and applying its migrations.
 ///
 /// # Errors
 /// When the database cannot be opened or migrated.
@@ -38,13 +39,20 @@ pub async fn open_store_with(
     match database {
         DatabaseUrl::Sqlite(path) => {
             let path = path.clone();
-            let store = tokio::task::spawn_blocking(move || hookd_store_sqlite::SqliteStore::open_with(&path, sqlite))
-                .await
-                .context("opening the SQLite database")?
-                .context("opening the SQLite database")?;
+            let store = tokio::task::spawn_blocking(move || {
+                hookd_store_sqlite::SqliteStore::open_with(&path, sqlite)
+            })
+            .await
+            .context("opening the SQLite database")?
+            .context("opening the SQLite database")?;
             Ok(Arc::new(store))
         }
-        DatabaseUrl::Postgres(_) => bail!("database: the PostgreSQL backend is not available in this build yet; use sqlite://FILE"),
+        DatabaseUrl::Postgres(url) => {
+            let store = hookd_store_postgres::PostgresStore::connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Ok(Arc::new(store))
+        }
     }
 }
 

@@ -5,5 +5,6 @@ mod bad_input;
 mod crash;
 mod delivery;
 mod peers;
+mod postgres;
 mod schemes;
 mod support;

@@ -26,6 +26,8 @@ pub struct Options {
     pub body_limit: Option<&'static str>,
     pub disable_endpoint_after: Option<&'static str>,
     pub max_database_size: Option<&'static str>,
+    /// A database URL instead of a fresh SQLite file.
+    pub database: Option<String>,
 }
 
 impl Default for Options {
@@ -36,6 +38,7 @@ impl Default for Options {
             body_limit: None,
             disable_endpoint_after: None,
             max_database_size: None,
+            database: None,
         }
     }
 }
@@ -47,24 +50,24 @@ impl TestServer {
 
     pub async fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let args = ServeArgs {
-            database: Some(format!(
-                "sqlite://{}",
-                dir.path().join("hookd.db").display()
-            )),
-            admin_token: Some(TOKEN.into()),
-            retry_schedule: Some(options.retry_schedule.into()),
-            allow_private_network: if options.allow_loopback {
-                vec!["127.0.0.0/8".into(), "::1/128".into()]
-            } else {
-                Vec::new()
-            },
-            body_limit: options.body_limit.map(str::to_owned),
-            disable_endpoint_after: options.disable_endpoint_after.map(str::to_owned),
-            max_database_size: options.max_database_size.map(str::to_owned),
-            request_timeout: Some("5s".into()),
-            ..ServeArgs::default()
-        };
+        let args =
+            ServeArgs {
+                database: Some(options.database.clone().unwrap_or_else(|| {
+                    format!("sqlite://{}", dir.path().join("hookd.db").display())
+                })),
+                admin_token: Some(TOKEN.into()),
+                retry_schedule: Some(options.retry_schedule.into()),
+                allow_private_network: if options.allow_loopback {
+                    vec!["127.0.0.0/8".into(), "::1/128".into()]
+                } else {
+                    Vec::new()
+                },
+                body_limit: options.body_limit.map(str::to_owned),
+                disable_endpoint_after: options.disable_endpoint_after.map(str::to_owned),
+                max_database_size: options.max_database_size.map(str::to_owned),
+                request_timeout: Some("5s".into()),
+                ..ServeArgs::default()
+            };
         let config = Config::load(args).expect("test config is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -1,0 +1,397 @@
+//! hookd's scale-out store: [`PostgresStore`], the [`Store`] trait on one PostgreSQL
+//! database that any number of hookd nodes share.
+//!
+//! Shape: a deadpool of tokio-postgres connections serves every call; most operations
+//! are one statement (one round trip, one implicit transaction). The delivery queue is
+//! the `deliveries` table: claims lease rows with `FOR UPDATE SKIP LOCKED` (see `queue`),
+//! and a dedicated `LISTEN hookd_work` connection wakes workers when another node
+//! publishes (see `wakeups`). The schema is migrated when a store connects (see
+//! `migrate`).
+//!
+//! **Invariants:**
+//! - Every write has committed before its call returns, with `synchronous_commit` on:
+//!   a 2xx means the write is durable. `create_message` writes the message and its
+//!   deliveries in one statement, so they commit together.
+//! - Several nodes never hold a lease on the same delivery at once; all coordination is
+//!   PostgreSQL's (row locks, advisory locks, notifications), none is home-made.
+//! - No database error panics; each becomes a `StoreError` with the PostgreSQL error
+//!   kept as its source, and no password appears in any error, log line or `Debug`.
+
+mod applications;
+mod db;
+mod error;
+mod event_types;
+mod messages;
+mod migrate;
+mod pagination;
+#[cfg(all(test, feature = "testing"))]
+mod query_plans;
+mod queue;
+mod rows;
+mod runs;
+mod settings;
+mod setup;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod wakeups;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
+use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
+use hookd_core::Timestamp;
+use hookd_store::{
+    AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
+    PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+};
+use tokio::sync::Notify;
+
+use crate::db::Db;
+use crate::setup::Settings;
+use crate::wakeups::Wakeups;
+
+pub use crate::setup::redact_url;
+
+/// Tuning of a [`PostgresStore`]. `PostgresOptions::default()` is what
+/// [`PostgresStore::connect`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Most pooled connections this store opens (they open on demand); the LISTEN
+    /// connection comes on top. Values below 1 count as 1. Default: 16.
+    pub pool_size: usize,
+    /// How long opening one connection may take, unless the URL sets
+    /// `connect_timeout`. Default: 5 seconds.
+    pub connect_timeout: Duration,
+    /// How long a call waits for a free pooled connection before it fails as
+    /// unavailable. Default: 10 seconds.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The PostgreSQL-backed [`Store`].
+///
+/// Share it behind an `Arc`; dropping it closes its pool and stops its LISTEN task.
+/// Several stores (on several nodes, or in one process) may use one database at once.
+pub struct PostgresStore {
+    db: Db,
+    wakeups: Wakeups,
+    options: PostgresOptions,
+    database: Option<String>,
+    user: Option<String>,
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` names (`postgres://user:password@host:5432/db`, or
+    /// a `key=value` connection string), applies any pending migrations, and starts
+    /// listening for work published by other nodes.
+    ///
+    /// # Errors
+    /// `Unavailable` when the URL is invalid or asks for TLS, the server cannot be
+    /// reached or refuses the login, or the schema is newer than this build knows;
+    /// `Internal` when a migration fails.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), hookd_store::StoreError> {
+    /// use hookd_store::Store;
+    /// use hookd_store_postgres::PostgresStore;
+    ///
+    /// let store = PostgresStore::connect("postgres://hookd@127.0.0.1:5432/hookd").await?;
+    /// store.ping().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with explicit [`PostgresOptions`].
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`].
+    pub async fn connect_with(url: &str, options: PostgresOptions) -> StoreResult<PostgresStore> {
+        let mut settings = Settings::parse(url, &options)?;
+        // The schema comes first, on a connection of its own, so no pooled connection
+        // ever serves a request against an older schema.
+        settings.prepare_database().await?;
+        let pool = settings.pool(&options)?;
+        let server: Arc<str> = Arc::from(settings.server.as_str());
+        let wakeups = Wakeups::start(settings.listener_config(), Arc::clone(&server)).await?;
+        tracing::debug!(server = %server, pool_size = options.pool_size, "connected to PostgreSQL");
+        Ok(PostgresStore {
+            db: Db::new(pool, server, options.pool_size.max(1)),
+            wakeups,
+            options,
+            database: settings.config.get_dbname().map(str::to_owned),
+            user: settings.config.get_user().map(str::to_owned),
+        })
+    }
+
+    /// The server this store talks to, as `host:port` (never with credentials).
+    pub fn server(&self) -> &str {
+        self.db.server()
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Deliberately not the connection config: the password stays out of logs.
+        f.debug_struct("PostgresStore")
+            .field("server", &self.db.server())
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_application(&self, application: &Application) -> StoreResult<()> {
+        applications::create_application(&self.db, application).await
+    }
+
+    async fn application(&self, id_or_uid: &str) -> StoreResult<Application> {
+        applications::application(&self.db, id_or_uid).await
+    }
+
+    async fn list_applications(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
+        applications::list_applications(&self.db, page).await
+    }
+
+    async fn update_application(&self, application: &Application) -> StoreResult<()> {
+        applications::update_application(&self.db, application).await
+    }
+
+    async fn delete_application(&self, app_id: &ApplicationId) -> StoreResult<()> {
+        applications::delete_application(&self.db, app_id).await
+    }
+
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        applications::create_endpoint(&self.db, endpoint).await
+    }
+
+    async fn endpoint(&self, app_id: &ApplicationId, id_or_uid: &str) -> StoreResult<Endpoint> {
+        applications::endpoint(&self.db, app_id, id_or_uid).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        app_id: &ApplicationId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Endpoint>> {
+        applications::list_endpoints(&self.db, app_id, page).await
+    }
+
+    async fn active_endpoints(&self, app_id: &ApplicationId) -> StoreResult<Vec<Endpoint>> {
+        applications::active_endpoints(&self.db, app_id).await
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        applications::update_endpoint(&self.db, endpoint).await
+    }
+
+    async fn delete_endpoint(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<()> {
+        applications::delete_endpoint(&self.db, app_id, endpoint_id).await
+    }
+
+    async fn endpoint_stats(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+    ) -> StoreResult<EndpointStats> {
+        runs::endpoint_stats(&self.db, app_id, endpoint_id, window).await
+    }
+
+    async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()> {
+        event_types::create_event_type(&self.db, event_type).await
+    }
+
+    async fn event_type(&self, name: &str) -> StoreResult<EventType> {
+        event_types::event_type(&self.db, name).await
+    }
+
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> StoreResult<Page<EventType>> {
+        event_types::list_event_types(&self.db, page, include_archived).await
+    }
+
+    async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()> {
+        event_types::update_event_type(&self.db, event_type).await
+    }
+
+    async fn delete_event_type(&self, name: &str) -> StoreResult<()> {
+        event_types::delete_event_type(&self.db, name).await
+    }
+
+    async fn create_message(
+        &self,
+        message: &Message,
+        endpoint_ids: &[EndpointId],
+    ) -> StoreResult<()> {
+        let n_deliveries = messages::create_message(&self.db, message, endpoint_ids).await?;
+        if n_deliveries > 0 {
+            self.wakeups.work_committed();
+        }
+        Ok(())
+    }
+
+    async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {
+        messages::message(&self.db, app_id, id_or_event_id).await
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &ApplicationId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        messages::list_messages(&self.db, app_id, filter, page).await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        queue::claim_due_deliveries(&self.db, now, lease, limit).await
+    }
+
+    async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<bool> {
+        queue::record_outcome(&self.db, record).await
+    }
+
+    async fn record_outcomes(&self, records: &[OutcomeRecord]) -> StoreResult<Vec<bool>> {
+        queue::record_outcomes(&self.db, records).await
+    }
+
+    async fn release_delivery(&self, lease: &Lease, due_at: Timestamp) -> StoreResult<()> {
+        if queue::release_delivery(&self.db, lease, due_at).await? {
+            self.wakeups.work_committed();
+        }
+        Ok(())
+    }
+
+    async fn resend(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        runs::resend(&self.db, app_id, msg_id, endpoint_id, now).await?;
+        self.wakeups.work_committed();
+        Ok(())
+    }
+
+    async fn recover_endpoint(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let recovered = runs::recover_endpoint(&self.db, app_id, endpoint_id, window, now).await?;
+        if recovered > 0 {
+            self.wakeups.work_committed();
+        }
+        Ok(recovered)
+    }
+
+    async fn delivery(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<Delivery> {
+        runs::delivery(&self.db, app_id, msg_id, endpoint_id).await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth> {
+        runs::queue_depth(&self.db, now).await
+    }
+
+    async fn list_attempts(
+        &self,
+        app_id: &ApplicationId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        messages::list_attempts(&self.db, app_id, filter, page).await
+    }
+
+    async fn attempt(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        attempt_id: &str,
+    ) -> StoreResult<Attempt> {
+        messages::attempt(&self.db, app_id, msg_id, attempt_id).await
+    }
+
+    async fn idempotent_response(
+        &self,
+        key: &str,
+        not_before: Timestamp,
+    ) -> StoreResult<Option<StoredResponse>> {
+        settings::idempotent_response(&self.db, key, not_before).await
+    }
+
+    async fn save_idempotent_response(
+        &self,
+        key: &str,
+        response: &StoredResponse,
+        created_at: Timestamp,
+    ) -> StoreResult<()> {
+        settings::save_idempotent_response(&self.db, key, response, created_at).await
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        settings::setting(&self.db, key).await
+    }
+
+    async fn set_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
+        settings::set_setting_if_absent(&self.db, key, value).await
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        settings::set_setting(&self.db, key, value).await
+    }
+
+    fn work_notifier(&self) -> Arc<Notify> {
+        self.wakeups.notifier()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.db.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|error| self.db.error(error))?;
+        Ok(())
+    }
+
+    async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
+        runs::lease_of(&self.db, delivery_id).await
+    }
+}

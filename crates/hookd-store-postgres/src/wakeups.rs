@@ -1,0 +1,245 @@
+//! Wake-ups across nodes: the store's work notifier, fed by PostgreSQL `LISTEN/NOTIFY`
+//! on the channel `hookd_work`.
+//!
+//! One background task owns a dedicated connection (outside the pool). It `LISTEN`s, and
+//! wakes the notifier on every notification another session sends; it also sends this
+//! node's own announcements (`NOTIFY hookd_work`) after commits that created due work.
+//! If the connection drops it says so in the log and reconnects with backoff; polling in
+//! the workers covers the gap.
+//!
+//! **Invariants:**
+//! - A commit that creates due work wakes this node's notifier at once, and announces
+//!   itself to the other nodes after the commit.
+//! - Announcements are sent outside the writing transaction, and coalesced: while one
+//!   `NOTIFY` is in flight, any number of commits add up to one more. A `NOTIFY` inside a
+//!   transaction makes PostgreSQL serialise every notifying commit of the whole cluster
+//!   (it takes a global lock until the commit is flushed), which throttles publishing to
+//!   one fsync at a time; sent afterwards, it costs publishers nothing. The price: a node
+//!   that dies between its commit and its announcement leaves the others to find that
+//!   work by polling.
+//! - The task ends when the store is dropped.
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookd_store::{StoreError, StoreResult};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{AsyncMessage, Config, Connection, NoTls, Socket};
+
+use crate::error::{self, unavailable, MachineryError};
+
+/// The one channel hookd uses.
+pub(crate) const CHANNEL: &str = "hookd_work";
+
+/// How long connecting and subscribing may take before it counts as a failure.
+const CONNECT_LIMIT: Duration = Duration::from_secs(15);
+/// How often the idle connection is checked (a dead peer may otherwise go unnoticed for
+/// as long as TCP keepalive takes).
+const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+const HEALTH_LIMIT: Duration = Duration::from_secs(10);
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(30);
+
+/// The notifier, and the task that keeps it connected to the other nodes.
+pub(crate) struct Wakeups {
+    notify: Arc<Notify>,
+    announce: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Wakeups {
+    /// Subscribes on a connection of its own (failing if it cannot), then hands the
+    /// connection to a background task that keeps it.
+    pub(crate) async fn start(config: Config, server: Arc<str>) -> StoreResult<Wakeups> {
+        let notify = Arc::new(Notify::new());
+        let announce = Arc::new(Notify::new());
+        let listener = Listener::connect(&config, &server, &notify).await?;
+        let task = tokio::spawn(keep_listening(
+            listener,
+            config,
+            server,
+            Arc::clone(&notify),
+            Arc::clone(&announce),
+        ));
+        Ok(Wakeups {
+            notify,
+            announce,
+            task,
+        })
+    }
+
+    /// The notifier workers wait on.
+    pub(crate) fn notifier(&self) -> Arc<Notify> {
+        Arc::clone(&self.notify)
+    }
+
+    /// Called after a commit that made work due: wakes this node now, the others soon.
+    pub(crate) fn work_committed(&self) {
+        wake(&self.notify);
+        // A stored permit, not a queue: announcements requested while one is being sent
+        // collapse into one.
+        self.announce.notify_one();
+    }
+}
+
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Wakes every worker parked now, and leaves a permit for one that is about to park (so
+/// a wake-up between its last claim and its wait is not lost).
+fn wake(notify: &Notify) {
+    notify.notify_waiters();
+    notify.notify_one();
+}
+
+/// A subscribed connection: the client to send on, and the task polling the connection,
+/// which wakes the notifier on each notification and ends with the connection.
+struct Listener {
+    client: tokio_postgres::Client,
+    driver: JoinHandle<Option<tokio_postgres::Error>>,
+}
+
+impl Listener {
+    async fn connect(config: &Config, server: &str, notify: &Arc<Notify>) -> StoreResult<Listener> {
+        let connecting = async {
+            let (client, connection) = config
+                .connect(NoTls)
+                .await
+                .map_err(|error| error::map(server, error))?;
+            let own_pid = Arc::new(AtomicI32::new(0));
+            let driver = tokio::spawn(drive(connection, Arc::clone(notify), Arc::clone(&own_pid)));
+            let listener = Listener { client, driver };
+            // Our own announcements come back to us; this node already woke for them.
+            let row = listener
+                .client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .map_err(|error| error::map(server, error))?;
+            let pid: i32 = row.try_get(0).map_err(StoreError::internal)?;
+            own_pid.store(pid, Ordering::Relaxed);
+            listener
+                .client
+                .batch_execute(&format!("LISTEN {CHANNEL}"))
+                .await
+                .map_err(|error| error::map(server, error))?;
+            Ok(listener)
+        };
+        match tokio::time::timeout(CONNECT_LIMIT, connecting).await {
+            Ok(result) => result,
+            Err(_) => Err(unavailable(MachineryError::ListenerTimeout)),
+        }
+    }
+
+    /// Serves until the connection fails; returns why.
+    async fn serve(&mut self, server: &str, announce: &Notify) -> StoreError {
+        let mut health = tokio::time::interval(HEALTH_INTERVAL);
+        health.tick().await;
+        loop {
+            tokio::select! {
+                ended = &mut self.driver => {
+                    return match ended {
+                        Ok(Some(error)) => error::map(server, error),
+                        Ok(None) => unavailable_text(server, "the server closed the connection"),
+                        Err(join_error) => StoreError::internal(join_error),
+                    };
+                }
+                () = announce.notified() => {
+                    if let Err(error) = self.client.batch_execute(&format!("NOTIFY {CHANNEL}")).await {
+                        return error::map(server, error);
+                    }
+                }
+                _ = health.tick() => {
+                    match tokio::time::timeout(HEALTH_LIMIT, self.client.simple_query("")).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => return error::map(server, error),
+                        Err(_) => return unavailable(MachineryError::ListenerTimeout),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// Polls the connection: notifications from other sessions wake the notifier; returns the
+/// connection's error when it fails, `None` when it closes.
+async fn drive(
+    mut connection: Connection<Socket, NoTlsStream>,
+    notify: Arc<Notify>,
+    own_pid: Arc<AtomicI32>,
+) -> Option<tokio_postgres::Error> {
+    loop {
+        match poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notification(notification))) => {
+                if notification.process_id() != own_pid.load(Ordering::Relaxed) {
+                    wake(&notify);
+                }
+            }
+            Some(Ok(AsyncMessage::Notice(notice))) => {
+                tracing::debug!(notice = %notice, "PostgreSQL notice on the LISTEN connection");
+            }
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Some(error),
+            None => return None,
+        }
+    }
+}
+
+/// Keeps a listener: serves it, and when it fails, reconnects with exponential backoff.
+async fn keep_listening(
+    mut listener: Listener,
+    config: Config,
+    server: Arc<str>,
+    notify: Arc<Notify>,
+    announce: Arc<Notify>,
+) {
+    loop {
+        let lost = listener.serve(&server, &announce).await;
+        drop(listener);
+        tracing::warn!(
+            server = %server,
+            error = %lost,
+            "lost the LISTEN connection to PostgreSQL; reconnecting (until then, work \
+             published by other nodes is found by polling)"
+        );
+        let mut delay = FIRST_RETRY;
+        listener = loop {
+            // Jitter, so that nodes that lost the server together do not return in step.
+            tokio::time::sleep(delay.mul_f64(1.0 + rand::random::<f64>() / 4.0)).await;
+            match Listener::connect(&config, &server, &notify).await {
+                Ok(listener) => break listener,
+                Err(error) => {
+                    delay = (delay * 2).min(LAST_RETRY);
+                    tracing::warn!(
+                        server = %server,
+                        error = %error,
+                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "could not re-establish the LISTEN connection to PostgreSQL"
+                    );
+                }
+            }
+        };
+        tracing::info!(server = %server, "LISTEN connection to PostgreSQL re-established");
+        // Notifications sent while nobody listened are gone: look for work once.
+        wake(&notify);
+    }
+}
+
+fn unavailable_text(server: &str, why: &str) -> StoreError {
+    StoreError::Unavailable {
+        detail: format!("PostgreSQL at {server}: {why}"),
+        source: None,
+    }
+}
