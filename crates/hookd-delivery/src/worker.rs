@@ -153,8 +153,11 @@ impl Worker {
                 }
                 Err(error) => {
                     warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "claiming deliveries failed; backing off");
+                    // A commit (a publish on this node, or the LISTEN connection coming
+                    // back) means the database is back: look at once.
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
+                        _ = &mut notified => {}
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -382,11 +385,38 @@ impl Worker {
         if let DeliveryOutcome::RetryAt(at) = &record.delivery {
             self.wake_at(*at);
         }
-        let held = self.store.record_outcome(&record).await?;
+        let held = self.record_while_leased(&record, now).await?;
         if !held {
             warn!("lease expired before the outcome was recorded; another worker owns the delivery now");
         }
         Ok(())
+    }
+
+    /// Records an outcome; while the database is unavailable, tries again with backoff
+    /// for as long as the lease (taken before `started`) may still be held, so a short
+    /// outage does not make another worker send the attempt again.
+    async fn record_while_leased(
+        &self,
+        record: &OutcomeRecord,
+        started: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let give_up = started
+            + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::zero());
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.store.record_outcome(record).await {
+                Err(StoreError::Unavailable { .. })
+                    if Utc::now()
+                        + chrono::Duration::from_std(backoff)
+                            .unwrap_or(chrono::Duration::zero())
+                        < give_up =>
+                {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn decide(

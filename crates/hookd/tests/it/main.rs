@@ -2,8 +2,10 @@
 //! HTTP receivers, and third-party verifiers. One test binary, as STYLE.md asks.
 
 mod bad_input;
+mod cluster;
 mod crash;
 mod delivery;
+mod multinode;
 mod peers;
 mod postgres;
 mod schemes;
