@@ -1,0 +1,156 @@
+//! `hookd-bench`: the reproducible benchmark. It starts release-built `hookd serve`
+//! processes on fresh SQLite files, a minimal local webhook receiver and a bare axum
+//! server (the HTTP roof), drives the same load at both, and reports publish and delivery
+//! throughput, latencies, CPU per message and memory as medians of several runs, as a
+//! markdown table on stdout and as JSON under `bench/results/`.
+//!
+//! Run it with `bench/run` from the repository root (see bench/README.md and
+//! BENCHMARKS.md). It is not a test: nothing in CI runs it.
+
+mod loadgen;
+mod process;
+mod report;
+mod scenario;
+mod servers;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookd-bench",
+    about = "Benchmark hookd (release build, SQLite) against a bare HTTP server."
+)]
+struct Args {
+    /// Runs to take the median of.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// How long each scenario sends load, e.g. 10s or 500ms.
+    #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
+    duration: Duration,
+    /// A smoke run: one run of 2 s scenarios.
+    #[arg(long)]
+    quick: bool,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Endpoints in the fan-out scenario.
+    #[arg(long, default_value_t = 10)]
+    fanout_endpoints: usize,
+    /// Longest wait for deliveries after publishing stops.
+    #[arg(long, default_value = "30s", value_parser = stats::parse_duration)]
+    drain_timeout: Duration,
+    /// The hookd binary [default: `hookd` next to this program, i.e. target/release/hookd].
+    #[arg(long)]
+    hookd: Option<PathBuf>,
+    /// Directory the JSON results go to.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.quick {
+        args.runs = 1;
+        args.duration = Duration::from_secs(2);
+    }
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let hookd_binary = match &args.hookd {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("locating this program")?
+            .with_file_name("hookd"),
+    };
+    if !hookd_binary.is_file() {
+        bail!(
+            "no hookd binary at {}; build it with `cargo build --release -p hookd` or use bench/run",
+            hookd_binary.display()
+        );
+    }
+    // Absolute, because each server runs in its own temporary directory.
+    let hookd_binary = std::fs::canonicalize(&hookd_binary)
+        .with_context(|| format!("resolving {}", hookd_binary.display()))?;
+    let roof = servers::start_roof().await?;
+    let (receiver_addr, receiver) = servers::start_receiver().await?;
+    let setup = scenario::Setup {
+        hookd_binary,
+        duration: args.duration,
+        connections: args.connections,
+        fanout_endpoints: args.fanout_endpoints,
+        drain_timeout: args.drain_timeout,
+        roof,
+        receiver_addr,
+        receiver,
+    };
+
+    let began = Instant::now();
+    let mut runs = Vec::with_capacity(args.runs);
+    for index in 1..=args.runs {
+        eprintln!("hookd-bench: run {index} of {}", args.runs);
+        runs.push(scenario::run_once(&setup).await?);
+    }
+    let medians = report::medians(&runs);
+    eprintln!(
+        "hookd-bench: {} run(s) took {:.0} s",
+        args.runs,
+        began.elapsed().as_secs_f64()
+    );
+
+    let mut stdout = std::io::stdout().lock();
+    report::write_markdown(&mut stdout, &runs, &medians)?;
+    let path = write_json(&args, &runs, &medians)?;
+    eprintln!("hookd-bench: results written to {}", path.display());
+    Ok(())
+}
+
+fn write_json(
+    args: &Args,
+    runs: &[Map<String, Value>],
+    medians: &Map<String, Value>,
+) -> anyhow::Result<PathBuf> {
+    let now = chrono::Utc::now();
+    let document = json!({
+        "date": now.to_rfc3339(),
+        "machine": machine(),
+        "options": {
+            "runs": args.runs,
+            "duration_s": args.duration.as_secs_f64(),
+            "connections": args.connections,
+            "fanout_endpoints": args.fanout_endpoints,
+        },
+        "median": medians,
+        "runs": runs,
+    });
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let path = args
+        .out
+        .join(format!("{}.json", now.format("%Y%m%d-%H%M%S")));
+    let text = serde_json::to_string_pretty(&document)?;
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// What the numbers depend on: cores, CPU model, kernel.
+fn machine() -> Value {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpu_model = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .and_then(|rest| rest.split(':').nth(1))
+        .map(|model| model.trim().to_owned());
+    json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        "cpu_model": cpu_model,
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "memory_total": read("/proc/meminfo").lines().next().map(|line| line.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")),
+    })
+}
