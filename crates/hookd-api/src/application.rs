@@ -191,6 +191,7 @@ pub async fn upsert(
             app.metadata = input.metadata;
             app.updated_at = wire::now();
             state.store.update_application(&app).await?;
+            state.applications.clear();
             Ok((StatusCode::OK, Json(app.into())))
         }
         Err(StoreError::NotFound(_)) => {
@@ -242,6 +243,7 @@ pub async fn patch(
     }
     app.updated_at = wire::now();
     state.store.update_application(&app).await?;
+    state.applications.clear();
     Ok(Json(app.into()))
 }
 
@@ -259,5 +261,6 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let app = state.store.application(&app_id).await?;
     state.store.delete_application(&app.id).await?;
+    state.applications.clear();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@
 //! `router(state)` builds the routes so tests can call them with `oneshot`; `service`
 //! wraps them with path normalisation (a trailing slash is accepted everywhere).
 
+mod app_cache;
 pub mod application;
 pub mod attempt;
 pub mod auth;

@@ -189,8 +189,14 @@ async fn application_for_publish(
     app_id: &str,
     create: Option<ApplicationIn>,
 ) -> Result<Application, ApiError> {
+    if let Some(app) = state.applications.get(app_id) {
+        return Ok(app);
+    }
     match state.store.application(app_id).await {
-        Ok(app) => Ok(app),
+        Ok(app) => {
+            state.applications.insert(app_id, &app);
+            Ok(app)
+        }
         Err(StoreError::NotFound(what)) => {
             let Some(mut input) = create else {
                 return Err(ApiError::NotFound(what.to_owned()));

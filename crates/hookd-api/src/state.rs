@@ -37,6 +37,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ApiConfig>,
     pub(crate) schemas: Arc<SchemaCache>,
+    pub(crate) applications: Arc<crate::app_cache::AppCache>,
     pub(crate) idempotency_locks: Arc<crate::idempotency::KeyLocks>,
 }
 
@@ -46,6 +47,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             schemas: Arc::new(SchemaCache::default()),
+            applications: Arc::new(crate::app_cache::AppCache::default()),
             idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
         }
     }

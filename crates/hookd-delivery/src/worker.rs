@@ -428,6 +428,10 @@ impl Worker {
         let failing_too_long =
             retry::should_disable_endpoint(failing_since, now, self.config.disable_after);
         match step {
+            // A healthy endpoint stays as it is: no write to clear what is already clear.
+            NextStep::Succeeded if failing_since.is_none() => {
+                (DeliveryOutcome::Succeeded, EndpointHealth::Unchanged)
+            }
             NextStep::Succeeded => (DeliveryOutcome::Succeeded, EndpointHealth::Healthy),
             NextStep::DisableEndpoint => (DeliveryOutcome::Failed, EndpointHealth::Disable),
             _ if failing_too_long => (DeliveryOutcome::Failed, EndpointHealth::Disable),

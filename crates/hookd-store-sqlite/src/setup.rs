@@ -104,6 +104,11 @@ fn configure_writer(connection: &Connection) -> StoreResult<()> {
     connection
         .pragma_update(None, "foreign_keys", "ON")
         .map_err(map)?;
+    // Every write runs in its own SAVEPOINT (so one write's conflict does not undo the
+    // batch); keep the savepoint journals in memory instead of spilling to temp files.
+    connection
+        .pragma_update(None, "temp_store", "MEMORY")
+        .map_err(map)?;
     Ok(())
 }
 
