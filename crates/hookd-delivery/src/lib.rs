@@ -9,6 +9,7 @@
 
 mod guard;
 mod sender;
+mod slots;
 mod throttle;
 mod worker;
 

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::sender::HttpSender;
+use crate::slots::EndpointSlots;
 use crate::throttle::{Admission, Throttle};
 
 /// How the worker behaves.
@@ -43,6 +44,9 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// An endpoint failing without a success for this long is disabled. Default: 5 days.
     pub disable_after: Duration,
+    /// Requests in flight at once to one endpoint, so a receiver that hangs cannot take
+    /// every slot and slow the others down. Default: 16.
+    pub endpoint_concurrency: usize,
     /// How long shutdown waits for in-flight attempts. Default: 20 s.
     pub drain_timeout: Duration,
 }
@@ -56,10 +60,14 @@ impl Default for WorkerConfig {
             batch_size: 64,
             poll_interval: Duration::from_secs(1),
             disable_after: Duration::from_secs(5 * 24 * 3600),
+            endpoint_concurrency: 16,
             drain_timeout: Duration::from_secs(20),
         }
     }
 }
+
+/// How long a delivery waits when its endpoint has no free slot.
+const ENDPOINT_BUSY_RETRY_MS: i64 = 500;
 
 /// Header names whose values are kept out of the attempt log.
 const SENSITIVE_HEADERS: &[&str] = &[
@@ -76,6 +84,7 @@ pub struct Worker {
     config: WorkerConfig,
     throttle: Throttle,
     in_flight: Mutex<HashMap<DeliveryId, Lease>>,
+    endpoint_slots: EndpointSlots,
     /// The earliest retry this worker scheduled itself, so it wakes for it instead of
     /// waiting for the next poll.
     next_wake: Mutex<Option<Timestamp>>,
@@ -83,12 +92,14 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(store: Arc<dyn Store>, sender: HttpSender, config: WorkerConfig) -> Self {
+        let endpoint_slots = EndpointSlots::new(config.endpoint_concurrency);
         Self {
             store,
             sender,
             config,
             throttle: Throttle::default(),
             in_flight: Mutex::new(HashMap::new()),
+            endpoint_slots,
             next_wake: Mutex::new(None),
         }
     }
@@ -303,6 +314,14 @@ impl Worker {
                 return Ok(());
             }
         }
+        let Some(_endpoint_slot) = self.endpoint_slots.try_take(&endpoint.id) else {
+            // The endpoint already has its share of requests in flight (a slow or hanging
+            // receiver): give the delivery back for a moment and let other endpoints go.
+            let later = now + chrono::Duration::milliseconds(ENDPOINT_BUSY_RETRY_MS);
+            self.store.release_delivery(lease, later).await?;
+            self.wake_at(later);
+            return Ok(());
+        };
 
         let body = message.payload.as_bytes().to_vec();
         let mut headers: Vec<(String, String)> =

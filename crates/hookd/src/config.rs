@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Delivery requests in flight at once [default: 128].
     #[arg(long, env = "HOOKD_WORKER_CONCURRENCY")]
     pub worker_concurrency: Option<usize>,
+    /// Delivery requests in flight at once to one endpoint [default: 16].
+    #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY")]
+    pub endpoint_concurrency: Option<usize>,
     /// Grace period of a rotated secret [default: 24h].
     #[arg(long, env = "HOOKD_SECRET_GRACE_PERIOD")]
     pub secret_grace_period: Option<String>,
@@ -84,6 +87,7 @@ struct FileConfig {
     body_limit: Option<String>,
     disable_endpoint_after: Option<String>,
     worker_concurrency: Option<usize>,
+    endpoint_concurrency: Option<usize>,
     secret_grace_period: Option<String>,
     log_format: Option<String>,
     response_body_limit: Option<String>,
@@ -128,6 +132,7 @@ pub struct Config {
     pub body_limit: usize,
     pub disable_endpoint_after: Duration,
     pub worker_concurrency: usize,
+    pub endpoint_concurrency: usize,
     pub secret_grace_period: Duration,
     pub log_format: LogFormat,
     pub response_body_limit: usize,
@@ -157,6 +162,7 @@ impl std::fmt::Debug for Config {
             .field("body_limit", &self.body_limit)
             .field("disable_endpoint_after", &self.disable_endpoint_after)
             .field("worker_concurrency", &self.worker_concurrency)
+            .field("endpoint_concurrency", &self.endpoint_concurrency)
             .field("secret_grace_period", &self.secret_grace_period)
             .field("log_format", &self.log_format)
             .field("response_body_limit", &self.response_body_limit)
@@ -243,6 +249,13 @@ impl Config {
         if worker_concurrency == 0 {
             bail!("worker_concurrency: must be at least 1");
         }
+        let endpoint_concurrency = args
+            .endpoint_concurrency
+            .or(file.endpoint_concurrency)
+            .unwrap_or(16);
+        if endpoint_concurrency == 0 {
+            bail!("endpoint_concurrency: must be at least 1");
+        }
         let secret_grace_period = duration(
             "secret_grace_period",
             args.secret_grace_period.or(file.secret_grace_period),
@@ -287,6 +300,7 @@ impl Config {
             body_limit,
             disable_endpoint_after,
             worker_concurrency,
+            endpoint_concurrency,
             secret_grace_period,
             log_format,
         })

@@ -88,6 +88,7 @@ pub async fn run(
                 ..RetryPolicy::default()
             },
             concurrency: config.worker_concurrency,
+            endpoint_concurrency: config.endpoint_concurrency,
             disable_after: config.disable_endpoint_after,
             lease: config.request_timeout + std::time::Duration::from_secs(10),
             drain_timeout: config.request_timeout + std::time::Duration::from_secs(5),

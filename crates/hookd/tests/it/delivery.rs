@@ -479,3 +479,69 @@ async fn an_endpoint_failing_longer_than_the_disable_period_is_disabled() {
     assert_eq!(out["disabled"], false);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_slow_other_endpoints() {
+    // Eight worker slots in all, at most two per endpoint.
+    let server = TestServer::start_with(crate::support::Options {
+        worker_concurrency: Some(8),
+        endpoint_concurrency: Some(2),
+        ..Default::default()
+    })
+    .await;
+    let mut hanging = TestSink::start_with(Script {
+        statuses: vec![200],
+        headers: Vec::new(),
+        delay: Duration::from_secs(3),
+    })
+    .await;
+    let mut healthy = TestSink::start(&[200]).await;
+    let app = server.app("Neighbours").await;
+    server
+        .endpoint(
+            &app,
+            json!({"url": hanging.url("/"), "eventTypes": ["slow.event"]}),
+        )
+        .await;
+    server
+        .endpoint(
+            &app,
+            json!({"url": healthy.url("/"), "eventTypes": ["fast.event"]}),
+        )
+        .await;
+    for n in 0..40 {
+        server
+            .publish(
+                &app,
+                json!({"eventType": "slow.event", "payload": {"n": n}}),
+            )
+            .await;
+    }
+    hanging
+        .next(WAIT)
+        .await
+        .expect("the hanging receiver is being called");
+    let started = Instant::now();
+    for n in 0..5 {
+        server
+            .publish(
+                &app,
+                json!({"eventType": "fast.event", "payload": {"n": n}}),
+            )
+            .await;
+    }
+    for _ in 0..5 {
+        healthy
+            .next(WAIT)
+            .await
+            .expect("the healthy endpoint gets its messages");
+    }
+    // Each hanging request takes 3 s; without the per-endpoint bound the slow backlog
+    // would hold all eight slots and the healthy messages would wait for them.
+    assert!(
+        started.elapsed() < Duration::from_millis(2_500),
+        "healthy deliveries waited {:?} behind the hanging receiver",
+        started.elapsed()
+    );
+    server.stop().await;
+}

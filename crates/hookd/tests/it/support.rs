@@ -28,6 +28,8 @@ pub struct Options {
     pub max_database_size: Option<&'static str>,
     /// A database URL instead of a fresh SQLite file.
     pub database: Option<String>,
+    pub worker_concurrency: Option<usize>,
+    pub endpoint_concurrency: Option<usize>,
 }
 
 impl Default for Options {
@@ -39,6 +41,8 @@ impl Default for Options {
             disable_endpoint_after: None,
             max_database_size: None,
             database: None,
+            worker_concurrency: None,
+            endpoint_concurrency: None,
         }
     }
 }
@@ -65,6 +69,8 @@ impl TestServer {
                 body_limit: options.body_limit.map(str::to_owned),
                 disable_endpoint_after: options.disable_endpoint_after.map(str::to_owned),
                 max_database_size: options.max_database_size.map(str::to_owned),
+                worker_concurrency: options.worker_concurrency,
+                endpoint_concurrency: options.endpoint_concurrency,
                 request_timeout: Some("5s".into()),
                 ..ServeArgs::default()
             };
