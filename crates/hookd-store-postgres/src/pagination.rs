@@ -6,7 +6,7 @@
 //! client has paged and keys order byte by byte; the extra row only decides `done`,
 //! which speaks of the direction walked.
 
-use hookd_store::{Ordering, Page, PageRequest, StoreResult};
+use hookd_store::{Page, PageRequest, StoreResult};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -45,11 +45,8 @@ impl Listing {
 
     /// The SQL and parameters of one page; separate so tests can check its plan.
     pub(crate) fn page_query(mut self, page: &PageRequest) -> (String, Params) {
-        let cursor = Cursor::parse(page);
-        let ascending = matches!(
-            (page.order, cursor.backwards),
-            (Ordering::Ascending, false) | (Ordering::Descending, true)
-        );
+        let cursor = page.cursor();
+        let ascending = page.walks_ascending();
         if let Some(after) = cursor.after {
             let placeholder = self.params.bind(after.to_owned());
             let comparison = if ascending { '>' } else { '<' };
@@ -62,7 +59,7 @@ impl Listing {
             sql.push_str(&self.conditions.join(" AND "));
         }
         let direction = if ascending { "ASC" } else { "DESC" };
-        let limit = self.params.bind(fetch_limit(page.limit));
+        let limit = self.params.bind(page.fetch_limit());
         sql.push_str(&format!(" ORDER BY {} {direction} LIMIT {limit}", self.key));
         (sql, self.params)
     }
@@ -75,54 +72,9 @@ impl Listing {
         map: impl Fn(&Row) -> StoreResult<T>,
         key_of: impl Fn(&T) -> String,
     ) -> StoreResult<Page<T>> {
-        let backwards = Cursor::parse(page).backwards;
         let (sql, params) = self.page_query(page);
         let rows = db.query(&sql, &params.refs()).await?;
-        let mut items = rows.iter().map(map).collect::<StoreResult<Vec<T>>>()?;
-        let done = items.len() <= page.limit;
-        items.truncate(page.limit);
-        if backwards {
-            items.reverse();
-        }
-        Ok(Page {
-            iterator: items.last().map(&key_of),
-            prev_iterator: items.first().map(|item| format!("-{}", key_of(item))),
-            items,
-            done,
-        })
+        let items = rows.iter().map(map).collect::<StoreResult<Vec<T>>>()?;
+        Ok(Page::from_fetched(items, page, key_of))
     }
-}
-
-/// Where a page starts: after the key, or (walking back) before it.
-struct Cursor<'a> {
-    after: Option<&'a str>,
-    backwards: bool,
-}
-
-impl<'a> Cursor<'a> {
-    fn parse(page: &'a PageRequest) -> Self {
-        match page.iterator.as_deref() {
-            None | Some("") => Cursor {
-                after: None,
-                backwards: false,
-            },
-            Some(iterator) => match iterator.strip_prefix('-') {
-                Some(before) => Cursor {
-                    after: Some(before),
-                    backwards: true,
-                },
-                None => Cursor {
-                    after: Some(iterator),
-                    backwards: false,
-                },
-            },
-        }
-    }
-}
-
-/// One row more than the page holds, to learn whether another page follows.
-fn fetch_limit(limit: usize) -> i64 {
-    i64::try_from(limit)
-        .unwrap_or(i64::MAX - 1)
-        .saturating_add(1)
 }

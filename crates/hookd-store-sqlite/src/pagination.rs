@@ -5,7 +5,7 @@
 //! query on an indexed key, so listing cost does not grow with how far a client has
 //! paged; the extra row only decides `done`. `done` speaks of the direction walked.
 
-use hookd_store::{Ordering, Page, PageRequest, StoreResult};
+use hookd_store::{Page, PageRequest, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, Row};
 
@@ -42,11 +42,8 @@ impl Listing {
 
     /// The SQL and parameters of one page; separate so tests can check its plan.
     pub(crate) fn page_sql(&self, page: &PageRequest) -> (String, Vec<Value>) {
-        let cursor = Cursor::parse(page);
-        let ascending = matches!(
-            (page.order, cursor.backwards),
-            (Ordering::Ascending, false) | (Ordering::Descending, true)
-        );
+        let cursor = page.cursor();
+        let ascending = page.walks_ascending();
         let mut conditions = self.filters.clone();
         let mut params = self.params.clone();
         if let Some(after) = cursor.after {
@@ -61,7 +58,7 @@ impl Listing {
         }
         let direction = if ascending { "ASC" } else { "DESC" };
         sql.push_str(&format!(" ORDER BY {} {direction} LIMIT ?", self.key));
-        params.push(Value::Integer(fetch_limit(page.limit)));
+        params.push(Value::Integer(page.fetch_limit()));
         (sql, params)
     }
 
@@ -75,55 +72,11 @@ impl Listing {
     ) -> StoreResult<Page<T>> {
         let (sql, params) = self.page_sql(page);
         let mut statement = connection.prepare_cached(&sql).db()?;
-        let mut items = statement
+        let items = statement
             .query_map(params_from_iter(params), |row| map(row))
             .db()?
             .collect::<rusqlite::Result<Vec<T>>>()
             .db()?;
-        let done = items.len() <= page.limit;
-        items.truncate(page.limit);
-        if Cursor::parse(page).backwards {
-            items.reverse();
-        }
-        Ok(Page {
-            iterator: items.last().map(&key_of),
-            prev_iterator: items.first().map(|item| format!("-{}", key_of(item))),
-            items,
-            done,
-        })
+        Ok(Page::from_fetched(items, page, key_of))
     }
-}
-
-/// Where a page starts: after the key, or (walking back) before it.
-struct Cursor<'a> {
-    after: Option<&'a str>,
-    backwards: bool,
-}
-
-impl<'a> Cursor<'a> {
-    fn parse(page: &'a PageRequest) -> Self {
-        match page.iterator.as_deref() {
-            None | Some("") => Cursor {
-                after: None,
-                backwards: false,
-            },
-            Some(iterator) => match iterator.strip_prefix('-') {
-                Some(before) => Cursor {
-                    after: Some(before),
-                    backwards: true,
-                },
-                None => Cursor {
-                    after: Some(iterator),
-                    backwards: false,
-                },
-            },
-        }
-    }
-}
-
-/// One row more than the page holds, to learn whether another page follows.
-fn fetch_limit(limit: usize) -> i64 {
-    i64::try_from(limit)
-        .unwrap_or(i64::MAX - 1)
-        .saturating_add(1)
 }

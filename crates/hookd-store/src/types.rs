@@ -24,6 +24,52 @@ pub struct PageRequest {
     pub order: Ordering,
 }
 
+/// Where a page starts, as its iterator says: after a key, or (walking back) before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor<'a> {
+    pub after: Option<&'a str>,
+    pub backwards: bool,
+}
+
+impl PageRequest {
+    /// The cursor the iterator names (`-` in front walks back).
+    pub fn cursor(&self) -> Cursor<'_> {
+        match self.iterator.as_deref() {
+            None | Some("") => Cursor {
+                after: None,
+                backwards: false,
+            },
+            Some(iterator) => match iterator.strip_prefix('-') {
+                Some(before) => Cursor {
+                    after: Some(before),
+                    backwards: true,
+                },
+                None => Cursor {
+                    after: Some(iterator),
+                    backwards: false,
+                },
+            },
+        }
+    }
+
+    /// Whether the page query walks its key in ascending order: the listing's order,
+    /// flipped when walking back.
+    pub fn walks_ascending(&self) -> bool {
+        matches!(
+            (self.order, self.cursor().backwards),
+            (Ordering::Ascending, false) | (Ordering::Descending, true)
+        )
+    }
+
+    /// Rows a page query fetches: one more than the page holds, to learn whether
+    /// another page follows.
+    pub fn fetch_limit(&self) -> i64 {
+        i64::try_from(self.limit)
+            .unwrap_or(i64::MAX - 1)
+            .saturating_add(1)
+    }
+}
+
 /// One page of a listing, in the Svix shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -134,4 +180,26 @@ pub struct OutcomeRecord {
 pub struct StoredResponse {
     pub status: u16,
     pub body: Vec<u8>,
+}
+
+impl<T> Page<T> {
+    /// Shapes the rows of a page query (at most `fetch_limit`, in walk order) into a page
+    /// in the listing's order, with its iterators.
+    pub fn from_fetched(
+        mut items: Vec<T>,
+        page: &PageRequest,
+        key_of: impl Fn(&T) -> String,
+    ) -> Self {
+        let done = items.len() <= page.limit;
+        items.truncate(page.limit);
+        if page.cursor().backwards {
+            items.reverse();
+        }
+        Page {
+            iterator: items.last().map(&key_of),
+            prev_iterator: items.first().map(|item| format!("-{}", key_of(item))),
+            items,
+            done,
+        }
+    }
 }
