@@ -45,7 +45,8 @@ pub struct WorkerConfig {
     /// An endpoint failing without a success for this long is disabled. Default: 5 days.
     pub disable_after: Duration,
     /// Requests in flight at once to one endpoint, so a receiver that hangs cannot take
-    /// every slot and slow the others down. Default: 16.
+    /// every slot and slow the others down. Default: 16 (the `hookd` binary passes the
+    /// worker concurrency unless `endpoint_concurrency` is set).
     pub endpoint_concurrency: usize,
     /// How long shutdown waits for in-flight attempts. Default: 20 s.
     pub drain_timeout: Duration,

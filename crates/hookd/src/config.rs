@@ -51,7 +51,7 @@ pub struct ServeArgs {
     /// Delivery requests in flight at once [default: 128].
     #[arg(long, env = "HOOKD_WORKER_CONCURRENCY")]
     pub worker_concurrency: Option<usize>,
-    /// Delivery requests in flight at once to one endpoint [default: 16].
+    /// Delivery requests in flight at once to one endpoint [default: the worker concurrency].
     #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY")]
     pub endpoint_concurrency: Option<usize>,
     /// Grace period of a rotated secret [default: 24h].
@@ -249,10 +249,11 @@ impl Config {
         if worker_concurrency == 0 {
             bail!("worker_concurrency: must be at least 1");
         }
+        // Unset, one endpoint may use every slot (no separate bound).
         let endpoint_concurrency = args
             .endpoint_concurrency
             .or(file.endpoint_concurrency)
-            .unwrap_or(16);
+            .unwrap_or(worker_concurrency);
         if endpoint_concurrency == 0 {
             bail!("endpoint_concurrency: must be at least 1");
         }
