@@ -168,6 +168,21 @@ id_type!(
     TaskId,
     "qtask_"
 );
+id_type!(
+    /// A source: one inbound provider connection (`/in/{source}`).
+    SourceId,
+    "src_"
+);
+id_type!(
+    /// One request received at a source's `/in` URL, kept for inspection and replay.
+    InboundRequestId,
+    "inreq_"
+);
+id_type!(
+    /// An inspector bin (`/b/{bin}`) that records any request.
+    BinId,
+    "bin_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 
 pub mod filter;
 pub mod ids;
+pub mod inbound;
 pub mod model;
 pub mod network;
 pub mod retry;
