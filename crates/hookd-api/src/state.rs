@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookd_store::Store;
+use hookd_store::{LocalWorker, Store};
 
 use crate::schema::SchemaCache;
 
@@ -39,6 +39,8 @@ pub struct AppState {
     pub(crate) schemas: Arc<SchemaCache>,
     pub(crate) applications: Arc<crate::app_cache::AppCache>,
     pub(crate) idempotency_locks: Arc<crate::idempotency::KeyLocks>,
+    /// This node's delivery worker, when it runs one: publishes hand it their deliveries.
+    pub(crate) local_worker: Option<Arc<dyn LocalWorker>>,
 }
 
 impl AppState {
@@ -49,6 +51,14 @@ impl AppState {
             schemas: Arc::new(SchemaCache::default()),
             applications: Arc::new(crate::app_cache::AppCache::default()),
             idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
+            local_worker: None,
         }
+    }
+
+    /// Publishes on this node hand their deliveries straight to `worker` while it has
+    /// room, instead of leaving them for the next claim.
+    pub fn with_local_worker(mut self, worker: Arc<dyn LocalWorker>) -> Self {
+        self.local_worker = Some(worker);
+        self
     }
 }

@@ -9,6 +9,7 @@
 //! its lease released so another worker (or the next start) retries it at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,11 +20,13 @@ use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
 use hookd_core::signature;
 use hookd_core::Timestamp;
 use hookd_store::{
-    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OutcomeRecord, Store, StoreError,
+    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, LocalWorker, OutcomeRecord,
+    Reservation, Store, StoreError,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::sender::HttpSender;
@@ -89,6 +92,13 @@ pub struct Worker {
     /// The earliest retry this worker scheduled itself, so it wakes for it instead of
     /// waiting for the next poll.
     next_wake: Mutex<Option<Timestamp>>,
+    /// One permit per request that may be in flight (`concurrency`), shared by claims
+    /// and hand-offs from this node's publishes.
+    permits: Arc<Semaphore>,
+    /// Every running attempt, wherever it was started, so shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Whether `run` is running and not draining: only then are hand-offs accepted.
+    accepting: AtomicBool,
 }
 
 impl Worker {
@@ -97,12 +107,31 @@ impl Worker {
         Self {
             store,
             sender,
-            config,
             throttle: Throttle::default(),
             in_flight: Mutex::new(HashMap::new()),
             endpoint_slots,
             next_wake: Mutex::new(None),
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            tasks: TaskTracker::new(),
+            accepting: AtomicBool::new(false),
+            config,
         }
+    }
+
+    /// This worker as the target of its own node's publishes (see [`LocalWorker`]).
+    pub fn local_worker(self: &Arc<Self>) -> Arc<dyn LocalWorker> {
+        Arc::new(Handoff(self.clone()))
+    }
+
+    /// Starts attempting `delivery` on the task tracker, holding `permit` until done.
+    fn spawn_attempt(self: &Arc<Self>, delivery: ClaimedDelivery, permit: OwnedSemaphorePermit) {
+        let worker = self.clone();
+        self.tasks.spawn(async move {
+            if let Err(error) = worker.attempt(delivery).await {
+                warn!(error = %error, "recording a delivery outcome failed; its lease will expire and it will be retried");
+            }
+            drop(permit);
+        });
     }
 
     /// Claims one batch of due deliveries and attempts them all, concurrently. Returns how
@@ -131,23 +160,22 @@ impl Worker {
 
     /// Runs until `shutdown` is cancelled, then drains.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let notifier = self.store.work_notifier();
-        let mut tasks: JoinSet<()> = JoinSet::new();
         let mut backoff = Duration::from_millis(100);
+        self.accepting.store(true, Ordering::SeqCst);
         info!(
             concurrency = self.config.concurrency,
             "delivery worker started"
         );
         while !shutdown.is_cancelled() {
-            // Reap finished tasks so the set does not grow.
-            while tasks.try_join_next().is_some() {}
-            let available = permits.available_permits().min(self.config.batch_size);
+            let available = self.permits.available_permits().min(self.config.batch_size);
             if available == 0 {
+                // Wait for any attempt (claimed or handed over) to give its permit back.
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = tasks.join_next() => continue,
+                    permit = self.permits.clone().acquire_owned() => drop(permit),
                 }
+                continue;
             }
             // Register for the wake-up before looking, so a commit between the claim and
             // the wait is not missed.
@@ -186,20 +214,20 @@ impl Worker {
                 continue;
             }
             for delivery in claimed {
-                let permit = permits
-                    .clone()
-                    .try_acquire_owned()
-                    .expect("claims never exceed the available permits");
-                let worker = self.clone();
-                tasks.spawn(async move {
-                    if let Err(error) = worker.attempt(delivery).await {
-                        warn!(error = %error, "recording a delivery outcome failed; its lease will expire and it will be retried");
-                    }
-                    drop(permit);
-                });
+                // Hand-offs may have taken permits since `available` was read; a claimed
+                // delivery then waits for one (it is leased, nobody else takes it).
+                let permit = match self.permits.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => match self.permits.clone().acquire_owned().await {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                };
+                self.spawn_attempt(delivery, permit);
             }
         }
-        self.drain(tasks).await;
+        self.accepting.store(false, Ordering::SeqCst);
+        self.drain().await;
     }
 
     /// How long to sleep when nothing is due: until the earliest retry this worker
@@ -235,19 +263,15 @@ impl Worker {
 
     /// Waits for in-flight attempts up to the drain timeout, then releases the leases of
     /// those still running so they are retried at once elsewhere.
-    async fn drain(&self, mut tasks: JoinSet<()>) {
-        let in_flight = tasks.len();
+    async fn drain(&self) {
+        self.tasks.close();
+        let in_flight = self.tasks.len();
         if in_flight > 0 {
             info!(in_flight, "worker draining in-flight deliveries");
         }
-        let drained = tokio::time::timeout(self.config.drain_timeout, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-        }
+        // Attempts still running after the timeout are abandoned with the runtime; their
+        // leases are released below so they are retried at once.
+        let _ = tokio::time::timeout(self.config.drain_timeout, self.tasks.wait()).await;
         let leftover: Vec<Lease> = self
             .in_flight
             .lock()
@@ -496,5 +520,29 @@ impl Worker {
             request_headers,
             created_at: started,
         }
+    }
+}
+
+/// A worker seen by its own node's publishes: reserves permits, then starts the attempts
+/// of deliveries written already leased.
+struct Handoff(Arc<Worker>);
+
+impl LocalWorker for Handoff {
+    fn reserve(&self, deliveries: usize) -> Option<Reservation> {
+        let worker = &self.0;
+        if deliveries == 0 || !worker.accepting.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut permits = Vec::with_capacity(deliveries);
+        for _ in 0..deliveries {
+            // Not enough room: the permits taken so far go back as `permits` drops.
+            permits.push(worker.permits.clone().try_acquire_owned().ok()?);
+        }
+        let worker = worker.clone();
+        Some(Reservation::new(worker.config.lease, move |claimed| {
+            for (delivery, permit) in claimed.into_iter().zip(permits) {
+                worker.spawn_attempt(delivery, permit);
+            }
+        }))
     }
 }

@@ -44,8 +44,8 @@ use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
 use hookd_core::Timestamp;
 use hookd_store::{
-    AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
-    PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+    AttemptFilter, ClaimedDelivery, EndpointStats, Lease, LeasedDelivery, MessageFilter,
+    OutcomeRecord, Page, PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -253,6 +253,16 @@ impl Store for PostgresStore {
             self.wakeups.work_committed();
         }
         Ok(())
+    }
+
+    async fn create_message_leased(
+        &self,
+        message: &Message,
+        endpoint_ids: &[EndpointId],
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<LeasedDelivery>> {
+        // No wake-up: the deliveries are leased to the caller's worker already.
+        messages::create_message_leased(&self.db, message, endpoint_ids, lease_until).await
     }
 
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {

@@ -89,7 +89,7 @@ async fn lease_due(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Tokens are this claim's random prefix plus the delivery id: unguessable, and
     // distinct per delivery and per claim.
-    let token_prefix = format!("{:032x}.", rand::random::<u128>());
+    let token_prefix = new_token_prefix();
     let claim = db.prepare(client, CLAIM_SQL).await?;
     let rows = client
         .query(&claim, &[&now, &limit, &token_prefix, &expires_at])
@@ -374,4 +374,10 @@ fn by_id<T>(
     rows.iter()
         .map(|row| map(row).map(|item| (key_of(&item), item)))
         .collect()
+}
+
+/// A random prefix for lease tokens: each token is the prefix followed by the delivery id,
+/// so a batch needs one random draw and tokens still never repeat.
+pub(crate) fn new_token_prefix() -> String {
+    format!("{:032x}.", rand::random::<u128>())
 }

@@ -67,6 +67,8 @@ CREATE UNIQUE INDEX messages_event_id ON messages (app_id, event_id) WHERE event
 
 -- app_id is copied from the message for scoping; the cascade comes through the message
 -- and the endpoint, so it needs no foreign key (nor the index one would need).
+-- WITHOUT ROWID: a delivery row is small and always found by its id, so keeping it in
+-- the id b-tree itself saves one b-tree write per delivery on every insert and update.
 CREATE TABLE deliveries (
     id               TEXT PRIMARY KEY,
     app_id           TEXT NOT NULL,
@@ -81,7 +83,7 @@ CREATE TABLE deliveries (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
     UNIQUE (msg_id, endpoint_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, status, created_at);
 

@@ -37,8 +37,8 @@ use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
 use hookd_core::Timestamp;
 use hookd_store::{
-    AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
-    PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+    AttemptFilter, ClaimedDelivery, EndpointStats, Lease, LeasedDelivery, MessageFilter,
+    OutcomeRecord, Page, PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -285,6 +285,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn create_message_leased(
+        &self,
+        message: &Message,
+        endpoint_ids: &[EndpointId],
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<LeasedDelivery>> {
+        let (message, endpoint_ids) = (message.clone(), endpoint_ids.to_vec());
+        // No wake-up: the deliveries are leased to the caller's worker already.
+        self.write(move |c| {
+            messages::create_message_leased(c, &message, &endpoint_ids, lease_until)
+        })
+        .await
+    }
+
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {
         let (app_id, id_or_event_id) = (app_id.clone(), id_or_event_id.to_owned());
         self.read(move |c| messages::message(c, &app_id, &id_or_event_id))
@@ -308,7 +322,13 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.write(move |c| queue::claim_due_deliveries(c, now, lease, limit))
+        let candidates = self
+            .read(move |c| queue::claim_candidates(c, now, limit))
+            .await?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| queue::lease_candidates(c, candidates, now, lease))
             .await
     }
 

@@ -49,21 +49,24 @@ pub(crate) fn claim_sql() -> String {
     )
 }
 
-/// Leases up to `limit` due deliveries until `now + lease`.
-pub(crate) fn claim_due_deliveries(
+/// Reads up to `limit` due, unleased deliveries with their messages and endpoints: the
+/// candidates of a claim. Runs on a reader, so the join never occupies the writer; the
+/// candidates are only leased by [`lease_candidates`], which re-checks each one.
+pub(crate) fn claim_candidates(
     connection: &Connection,
     now: Timestamp,
-    lease: Duration,
     limit: usize,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    let now_ms = millis(now);
-    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-    let expires_at = now_ms.saturating_add(lease_ms);
+) -> StoreResult<
+    Vec<(
+        Delivery,
+        hookd_core::model::Message,
+        hookd_core::model::Endpoint,
+    )>,
+> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-
     let mut select = connection.prepare_cached(&claim_sql()).db()?;
     let due = select
-        .query_map(params![now_ms, limit], |row| {
+        .query_map(params![millis(now), limit], |row| {
             let delivery = delivery_from_row(row, 0)?;
             let message = message_from_row(row, DELIVERY_WIDTH)?;
             let endpoint = endpoint_from_row(row, DELIVERY_WIDTH + MESSAGE_WIDTH)?;
@@ -72,17 +75,43 @@ pub(crate) fn claim_due_deliveries(
         .db()?
         .collect::<rusqlite::Result<Vec<_>>>()
         .db()?;
+    Ok(due)
+}
 
+/// Leases each candidate that is still due and unleased at `now`, until `now + lease`.
+///
+/// A candidate read from a snapshot may have been claimed, finished or rescheduled since;
+/// the conditional update skips it, so the writer's serial order alone decides who holds
+/// a lease.
+pub(crate) fn lease_candidates(
+    connection: &Connection,
+    candidates: Vec<(
+        Delivery,
+        hookd_core::model::Message,
+        hookd_core::model::Endpoint,
+    )>,
+    now: Timestamp,
+    lease: Duration,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let now_ms = millis(now);
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let expires_at = now_ms.saturating_add(lease_ms);
     let mut take = connection
-        .prepare_cached(
-            "UPDATE deliveries SET lease_token = ?2, lease_expires_at = ?3 WHERE id = ?1",
-        )
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET lease_token = ?2, lease_expires_at = ?3 \
+             WHERE id = ?1 AND next_attempt_at <= ?4 AND status IN ({PENDING}, {SENDING}) \
+               AND (lease_expires_at IS NULL OR lease_expires_at <= ?4)"
+        ))
         .db()?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for (delivery, message, endpoint) in due {
+    let mut claimed = Vec::with_capacity(candidates.len());
+    for (delivery, message, endpoint) in candidates {
         let token = new_lease_token();
-        take.execute(params![delivery.id.as_str(), token, expires_at])
+        let taken = take
+            .execute(params![delivery.id.as_str(), token, expires_at, now_ms])
             .db()?;
+        if taken == 0 {
+            continue;
+        }
         claimed.push(ClaimedDelivery {
             lease: Lease {
                 delivery_id: delivery.id.clone(),
@@ -97,47 +126,56 @@ pub(crate) fn claim_due_deliveries(
 }
 
 /// Records one outcome; returns whether the lease was still held.
+///
+/// The common case (the lease is still held) is one conditional update plus the attempt
+/// insert; only a lost lease pays a second look to learn whether the delivery still
+/// exists to attach the attempt to.
 pub(crate) fn record_outcome(connection: &Connection, record: &OutcomeRecord) -> StoreResult<bool> {
-    let current: Option<(Option<String>, String, String)> = connection
-        .prepare_cached("SELECT lease_token, app_id, endpoint_id FROM deliveries WHERE id = ?1")
-        .db()?
-        .query_row([record.lease.delivery_id.as_str()], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
-        .optional()
-        .db()?;
-    // The delivery is gone with its message or endpoint: there is nothing left to attach
-    // the attempt to, and no lease to hold.
-    let Some((token, app_id, endpoint_id)) = current else {
-        return Ok(false);
-    };
-    if let Some(attempt) = &record.attempt {
-        insert_attempt(connection, attempt)?;
-    }
-    if token.as_deref() != Some(record.lease.token.as_str()) {
-        return Ok(false);
-    }
-
     let (status, next_attempt_at) = match &record.delivery {
         DeliveryOutcome::Succeeded => (MessageStatus::Success, None),
         DeliveryOutcome::RetryAt(due_at) => (MessageStatus::Sending, Some(*due_at)),
         DeliveryOutcome::Failed => (MessageStatus::Fail, None),
     };
-    connection
+    let held: Option<(String, String)> = connection
         .prepare_cached(
-            "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, \
-             n_attempts = n_attempts + ?4, lease_token = NULL, lease_expires_at = NULL, \
-             updated_at = ?5 WHERE id = ?1",
+            "UPDATE deliveries SET status = ?3, next_attempt_at = ?4, \
+             n_attempts = n_attempts + ?5, lease_token = NULL, lease_expires_at = NULL, \
+             updated_at = ?6 WHERE id = ?1 AND lease_token = ?2 \
+             RETURNING app_id, endpoint_id",
         )
         .db()?
-        .execute(params![
-            record.lease.delivery_id.as_str(),
-            status.code(),
-            opt_millis(next_attempt_at),
-            i64::from(record.attempt.is_some()),
-            millis(record.now),
-        ])
+        .query_row(
+            params![
+                record.lease.delivery_id.as_str(),
+                record.lease.token,
+                status.code(),
+                opt_millis(next_attempt_at),
+                i64::from(record.attempt.is_some()),
+                millis(record.now),
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
         .db()?;
+    let Some((app_id, endpoint_id)) = held else {
+        // The lease was lost (expired and re-claimed, or taken back by a resend). The
+        // attempt still happened and is logged, unless its delivery is gone with its
+        // message or endpoint and there is nothing left to attach it to.
+        let exists = connection
+            .prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1")
+            .db()?
+            .exists([record.lease.delivery_id.as_str()])
+            .db()?;
+        if exists {
+            if let Some(attempt) = &record.attempt {
+                insert_attempt(connection, attempt)?;
+            }
+        }
+        return Ok(false);
+    };
+    if let Some(attempt) = &record.attempt {
+        insert_attempt(connection, attempt)?;
+    }
     apply_endpoint_health(connection, &app_id, &endpoint_id, &record.endpoint_health)?;
     Ok(true)
 }
@@ -355,6 +393,6 @@ pub(crate) fn lease_of(
 }
 
 /// A lease token nobody can guess or repeat: 128 random bits as hex.
-fn new_lease_token() -> String {
+pub(crate) fn new_lease_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }

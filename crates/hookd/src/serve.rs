@@ -75,6 +75,7 @@ pub async fn run(
         ensure_admin_token(store.as_ref(), config.admin_token.as_deref()).await?;
 
     let mut tasks = tokio::task::JoinSet::new();
+    let mut local_worker = None;
     if config.run_worker {
         let sender = HttpSender::new(SenderConfig {
             request_timeout: config.request_timeout,
@@ -95,6 +96,7 @@ pub async fn run(
             ..WorkerConfig::default()
         };
         let worker = Arc::new(Worker::new(store.clone(), sender, worker_config));
+        local_worker = Some(worker.local_worker());
         let token = shutdown.clone();
         tasks.spawn(async move {
             worker.run(token).await;
@@ -111,7 +113,7 @@ pub async fn run(
         let address = listener
             .local_addr()
             .context("reading the listen address")?;
-        let state = AppState::new(
+        let mut state = AppState::new(
             store.clone(),
             ApiConfig {
                 admin_token_hash,
@@ -120,6 +122,9 @@ pub async fn run(
                 secret_grace_period: config.secret_grace_period,
             },
         );
+        if let Some(worker) = local_worker {
+            state = state.with_local_worker(worker);
+        }
         let token = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(listener, hookd_api::service(state))

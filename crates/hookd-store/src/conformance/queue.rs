@@ -572,3 +572,86 @@ pub async fn work_notifier_wakes_after_create_message(store: Arc<dyn Store>) {
         .await;
     assert_eq!(delivery.unwrap().trigger, TriggerType::Manual);
 }
+
+/// A leased publish writes the message and its deliveries already leased to the
+/// publisher: no claim sees them inside the lease, an outcome under the returned lease
+/// is recorded, and once the lease expires unrecorded, any claim takes them over (the
+/// publishing node died). A deleted endpoint gets no delivery and no lease.
+pub async fn leased_publish_skips_the_claim(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 3).await;
+    store
+        .delete_endpoint(&application.id, &endpoints[2].id)
+        .await
+        .unwrap();
+    let t0 = fixtures::now();
+    let message = fixtures::message_at(&application.id, "invoice.paid", r#"{"n":1}"#, t0);
+    let ids: Vec<_> = endpoints
+        .iter()
+        .map(|endpoint| endpoint.id.clone())
+        .collect();
+    let leased = store
+        .create_message_leased(&message, &ids, secs(t0, 30))
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 2, "one leased delivery per live endpoint");
+    assert_ne!(leased[0].lease.token, leased[1].lease.token);
+    for leased in &leased {
+        assert_eq!(leased.lease.delivery_id, leased.delivery.id);
+        assert_eq!(leased.delivery.msg_id, message.id);
+        assert!(!leased.lease.token.is_empty());
+        let stored = store
+            .delivery(&application.id, &message.id, &leased.delivery.endpoint_id)
+            .await
+            .unwrap();
+        assert_eq!(stored, leased.delivery);
+        assert_eq!(
+            store.lease_of(&leased.delivery.id).await.unwrap(),
+            Some(secs(t0, 30))
+        );
+    }
+    assert_eq!(
+        store
+            .message(&application.id, message.id.as_str())
+            .await
+            .unwrap(),
+        message
+    );
+    assert!(
+        store
+            .claim_due_deliveries(secs(t0, 29), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a claim took a delivery leased at publish"
+    );
+
+    // The publisher's worker records the first one under the lease it was given.
+    let first = ClaimedDelivery {
+        lease: leased[0].lease.clone(),
+        delivery: leased[0].delivery.clone(),
+        message: message.clone(),
+        endpoint: endpoints
+            .iter()
+            .find(|endpoint| endpoint.id == leased[0].delivery.endpoint_id)
+            .unwrap()
+            .clone(),
+    };
+    let attempt = fixtures::attempt(&first, 200, secs(t0, 1));
+    let record = fixtures::outcome(
+        &first,
+        Some(attempt),
+        DeliveryOutcome::Succeeded,
+        EndpointHealth::Unchanged,
+        secs(t0, 1),
+    );
+    assert!(store.record_outcome(&record).await.unwrap());
+
+    // The second is never recorded: after its lease, a claim takes it over.
+    let taken = store
+        .claim_due_deliveries(secs(t0, 31), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].delivery.id, leased[1].delivery.id);
+    assert_ne!(taken[0].lease.token, leased[1].lease.token);
+}
