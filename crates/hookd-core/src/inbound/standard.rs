@@ -74,7 +74,7 @@ fn map_error(
                 .and_then(|value| value.trim().parse::<i64>().ok())
                 .unwrap_or(now_unix_secs);
             InboundError::StaleTimestamp {
-                age_secs: now_unix_secs - sent_at,
+                age_secs: now_unix_secs.saturating_sub(sent_at),
                 tolerance_secs: config.tolerance_secs,
             }
         }

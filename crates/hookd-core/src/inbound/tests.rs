@@ -1013,3 +1013,75 @@ fn provider_names_round_trip() {
         assert_eq!(json, format!("\"{}\"", provider.as_str()));
     }
 }
+
+// ---- no input makes it panic ----
+
+mod no_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Header names every provider reads, so that generated values reach the parsers.
+    const NAMES: [&str; 16] = [
+        "stripe-signature",
+        "x-hub-signature-256",
+        "x-shopify-hmac-sha256",
+        "x-razorpay-signature",
+        "x-slack-signature",
+        "x-slack-request-timestamp",
+        "x-twilio-signature",
+        "x-twilio-webhooks-signature-settings",
+        "webhook-signature",
+        "webhook-timestamp",
+        "paddle-signature",
+        "x-square-hmacsha256-signature",
+        "x-signature-ed25519",
+        "x-signature-timestamp",
+        "x-gitlab-token",
+        "content-type",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_request_gets_an_answer(
+            values in proptest::collection::vec("[ -~]{0,80}", NAMES.len()),
+            body in proptest::collection::vec(any::<u8>(), 0..200),
+            url in "[ -~]{0,60}",
+            now in any::<i64>(),
+            tolerance in any::<i64>(),
+        ) {
+            let headers: Vec<(String, String)> = NAMES
+                .iter()
+                .zip(values)
+                .map(|(name, value)| (name.to_string(), value))
+                .collect();
+            let request = InboundRequest { method: "POST", url: &url, headers: &headers, body: &body };
+            for provider in Provider::ALL {
+                let secret = if provider == Provider::Discord {
+                    discord_public(1)
+                } else {
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()
+                };
+                let config = VerifierConfig {
+                    tolerance_secs: tolerance,
+                    generic: Some(GenericScheme {
+                        template: Some("{timestamp}.{id}.{body}{".into()),
+                        timestamp_header: Some("webhook-timestamp".into()),
+                        id_header: Some("x-gitlab-token".into()),
+                        ..GenericScheme::default()
+                    }),
+                    verify_token: Some("t".into()),
+                    ..config(provider, &[&secret])
+                };
+                let _ = verify(&config, &request, now);
+                let _ = handshake(&config, &request);
+                let _ = source_event_id(&config, &request);
+                if let Some(name) = source_event_type(&config, &request) {
+                    prop_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+                }
+            }
+        }
+    }
+}
