@@ -5,6 +5,13 @@
 //! This is the contract between the ingest route (`hookd-api`, `POST /in/{source}`), the
 //! `hookd verify` command and the per-provider rules in `inbound/*.rs`.
 //!
+//! How a caller uses it, per request: [`handshake`] first (it answers Slack's, Discord's
+//! and Meta's handshakes, and verifies the signed ones itself); otherwise [`verify`]
+//! (refuse with the error's [`InboundError::code`] on failure); then [`source_event_id`]
+//! for deduplication and [`source_event_type`] for the message. Each provider's rules,
+//! and a `sign` function that produces what the provider sends (for tests and
+//! `hookd verify`), are in its own module.
+//!
 //! **Invariants:** everything here is pure: the clock is the `now` parameter, the request
 //! is plain bytes and strings. Verification reads the body exactly as received, never a
 //! re-serialised form. Signature comparisons are constant time, and an error never

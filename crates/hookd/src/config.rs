@@ -501,6 +501,43 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_come_from_flags_or_the_file_and_go_in_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.toml");
+        std::fs::write(
+            &path,
+            "tls_cert = \"/etc/c.pem\"\ntls_key = \"/etc/k.pem\"\n",
+        )
+        .unwrap();
+        let from_file = Config::load(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_file.tls,
+            Some(TlsFiles {
+                cert: "/etc/c.pem".into(),
+                key: "/etc/k.pem".into()
+            })
+        );
+        let flag_wins = Config::load(ServeArgs {
+            config: Some(path),
+            tls_cert: Some("/flag/c.pem".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(flag_wins.tls.unwrap().cert, PathBuf::from("/flag/c.pem"));
+        assert_eq!(Config::load(ServeArgs::default()).unwrap().tls, None);
+        let error = Config::load(ServeArgs {
+            tls_key: Some("/k.pem".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(error.to_string().starts_with("tls_cert"), "{error}");
+    }
+
+    #[test]
     fn database_urls() {
         assert_eq!(
             parse_database_url("sqlite://hookd.db").unwrap(),

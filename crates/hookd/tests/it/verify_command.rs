@@ -225,3 +225,29 @@ fn a_json_headers_file_and_a_generic_scheme() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("event type: thing.happened"), "{text}");
 }
+
+#[test]
+fn a_meta_subscription_handshake_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "https://hooks.example.com/in/wa?hub.mode=subscribe&hub.verify_token=vt-1&hub.challenge=8421";
+    let args = |token: &'static str| {
+        vec![
+            "--provider",
+            "meta",
+            "--secret",
+            "app-secret",
+            "--method",
+            "GET",
+            "--url",
+            url,
+            "--verify-token",
+            token,
+        ]
+    };
+    let output = hookd_verify(dir.path(), b"", &args("vt-1"));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("handshake: answered with status 200"));
+    let output = hookd_verify(dir.path(), b"", &args("other"));
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).contains("status 403"));
+}
