@@ -12,6 +12,14 @@
 //! and a `sign` function that produces what the provider sends (for tests and
 //! `hookd verify`), are in its own module.
 //!
+//! What a source's secret is, per provider: the signing secret exactly as the provider
+//! shows it (Stripe `whsec_…`, Slack signing secret, Shopify client secret, Razorpay and
+//! GitHub webhook secrets, Twilio auth token, Paddle `pdl_ntfset_…`, Square signature
+//! key, Meta app secret), the `whsec_`/`whpk_` key for Standard Webhooks and Svix, the
+//! application's hex public key for Discord, the token itself for GitLab, and for
+//! the generic scheme the HMAC key, `user:password` (basic auth) or the API key. Meta's
+//! subscription handshake also needs [`VerifierConfig::verify_token`].
+//!
 //! **Invariants:** everything here is pure: the clock is the `now` parameter, the request
 //! is plain bytes and strings. Verification reads the body exactly as received, never a
 //! re-serialised form. Signature comparisons are constant time, and an error never

@@ -40,7 +40,8 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub body_file: PathBuf,
     /// The full URL the provider called (Twilio and Square sign it; Meta's handshake
-    /// reads its query).
+    /// reads its query) [default: `https://{Host}{path}` from a request line and `Host`
+    /// header in --headers-file].
     #[arg(long)]
     pub url: Option<String>,
     /// The request method [default: POST].
@@ -84,12 +85,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    if matches!(provider, Provider::Twilio | Provider::Square) && args.url.is_none() {
-        bail!("--url: {provider} signs the URL it called; give it exactly as configured there");
-    }
-    let mut headers = match &args.headers_file {
+    let Capture {
+        mut headers,
+        request_target,
+    } = match &args.headers_file {
         Some(path) => read_headers(path)?,
-        None => Vec::new(),
+        None => Capture::default(),
     };
     for line in &args.header {
         headers.push(parse_header_line(line).with_context(|| format!("-H {line:?}"))?);
@@ -102,7 +103,18 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         generic,
         verify_token: args.verify_token.clone(),
     };
-    let url = args.url.clone().unwrap_or_default();
+    let captured_url = request_target.and_then(|target| {
+        let host = headers.iter().find(|(name, _)| name == "host")?;
+        Some(format!("https://{}{target}", host.1))
+    });
+    let url = match (&args.url, captured_url) {
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) => url,
+        (None, None) if matches!(provider, Provider::Twilio | Provider::Square) => {
+            bail!("--url: {provider} signs the URL it called; give it exactly as configured there")
+        }
+        (None, None) => String::new(),
+    };
     let request = InboundRequest {
         method: &args.method,
         url: &url,
@@ -136,6 +148,9 @@ fn check(config: &VerifierConfig, request: &InboundRequest<'_>, now: i64) -> Rep
         request.headers.len(),
         request.body.len()
     )];
+    if !request.url.is_empty() {
+        lines.push(format!("url: {}", request.url));
+    }
     if let Some(reply) = inbound::handshake(config, request) {
         lines.push(format!(
             "handshake: answered with status {} ({} byte(s) of {})",
@@ -226,30 +241,57 @@ fn read_body(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("--body-file: reading {}", path.display()))
 }
 
-fn read_headers(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// What a headers file holds.
+#[derive(Default)]
+struct Capture {
+    /// Lowercase names, in order.
+    headers: Vec<(String, String)>,
+    /// `/in/x?y`, when the file starts with a request line.
+    request_target: Option<String>,
+}
+
+fn read_headers(path: &Path) -> anyhow::Result<Capture> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--headers-file: reading {}", path.display()))?;
     if text.trim_start().starts_with('{') {
         let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
             .with_context(|| format!("--headers-file: {} is not a JSON object", path.display()))?;
-        return object
+        let headers = object
             .into_iter()
             .map(|(name, value)| match value {
-                serde_json::Value::String(value) => Ok((name.to_ascii_lowercase(), value)),
-                other => Ok((name.to_ascii_lowercase(), other.to_string())),
+                serde_json::Value::String(value) => (name.to_ascii_lowercase(), value),
+                other => (name.to_ascii_lowercase(), other.to_string()),
             })
             .collect();
+        return Ok(Capture {
+            headers,
+            request_target: None,
+        });
     }
     let mut headers = Vec::new();
+    let mut request_target = None;
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
-        // A request or status line (`POST /in/x HTTP/1.1`) and blank lines are skipped.
-        if line.trim().is_empty() || !line.contains(':') || line.contains(" HTTP/") {
+        // A request line (`POST /in/x HTTP/1.1`) gives the path; a status line and
+        // blank lines are skipped.
+        if line.contains(" HTTP/") {
+            let mut words = line.split_whitespace();
+            if let (Some(_method), Some(target)) = (words.next(), words.next()) {
+                if target.starts_with('/') {
+                    request_target = Some(target.to_owned());
+                }
+            }
+            continue;
+        }
+        if line.trim().is_empty() || !line.contains(':') {
             continue;
         }
         headers.push(parse_header_line(line)?);
     }
-    Ok(headers)
+    Ok(Capture {
+        headers,
+        request_target,
+    })
 }
 
 fn parse_header_line(line: &str) -> anyhow::Result<(String, String)> {

@@ -167,6 +167,29 @@ fn twilio_needs_the_url_it_signed() {
     let output = hookd_verify(dir.path(), body, &common);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--url"));
+    // Unless the captured headers start with the request line and carry Host.
+    let capture = dir.path().join("capture.txt");
+    std::fs::write(
+        &capture,
+        format!(
+            "POST /myapp.php?foo=1&bar=2 HTTP/1.1\nHost: mycompany.com\n{header}\nContent-Type: application/x-www-form-urlencoded\n"
+        ),
+    )
+    .unwrap();
+    let output = hookd_verify(
+        dir.path(),
+        body,
+        &[
+            "--provider",
+            "twilio",
+            "--secret",
+            "12345",
+            "--headers-file",
+            capture.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains(&format!("url: {url}")));
 }
 
 #[test]
