@@ -19,23 +19,24 @@ pub(super) fn verify(
     now_unix_secs: i64,
 ) -> Result<Verified, InboundError> {
     let header = required_header(request, HEADER)?;
-    let mut sent_at = None;
+    let mut timestamp = None;
     let mut signatures = Vec::new();
     for item in header.split(',') {
         let Some((key, value)) = item.split_once('=') else {
             continue;
         };
         match key.trim() {
-            "t" => sent_at = Some(parse_unix_secs(HEADER, value)?),
+            "t" => timestamp = Some(value.trim()),
             "v1" => signatures.push(from_hex(value)),
             _ => {}
         }
     }
-    let sent_at = sent_at.ok_or_else(|| malformed(HEADER, "no t= timestamp"))?;
+    // The timestamp is signed as it appears in the header.
+    let timestamp = timestamp.ok_or_else(|| malformed(HEADER, "no t= timestamp"))?;
+    let sent_at = parse_unix_secs(HEADER, timestamp)?;
     if signatures.is_empty() {
         return Err(malformed(HEADER, "no v1= signature"));
     }
-    let timestamp = sent_at.to_string();
     let verified = first_matching_secret(config, |secret| {
         let expected = hmac_sha256(
             secret.as_bytes(),
