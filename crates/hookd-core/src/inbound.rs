@@ -5,6 +5,21 @@
 //! This is the contract between the ingest route (`hookd-api`, `POST /in/{source}`), the
 //! `hookd verify` command and the per-provider rules in `inbound/*.rs`.
 //!
+//! How a caller uses it, per request: [`handshake`] first (it answers Slack's, Discord's
+//! and Meta's handshakes, and verifies the signed ones itself); otherwise [`verify`]
+//! (refuse with the error's [`InboundError::code`] on failure); then [`source_event_id`]
+//! for deduplication and [`source_event_type`] for the message. Each provider's rules,
+//! and a `sign` function that produces what the provider sends (for tests and
+//! `hookd verify`), are in its own module.
+//!
+//! What a source's secret is, per provider: the signing secret exactly as the provider
+//! shows it (Stripe `whsec_…`, Slack signing secret, Shopify client secret, Razorpay and
+//! GitHub webhook secrets, Twilio auth token, Paddle `pdl_ntfset_…`, Square signature
+//! key, Meta app secret), the `whsec_`/`whpk_` key for Standard Webhooks and Svix, the
+//! application's hex public key for Discord, the token itself for GitLab, and for
+//! the generic scheme the HMAC key, `user:password` (basic auth) or the API key. Meta's
+//! subscription handshake also needs [`VerifierConfig::verify_token`].
+//!
 //! **Invariants:** everything here is pure: the clock is the `now` parameter, the request
 //! is plain bytes and strings. Verification reads the body exactly as received, never a
 //! re-serialised form. Signature comparisons are constant time, and an error never
@@ -13,6 +28,24 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+mod common;
+pub mod discord;
+pub mod generic;
+pub mod github;
+pub mod gitlab;
+pub mod meta;
+pub mod paddle;
+pub mod razorpay;
+pub mod shopify;
+pub mod slack;
+pub mod square;
+mod standard;
+pub mod stripe;
+pub mod twilio;
+
+#[cfg(test)]
+mod tests;
 
 /// The providers a source can verify, by their names in the API (`provider` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,28 +122,50 @@ impl fmt::Display for Provider {
 }
 
 /// A user-described signature scheme for providers hookd has no rules for
-/// (`provider: "generic"`). Filled in by the provider rules; the fields may grow.
+/// (`provider: "generic"`); the rules are in [`generic`]. Every field but the ones its
+/// `kind` needs may be left out.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenericScheme {
-    /// `sha1`, `sha256` or `sha512`.
+    /// `sha1`, `sha256` or `sha512` (`kind: hmac`). Default: `sha256`.
+    #[serde(default)]
     pub algorithm: String,
-    /// `hex` or `base64`.
+    /// `hex` or `base64` (`kind: hmac`). Default: `hex`.
+    #[serde(default)]
     pub encoding: String,
-    /// The header that carries the signature.
+    /// The header that carries the signature, credentials or key. Default: `x-signature`
+    /// (hmac), `authorization` (basic-auth), `x-api-key` (api-key).
+    #[serde(default)]
     pub header: String,
-    /// A prefix in front of the signature in the header, such as `sha256=`.
+    /// A prefix in front of the signature or key in the header, such as `sha256=` or
+    /// `Bearer `.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// What is signed: `{body}` by default; may use `{timestamp}` and `{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    /// The header carrying `{timestamp}`, when the template uses it.
+    /// The header carrying `{timestamp}` (Unix seconds, checked against the tolerance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp_header: Option<String>,
-    /// The header carrying `{id}`, when the template uses it.
+    /// The header carrying `{id}`, also the event id for deduplication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_header: Option<String>,
+    /// What is checked: an HMAC signature (default), HTTP basic auth, or an API key.
+    #[serde(default)]
+    pub kind: GenericKind,
+}
+
+/// What a [`GenericScheme`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GenericKind {
+    /// An HMAC of the template, in a header.
+    #[default]
+    Hmac,
+    /// `Authorization: Basic base64(user:password)`; each secret is `user:password`.
+    BasicAuth,
+    /// A header whose value (after the prefix) equals a secret.
+    ApiKey,
 }
 
 /// How a source checks its requests: the provider's rules and the secrets in force.
@@ -118,14 +173,47 @@ pub struct GenericScheme {
 pub struct VerifierConfig {
     pub provider: Provider,
     /// Every secret currently valid (several during a rotation). For token or API-key
-    /// providers (GitLab, basic auth, header key) the expected token.
+    /// providers (GitLab, basic auth, header key) the expected token; for Discord the
+    /// application's public key in hex.
     pub secrets: Vec<String>,
     /// How far a signed timestamp may be from `now`, in seconds (providers with
     /// timestamps; 300 unless the source says otherwise).
     pub tolerance_secs: i64,
     /// The generic scheme, when `provider` is [`Provider::Generic`].
     pub generic: Option<GenericScheme>,
+    /// Meta: the verify token the GET `hub.challenge` handshake must present (chosen by
+    /// the user when subscribing the URL; not a signing secret). Default: none, and then
+    /// every subscription handshake is refused.
+    pub verify_token: Option<String>,
 }
+
+impl VerifierConfig {
+    /// `provider` with `secrets`, the default tolerance and nothing else.
+    pub fn new(provider: Provider, secrets: Vec<String>) -> Self {
+        Self {
+            provider,
+            secrets,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for VerifierConfig {
+    /// Standard Webhooks, no secrets, a 300 s tolerance.
+    fn default() -> Self {
+        Self {
+            provider: Provider::StandardWebhooks,
+            secrets: Vec::new(),
+            tolerance_secs: DEFAULT_TOLERANCE_SECS,
+            generic: None,
+            verify_token: None,
+        }
+    }
+}
+
+/// The tolerance of signed timestamps unless a source sets its own (5 minutes, as
+/// Stripe, Slack and Standard Webhooks advise).
+pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 
 /// One received request, as the provider sent it.
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +265,8 @@ pub enum InboundError {
     BadConfig(String),
     #[error("provider {0} is not supported yet")]
     Unsupported(Provider),
+    #[error("the body's SHA-256 does not match the bodySHA256 the provider signed")]
+    BodyHashMismatch,
 }
 
 impl InboundError {
@@ -190,6 +280,7 @@ impl InboundError {
             Self::NoSecret => "no_secret",
             Self::BadConfig(_) => "bad_source_config",
             Self::Unsupported(_) => "unsupported_provider",
+            Self::BodyHashMismatch => "body_hash_mismatch",
         }
     }
 }
@@ -206,7 +297,8 @@ pub struct HandshakeReply {
 /// Checks that `request` really comes from the source's provider.
 ///
 /// # Errors
-/// The first check that failed, as [`InboundError`].
+/// The first check that failed, as [`InboundError`]. Signatures are checked before
+/// timestamps, so a [`InboundError::StaleTimestamp`] means the signature itself was right.
 pub fn verify(
     config: &VerifierConfig,
     request: &InboundRequest<'_>,
@@ -215,94 +307,113 @@ pub fn verify(
     if config.secrets.is_empty() {
         return Err(InboundError::NoSecret);
     }
+    if let Some(index) = config.secrets.iter().position(String::is_empty) {
+        return Err(InboundError::BadConfig(format!("secret {index} is empty")));
+    }
     match config.provider {
+        Provider::Stripe => stripe::verify(config, request, now_unix_secs),
+        Provider::Github => github::verify(config, request),
+        Provider::Shopify => shopify::verify(config, request),
+        Provider::Razorpay => razorpay::verify(config, request),
+        Provider::Slack => slack::verify(config, request, now_unix_secs),
+        Provider::Twilio => twilio::verify(config, request),
         Provider::StandardWebhooks | Provider::Svix => {
-            let header = |name: &str| request.header(name).map(str::to_owned);
-            for (index, secret) in config.secrets.iter().enumerate() {
-                match crate::signature::verify(
-                    &[secret.as_str()],
-                    &header,
-                    request.body,
-                    now_unix_secs,
-                    config.tolerance_secs,
-                ) {
-                    Ok(()) => {
-                        return Ok(Verified {
-                            secret_index: index,
-                        })
-                    }
-                    Err(crate::signature::VerifyError::InvalidSignature) => continue,
-                    Err(error) => {
-                        return Err(standard_error(error, request, now_unix_secs, config))
-                    }
-                }
-            }
-            Err(InboundError::SignatureMismatch {
-                secrets: config.secrets.len(),
-            })
+            standard::verify(config, request, now_unix_secs)
         }
-        other => Err(InboundError::Unsupported(other)),
+        Provider::Paddle => paddle::verify(config, request, now_unix_secs),
+        Provider::Square => square::verify(config, request),
+        Provider::Discord => discord::verify(config, request, now_unix_secs),
+        Provider::Meta => meta::verify(config, request),
+        Provider::Gitlab => gitlab::verify(config, request),
+        Provider::Generic => generic::verify(config, request, now_unix_secs),
     }
 }
 
-fn standard_error(
-    error: crate::signature::VerifyError,
-    request: &InboundRequest<'_>,
-    now_unix_secs: i64,
-    config: &VerifierConfig,
-) -> InboundError {
-    use crate::signature::VerifyError;
-    match error {
-        VerifyError::MissingHeader(name) => InboundError::MissingHeader(name.to_owned()),
-        VerifyError::InvalidTimestamp => InboundError::MalformedHeader {
-            header: "webhook-timestamp".to_owned(),
-            reason: "not a Unix time in seconds".to_owned(),
-        },
-        VerifyError::TimestampTooOld | VerifyError::TimestampTooNew => {
-            let sent = request
-                .header("webhook-timestamp")
-                .or_else(|| request.header("svix-timestamp"))
-                .and_then(|value| value.trim().parse::<i64>().ok())
-                .unwrap_or(now_unix_secs);
-            InboundError::StaleTimestamp {
-                age_secs: now_unix_secs - sent,
-                tolerance_secs: config.tolerance_secs,
-            }
-        }
-        VerifyError::InvalidSignature => InboundError::SignatureMismatch {
-            secrets: config.secrets.len(),
-        },
-        VerifyError::Secret(secret) => InboundError::BadConfig(secret.to_string()),
+/// The reply to a handshake, if `request` is one: Slack's `url_verification` (answered
+/// with its challenge), Discord's PINGs (`{"type":1}`, or 204 for webhook events), Meta's
+/// GET `hub.challenge` (the challenge when `hub.verify_token` matches, 403 otherwise).
+///
+/// Safe to call before [`verify`]: a signed handshake (Slack, Discord) is only recognised
+/// when its signature checks, so a forged PING falls through to [`verify`] and its 401.
+/// The age of a handshake's timestamp is not checked, since answering a replayed
+/// handshake changes nothing.
+pub fn handshake(config: &VerifierConfig, request: &InboundRequest<'_>) -> Option<HandshakeReply> {
+    match config.provider {
+        Provider::Slack => slack::handshake(config, request),
+        Provider::Discord => discord::handshake(config, request),
+        Provider::Meta => meta::handshake(config, request),
+        _ => None,
     }
-}
-
-/// The handshake reply `request` asks for, if it is one (checked before [`verify`] for
-/// providers whose handshake is unsigned, after it otherwise).
-pub fn handshake(
-    _config: &VerifierConfig,
-    _request: &InboundRequest<'_>,
-) -> Option<HandshakeReply> {
-    None
 }
 
 /// The provider's own id for the event (for deduplication), if the request carries one.
+/// For [`Provider::Generic`] prefer [`source_event_id`], which knows the configured id
+/// header.
 pub fn event_id(provider: Provider, request: &InboundRequest<'_>) -> Option<String> {
     match provider {
-        Provider::StandardWebhooks | Provider::Svix => request
-            .header("webhook-id")
-            .or_else(|| request.header("svix-id"))
-            .map(str::to_owned),
-        _ => None,
+        Provider::Stripe => stripe::event_id(request),
+        Provider::Github => github::event_id(request),
+        Provider::Shopify => shopify::event_id(request),
+        Provider::Razorpay => razorpay::event_id(request),
+        Provider::Slack => slack::event_id(request),
+        Provider::Twilio => twilio::event_id(request),
+        Provider::StandardWebhooks | Provider::Svix => standard::event_id(request),
+        Provider::Paddle => paddle::event_id(request),
+        Provider::Square => square::event_id(request),
+        Provider::Discord => discord::event_id(request),
+        Provider::Meta => meta::event_id(request),
+        Provider::Gitlab => gitlab::event_id(request),
+        Provider::Generic => generic::event_id(None, request),
+    }
+    .filter(|id| !id.trim().is_empty())
+}
+
+/// The event type the message gets, from the provider's own naming, if found. Always a
+/// valid hookd event type name (`[A-Za-z0-9._-]`, at most 256 characters).
+pub fn event_type(provider: Provider, request: &InboundRequest<'_>) -> Option<String> {
+    match provider {
+        Provider::Stripe => stripe::event_type(request),
+        Provider::Github => github::event_type(request),
+        Provider::Shopify => shopify::event_type(request),
+        Provider::Razorpay => razorpay::event_type(request),
+        Provider::Slack => slack::event_type(request),
+        Provider::Twilio => twilio::event_type(request),
+        Provider::StandardWebhooks | Provider::Svix => standard::event_type(request),
+        Provider::Paddle => paddle::event_type(request),
+        Provider::Square => square::event_type(request),
+        Provider::Discord => discord::event_type(request),
+        Provider::Meta => meta::event_type(request),
+        Provider::Gitlab => gitlab::event_type(request),
+        Provider::Generic => generic::event_type(request),
     }
 }
 
-/// The event type the message gets, from the provider's own naming, if found.
-pub fn event_type(provider: Provider, request: &InboundRequest<'_>) -> Option<String> {
-    match provider {
-        Provider::StandardWebhooks | Provider::Svix => {
-            let value: serde_json::Value = serde_json::from_slice(request.body).ok()?;
-            value.get("type")?.as_str().map(str::to_owned)
-        }
-        _ => None,
+/// [`event_id`] for a source's configuration: the generic scheme's `idHeader` first.
+pub fn source_event_id(config: &VerifierConfig, request: &InboundRequest<'_>) -> Option<String> {
+    match config.provider {
+        Provider::Generic => generic::event_id(config.generic.as_ref(), request),
+        provider => event_id(provider, request),
     }
+    .filter(|id| !id.trim().is_empty())
+}
+
+/// [`event_type`] for a source's configuration (the same for every provider today).
+pub fn source_event_type(config: &VerifierConfig, request: &InboundRequest<'_>) -> Option<String> {
+    event_type(config.provider, request)
+}
+
+/// Runs a provider's `verify` with the timestamp's age ignored (for handshakes).
+fn verify_ignoring_age(
+    config: &VerifierConfig,
+    request: &InboundRequest<'_>,
+    verify: fn(&VerifierConfig, &InboundRequest<'_>, i64) -> Result<Verified, InboundError>,
+) -> Option<Verified> {
+    if config.secrets.is_empty() || config.secrets.iter().any(String::is_empty) {
+        return None;
+    }
+    let relaxed = VerifierConfig {
+        tolerance_secs: i64::MAX,
+        ..config.clone()
+    };
+    verify(&relaxed, request, 0).ok()
 }

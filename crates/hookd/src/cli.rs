@@ -1,4 +1,4 @@
-//! The command line: `hookd serve | migrate`, parsed with clap, each subcommand a
+//! The command line: `hookd serve | migrate | verify`, parsed with clap, each subcommand a
 //! function that returns the process exit code.
 
 use std::process::ExitCode;
@@ -30,6 +30,9 @@ enum Command {
         #[arg(long, env = "HOOKD_DATABASE")]
         database: Option<String>,
     },
+    /// Check a captured request against a provider's rules and secrets, and say which
+    /// check failed (exit 0 verified, 1 a check failed, 2 usage error).
+    Verify(Box<crate::verify::VerifyArgs>),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -60,6 +63,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             eprintln!("hookd: database {database:?} is at the current schema");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify(args) => crate::verify::run(*args),
     }
 }
 

@@ -70,6 +70,12 @@ pub struct ServeArgs {
     /// commit [default: 512].
     #[arg(long, env = "HOOKD_SQLITE_MAX_BATCH", hide = true)]
     pub sqlite_max_batch: Option<usize>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key) instead of HTTP.
+    #[arg(long, env = "HOOKD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "HOOKD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -93,6 +99,8 @@ struct FileConfig {
     response_body_limit: Option<String>,
     max_database_size: Option<String>,
     sqlite_max_batch: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// Where the data lives.
@@ -140,6 +148,15 @@ pub struct Config {
     pub sqlite_max_batch: usize,
     /// Largest size of the SQLite file, in bytes.
     pub max_database_size: Option<u64>,
+    /// Serve HTTPS with this certificate and key (checked when the server starts).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files `serve` uses for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl std::fmt::Debug for Config {
@@ -168,6 +185,7 @@ impl std::fmt::Debug for Config {
             .field("response_body_limit", &self.response_body_limit)
             .field("sqlite_max_batch", &self.sqlite_max_batch)
             .field("max_database_size", &self.max_database_size)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -286,7 +304,17 @@ impl Config {
             .or(file.max_database_size)
             .map(|text| parse_size("max_database_size", &text).map(|bytes| bytes as u64))
             .transpose()?;
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => bail!("tls_key: --tls-cert needs its private key (--tls-key)"),
+            (None, Some(_)) => bail!("tls_cert: --tls-key needs its certificate (--tls-cert)"),
+        };
         Ok(Self {
+            tls,
             max_database_size,
             response_body_limit,
             sqlite_max_batch,
@@ -470,6 +498,43 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{error:#}").contains("lisen"), "{error:#}");
+    }
+
+    #[test]
+    fn tls_files_come_from_flags_or_the_file_and_go_in_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.toml");
+        std::fs::write(
+            &path,
+            "tls_cert = \"/etc/c.pem\"\ntls_key = \"/etc/k.pem\"\n",
+        )
+        .unwrap();
+        let from_file = Config::load(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_file.tls,
+            Some(TlsFiles {
+                cert: "/etc/c.pem".into(),
+                key: "/etc/k.pem".into()
+            })
+        );
+        let flag_wins = Config::load(ServeArgs {
+            config: Some(path),
+            tls_cert: Some("/flag/c.pem".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(flag_wins.tls.unwrap().cert, PathBuf::from("/flag/c.pem"));
+        assert_eq!(Config::load(ServeArgs::default()).unwrap().tls, None);
+        let error = Config::load(ServeArgs {
+            tls_key: Some("/k.pem".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(error.to_string().starts_with("tls_cert"), "{error}");
     }
 
     #[test]

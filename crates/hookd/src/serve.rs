@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use axum::serve::ListenerExt;
 use hookd_api::{ApiConfig, AppState};
 use hookd_core::network::NetworkPolicy;
 use hookd_core::retry::RetryPolicy;
@@ -70,6 +71,11 @@ pub async fn run(
         max_batch: config.sqlite_max_batch,
         max_size_bytes: config.max_database_size,
     };
+    // A bad certificate or key stops the start before anything else runs.
+    let tls_config = match &config.tls {
+        Some(files) => Some(crate::tls::server_config(&files.cert, &files.key)?),
+        None => None,
+    };
     let store = open_store_with(&config.database, sqlite).await?;
     let admin_token_hash =
         ensure_admin_token(store.as_ref(), config.admin_token.as_deref()).await?;
@@ -125,14 +131,34 @@ pub async fn run(
         if let Some(worker) = local_worker {
             state = state.with_local_worker(worker);
         }
+        let service = hookd_api::service(state);
         let token = shutdown.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, hookd_api::service(state))
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await
-                .context("serving HTTP")
-        });
-        info!(%address, database = ?config.database, worker = config.run_worker, "hookd is listening");
+        let scheme = match tls_config {
+            Some(tls_config) => {
+                let listener = crate::tls::TlsListener::new(listener, tls_config, shutdown.clone())
+                    .context("starting the TLS listener")?
+                    // N.B.: axum's connect info (the peer's address) is only implemented
+                    // for TCP listeners and tapped ones, hence the empty tap.
+                    .tap_io(|_| {});
+                tasks.spawn(async move {
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(async move { token.cancelled().await })
+                        .await
+                        .context("serving HTTPS")
+                });
+                "https"
+            }
+            None => {
+                tasks.spawn(async move {
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(async move { token.cancelled().await })
+                        .await
+                        .context("serving HTTP")
+                });
+                "http"
+            }
+        };
+        info!(%address, scheme, database = ?config.database, worker = config.run_worker, "hookd is listening");
     } else {
         info!(database = ?config.database, "hookd worker running (no API)");
     }

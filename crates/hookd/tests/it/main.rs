@@ -8,5 +8,8 @@ mod delivery;
 mod multinode;
 mod peers;
 mod postgres;
+mod provider_peers;
 mod schemes;
 mod support;
+mod tls;
+mod verify_command;
