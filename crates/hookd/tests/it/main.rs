@@ -8,5 +8,6 @@ mod delivery;
 mod multinode;
 mod peers;
 mod postgres;
+mod retention;
 mod schemes;
 mod support;
