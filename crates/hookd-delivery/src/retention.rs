@@ -203,6 +203,91 @@ mod tests {
         );
     }
 
+    /// A delivery that meets an empty payload (here: a resend that went straight to the
+    /// store after an expunge) is failed with an attempt saying why, and nothing is sent.
+    #[tokio::test]
+    async fn the_worker_never_sends_an_expunged_payload() {
+        use hookd_core::model::{Attempt, MessageStatus, TriggerType};
+        use hookd_store::{AttemptFilter, PageRequest};
+
+        use crate::{HttpSender, SenderConfig, Worker, WorkerConfig};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("w.db")).unwrap());
+        let mut sink = hookd_test_support::TestSink::start(&[200]).await;
+        let application = fixtures::application("acme");
+        store.create_application(&application).await.unwrap();
+        let endpoint = fixtures::endpoint(&application.id, &sink.url("/hook"));
+        store.create_endpoint(&endpoint).await.unwrap();
+        let message = fixtures::message(&application.id, "a.b", r#"{"secret":1}"#);
+        store
+            .create_message(&message, std::slice::from_ref(&endpoint.id))
+            .await
+            .unwrap();
+        let now = fixtures::now();
+        assert_eq!(
+            store
+                .expunge_message_content(&application.id, &message.id, now)
+                .await
+                .unwrap(),
+            1
+        );
+        store
+            .resend(&application.id, &message.id, &endpoint.id, now)
+            .await
+            .unwrap();
+
+        let sender = HttpSender::new(SenderConfig {
+            network: hookd_core::network::NetworkPolicy::new(
+                hookd_core::network::parse_allow_list("127.0.0.0/8").unwrap(),
+            ),
+            ..SenderConfig::default()
+        })
+        .unwrap();
+        let worker = Arc::new(Worker::new(
+            Arc::clone(&store),
+            sender,
+            WorkerConfig::default(),
+        ));
+        assert_eq!(worker.process_next().await.unwrap(), 1);
+        assert!(sink.next(Duration::from_millis(300)).await.is_none());
+
+        let delivery = store
+            .delivery(&application.id, &message.id, &endpoint.id)
+            .await
+            .unwrap();
+        assert_eq!(delivery.status, MessageStatus::Fail);
+        assert_eq!(delivery.next_attempt_at, None);
+        let attempts = store
+            .list_attempts(
+                &application.id,
+                &AttemptFilter {
+                    msg_id: Some(message.id.clone()),
+                    ..AttemptFilter::default()
+                },
+                &PageRequest {
+                    limit: 10,
+                    iterator: None,
+                    order: hookd_store::Ordering::Ascending,
+                },
+            )
+            .await
+            .unwrap()
+            .items;
+        let stops: Vec<_> = attempts
+            .iter()
+            .filter(|attempt| attempt.response == Attempt::PAYLOAD_GONE_RESPONSE)
+            .collect();
+        assert_eq!(
+            stops.len(),
+            2,
+            "the expunge's and the worker's: {attempts:#?}"
+        );
+        assert!(stops
+            .iter()
+            .any(|attempt| attempt.trigger == TriggerType::Manual));
+    }
+
     #[test]
     fn cutoffs() {
         let now = fixtures::at_ms(1_700_000_000_000);
