@@ -135,7 +135,7 @@ pub async fn get(
     path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
     tag = "attempt",
     params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
-    responses((status = 202, description = "Queued for a manual attempt now"), (status = 409, body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    responses((status = 202, description = "Queued for a manual attempt now"), (status = 400, description = "The message's payload expired or was expunged (code missing_payload)", body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn resend(
@@ -145,6 +145,12 @@ pub async fn resend(
     let app = state.store.application(&app_id).await?;
     let message = state.store.message(&app.id, &msg_id).await?;
     let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
+    if message.payload_expired() {
+        return Err(ApiError::MissingPayload(format!(
+            "cannot resend message {}: its payload expired or was expunged",
+            message.id
+        )));
+    }
     if endpoint.disabled {
         return Err(ApiError::Conflict(format!(
             "endpoint {} is disabled; enable it before resending",

@@ -29,6 +29,9 @@ pub enum ApiError {
     Validation(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The message's payload expired or was expunged, so it cannot be sent again.
+    #[error("{0}")]
+    MissingPayload(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -59,6 +62,7 @@ impl ApiError {
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::MissingPayload(_) => (StatusCode::BAD_REQUEST, "missing_payload"),
         }
     }
 }

@@ -26,7 +26,7 @@ mod validate;
 mod wire;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{middleware, Router, ServiceExt};
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
@@ -109,6 +109,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
             post(attempt::resend),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/content",
+            delete(message::expunge_content),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

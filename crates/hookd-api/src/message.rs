@@ -56,8 +56,13 @@ pub struct MessageOut {
 
 impl From<Message> for MessageOut {
     fn from(message: Message) -> Self {
-        // The store only holds payloads that parsed when they were published.
-        let payload = serde_json::from_str(&message.payload).unwrap_or(Value::Null);
+        // The store only holds payloads that parsed when they were published. A payload
+        // that expired or was expunged reads as Svix shows it.
+        let payload = if message.payload_expired() {
+            serde_json::json!({"expired": true})
+        } else {
+            serde_json::from_str(&message.payload).unwrap_or(Value::Null)
+        };
         Self {
             id: message.id.to_string(),
             event_id: message.event_id,
@@ -222,6 +227,32 @@ pub async fn get(
 ) -> ApiResult<Json<MessageOut>> {
     let app = state.store.application(&app_id).await?;
     Ok(Json(state.store.message(&app.id, &msg_id).await?.into()))
+}
+
+/// Removes the message's payload now (content published by mistake, say), and the
+/// response bodies and request headers of its attempts. Its deliveries that were still
+/// pending stop, each failed with an attempt saying why; the message can no longer be
+/// resent. Reading it afterwards shows the payload `{"expired": true}`, as Svix does.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/content",
+    tag = "message",
+    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId")),
+    responses((status = 204, description = "Payload and attempt content removed, unfinished deliveries stopped"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn expunge_content(
+    State(state): State<AppState>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let app = state.store.application(&app_id).await?;
+    let message = state.store.message(&app.id, &msg_id).await?;
+    let stopped = state
+        .store
+        .expunge_message_content(&app.id, &message.id, wire::now())
+        .await?;
+    tracing::info!(msg_id = %message.id, stopped_deliveries = stopped, "message content expunged");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The application a publish goes to, created from the body's `application` when the

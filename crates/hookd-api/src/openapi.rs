@@ -25,6 +25,7 @@ use crate::{application, attempt, endpoint, event_type, message};
         event_type::patch, event_type::delete,
         message::create, message::list, message::get,
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::resend,
+        message::expunge_content,
     ),
     modifiers(&BearerAuth)
 )]

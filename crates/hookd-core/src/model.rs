@@ -99,11 +99,21 @@ pub struct Message {
     pub event_id: Option<String>,
     pub event_type: String,
     /// The payload as compact JSON text in the key order it was published with. This is
-    /// the exact body every delivery sends.
+    /// the exact body every delivery sends. Empty once the payload has expired or been
+    /// expunged (see [`Message::payload_expired`]); a published payload never is, since it
+    /// is always a JSON object.
     pub payload: String,
     pub channels: Vec<String>,
     pub tags: Vec<String>,
     pub created_at: Timestamp,
+}
+
+impl Message {
+    /// Whether the payload is gone (expired by retention or expunged on request): the
+    /// message can no longer be delivered, resent or shown.
+    pub fn payload_expired(&self) -> bool {
+        self.payload.is_empty()
+    }
 }
 
 /// Where a message stands for one endpoint, numbered as Svix numbers it.
@@ -200,4 +210,14 @@ pub struct Attempt {
     /// The request as sent: headers (secrets are never stored here) and body.
     pub request_headers: BTreeMap<String, String>,
     pub created_at: Timestamp,
+}
+
+impl Attempt {
+    /// What `response` holds once the attempt's content has expired or been expunged
+    /// (the request headers are then empty). The word is the one Svix uses.
+    pub const EXPUNGED_RESPONSE: &'static str = "EXPUNGED";
+    /// The response of the attempt recorded for a delivery that was stopped because its
+    /// message's payload is gone (no request was sent).
+    pub const PAYLOAD_GONE_RESPONSE: &'static str =
+        "not sent: the message payload expired or was expunged, so this delivery was stopped";
 }

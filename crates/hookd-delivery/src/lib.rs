@@ -1,6 +1,7 @@
 //! The delivery engine's IO shell: a worker that claims due deliveries from the store,
 //! signs them, POSTs them through the SSRF-guarded HTTP client, and records each attempt
-//! with the next step that `hookd_core::retry` decided.
+//! with the next step that `hookd_core::retry` decided; and the retention job that
+//! expires old payloads, attempt content and idempotency keys on the same nodes.
 //!
 //! **Architecture invariant:** every decision (retry timing, signatures, which addresses
 //! are allowed, throttling) is a pure function from `hookd-core` or `throttle`; this crate
@@ -8,11 +9,13 @@
 //! `Err`; `Err` means hookd itself failed (the database went away).
 
 mod guard;
+mod retention;
 mod sender;
 mod slots;
 mod throttle;
 mod worker;
 
+pub use retention::{RetentionConfig, RetentionJob};
 pub use sender::{HttpSender, SendResult, SenderConfig};
 pub use throttle::Throttle;
 pub use worker::{Worker, WorkerConfig};

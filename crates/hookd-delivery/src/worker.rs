@@ -332,6 +332,25 @@ impl Worker {
             self.store.record_outcome(&record).await?;
             return Ok(());
         }
+        if message.payload_expired() {
+            // Retention never expires a payload with unfinished deliveries, but a resend
+            // or recover racing an expunge can leave one behind: it could only send an
+            // empty body, so it fails here with an attempt saying why.
+            warn!("message payload is gone; failing the delivery without sending");
+            let record = OutcomeRecord {
+                lease: lease.clone(),
+                attempt: Some(hookd_store::payload_gone_attempt(
+                    delivery,
+                    &endpoint.url,
+                    now,
+                )),
+                delivery: DeliveryOutcome::Failed,
+                endpoint_health: EndpointHealth::Unchanged,
+                now,
+            };
+            self.store.record_outcome(&record).await?;
+            return Ok(());
+        }
         if let Some(rate) = endpoint.throttle_rate.filter(|rate| *rate > 0) {
             if let Admission::Later(slot) = self.throttle.admit(&endpoint.id, rate, now) {
                 self.store.release_delivery(lease, slot).await?;

@@ -27,6 +27,7 @@ mod pagination;
 #[cfg(all(test, feature = "testing"))]
 mod query_plans;
 mod queue;
+mod retention;
 mod rows;
 mod runs;
 mod settings;
@@ -44,8 +45,9 @@ use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
 use hookd_core::Timestamp;
 use hookd_store::{
-    AttemptFilter, ClaimedDelivery, EndpointStats, Lease, LeasedDelivery, MessageFilter,
-    OutcomeRecord, Page, PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+    AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, Lease, LeasedDelivery,
+    MessageFilter, OutcomeRecord, Page, PageRequest, QueueDepth, Store, StoreResult,
+    StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -403,5 +405,23 @@ impl Store for PostgresStore {
 
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
         runs::lease_of(&self.db, delivery_id).await
+    }
+
+    async fn expire_batch(
+        &self,
+        kind: ExpiryKind,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> StoreResult<u64> {
+        retention::expire_batch(&self.db, kind, cutoff, limit).await
+    }
+
+    async fn expunge_message_content(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        retention::expunge_message_content(&self.db, app_id, msg_id, now).await
     }
 }

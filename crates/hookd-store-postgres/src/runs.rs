@@ -115,7 +115,7 @@ pub(crate) fn recover_query(
                  lease_expires_at = NULL, updated_at = {now} \
              FROM messages m \
              WHERE d.app_id = {app} AND d.endpoint_id = {endpoint} AND d.status = {fail} \
-               AND m.id = d.msg_id{in_window} \
+               AND m.id = d.msg_id AND m.payload <> ''{in_window} \
              RETURNING 1 \
          ) \
          SELECT (SELECT count(*) FROM endpoint), (SELECT count(*) FROM revived)",

@@ -20,6 +20,7 @@ mod messages;
 mod pagination;
 mod queue;
 mod readers;
+mod retention;
 mod rows;
 mod settings;
 mod setup;
@@ -37,8 +38,9 @@ use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
 use hookd_core::Timestamp;
 use hookd_store::{
-    AttemptFilter, ClaimedDelivery, EndpointStats, Lease, LeasedDelivery, MessageFilter,
-    OutcomeRecord, Page, PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+    AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, Lease, LeasedDelivery,
+    MessageFilter, OutcomeRecord, Page, PageRequest, QueueDepth, Store, StoreResult,
+    StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -468,5 +470,26 @@ impl Store for SqliteStore {
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
         let delivery_id = delivery_id.clone();
         self.read(move |c| queue::lease_of(c, &delivery_id)).await
+    }
+
+    async fn expire_batch(
+        &self,
+        kind: ExpiryKind,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> StoreResult<u64> {
+        self.write(move |c| retention::expire_batch(c, kind, cutoff, limit))
+            .await
+    }
+
+    async fn expunge_message_content(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        self.write(move |c| retention::expunge_message_content(c, &app_id, &msg_id, now))
+            .await
     }
 }

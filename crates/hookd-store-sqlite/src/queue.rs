@@ -288,7 +288,7 @@ pub(crate) fn recover_endpoint(
             "UPDATE deliveries SET status = {PENDING}, n_attempts = 0, trigger_type = ?2, \
              next_attempt_at = ?3, lease_token = NULL, lease_expires_at = NULL, updated_at = ?3 \
              WHERE endpoint_id = ?1 AND status = {FAIL} AND EXISTS ( \
-                 SELECT 1 FROM messages m WHERE m.id = deliveries.msg_id \
+                 SELECT 1 FROM messages m WHERE m.id = deliveries.msg_id AND m.payload <> '' \
                  AND (?4 IS NULL OR m.created_at >= ?4) AND (?5 IS NULL OR m.created_at < ?5))"
         ))
         .db()?

@@ -16,6 +16,7 @@ pub mod fixtures;
 mod messages;
 mod queue;
 mod records;
+mod retention;
 mod runs;
 
 use std::any::Any;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 pub use messages::*;
 pub use queue::*;
 pub use records::*;
+pub use retention::*;
 pub use runs::*;
 
 use crate::Store;
@@ -114,6 +116,14 @@ macro_rules! store_conformance_tests {
             list_attempts_filters,
             attempt_lookup,
             paginate_attempts,
+            // retention
+            expire_payloads_only_of_finished_old_messages,
+            expire_batch_takes_the_oldest_up_to_its_limit,
+            expire_attempt_content,
+            expire_idempotency_keys,
+            expunge_message_content_stops_unfinished_deliveries,
+            expunge_unknown_message_is_not_found,
+            recover_skips_messages_without_payload,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -17,6 +17,7 @@
 pub mod conformance;
 mod error;
 mod handoff;
+mod retention;
 mod types;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tokio::sync::Notify;
 
 pub use error::StoreError;
 pub use handoff::{LocalWorker, Reservation};
+pub use retention::{payload_gone_attempt, ExpiryKind};
 pub use types::*;
 
 /// The result type of every store call.
@@ -226,4 +228,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ids only used in tests and diagnostics: the lease held on a delivery.
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>>;
+
+    // ---- retention ----
+
+    /// Expires up to `limit` records of `kind` created before `cutoff`, oldest first, in
+    /// one short transaction, and returns how many it expired. Fewer than `limit` means
+    /// nothing more of that kind is due before `cutoff`. The query walks an index (no
+    /// scan of the table) and, on a shared database, skips rows another node is expiring
+    /// at that moment instead of waiting for them.
+    async fn expire_batch(
+        &self,
+        kind: ExpiryKind,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> StoreResult<u64>;
+    /// Removes one message's content at the operator's request, in one transaction: the
+    /// payload becomes empty, the content of its attempts is expunged, and every
+    /// unfinished delivery of it is failed, each with an attempt saying why (it could
+    /// never be sent now). Returns how many deliveries were stopped. `NotFound("message")`
+    /// when the application has no such message.
+    async fn expunge_message_content(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
 }

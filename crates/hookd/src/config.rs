@@ -76,6 +76,15 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "HOOKD_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Keep message payloads this long, or `off` to keep them forever [default: 30d].
+    #[arg(long, env = "HOOKD_RETENTION_PAYLOAD")]
+    pub retention_payload: Option<String>,
+    /// Keep attempts' response bodies and request headers this long, or `off` [default: 30d].
+    #[arg(long, env = "HOOKD_RETENTION_ATTEMPT_BODY")]
+    pub retention_attempt_body: Option<String>,
+    /// How often the retention job looks for expired records [default: 1m].
+    #[arg(long, env = "HOOKD_RETENTION_INTERVAL")]
+    pub retention_interval: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -101,6 +110,9 @@ struct FileConfig {
     sqlite_max_batch: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    retention_payload: Option<String>,
+    retention_attempt_body: Option<String>,
+    retention_interval: Option<String>,
 }
 
 /// Where the data lives.
@@ -148,6 +160,13 @@ pub struct Config {
     pub sqlite_max_batch: usize,
     /// Largest size of the SQLite file, in bytes.
     pub max_database_size: Option<u64>,
+    /// How long message payloads are kept; `None` keeps them forever.
+    pub retention_payload: Option<Duration>,
+    /// How long attempts' response bodies and request headers are kept; `None` keeps
+    /// them forever.
+    pub retention_attempt_body: Option<Duration>,
+    /// Pause between two passes of the retention job.
+    pub retention_interval: Duration,
     /// Serve HTTPS with this certificate and key (checked when the server starts).
     pub tls: Option<TlsFiles>,
 }
@@ -186,6 +205,9 @@ impl std::fmt::Debug for Config {
             .field("sqlite_max_batch", &self.sqlite_max_batch)
             .field("max_database_size", &self.max_database_size)
             .field("tls", &self.tls)
+            .field("retention_payload", &self.retention_payload)
+            .field("retention_attempt_body", &self.retention_attempt_body)
+            .field("retention_interval", &self.retention_interval)
             .finish()
     }
 }
@@ -313,8 +335,27 @@ impl Config {
             (Some(_), None) => bail!("tls_key: --tls-cert needs its private key (--tls-key)"),
             (None, Some(_)) => bail!("tls_cert: --tls-key needs its certificate (--tls-cert)"),
         };
+        let retention_payload = retention_period(
+            "retention_payload",
+            args.retention_payload.or(file.retention_payload),
+        )?;
+        let retention_attempt_body = retention_period(
+            "retention_attempt_body",
+            args.retention_attempt_body.or(file.retention_attempt_body),
+        )?;
+        let retention_interval = duration(
+            "retention_interval",
+            args.retention_interval.or(file.retention_interval),
+            "1m",
+        )?;
+        if retention_interval.is_zero() {
+            bail!("retention_interval: must be more than zero");
+        }
         Ok(Self {
             tls,
+            retention_payload,
+            retention_attempt_body,
+            retention_interval,
             max_database_size,
             response_body_limit,
             sqlite_max_batch,
@@ -366,6 +407,20 @@ fn duration(name: &str, text: Option<String>, default: &str) -> anyhow::Result<D
         Ok(parsed) if parsed.len() == 1 => Ok(parsed[0]),
         Ok(_) => bail!("{name}: expected one duration like 15s, found {text:?}"),
         Err(error) => bail!("{name}: {error}"),
+    }
+}
+
+/// A retention period: a duration (default 30 days), or `off` to keep forever.
+fn retention_period(name: &str, text: Option<String>) -> anyhow::Result<Option<Duration>> {
+    match text.as_deref().map(str::trim) {
+        Some("off") => Ok(None),
+        other => {
+            let period = duration(name, other.map(str::to_owned), "30d")?;
+            if period.is_zero() {
+                bail!("{name}: must be more than zero; use \"off\" to keep records forever");
+            }
+            Ok(Some(period))
+        }
     }
 }
 
@@ -485,6 +540,72 @@ mod tests {
                 "{error:?} should name {setting}"
             );
         }
+    }
+
+    #[test]
+    fn retention_periods_default_to_30_days_and_can_be_turned_off() {
+        let config = Config::load(ServeArgs::default()).unwrap();
+        let thirty_days = Duration::from_secs(30 * 24 * 3600);
+        assert_eq!(config.retention_payload, Some(thirty_days));
+        assert_eq!(config.retention_attempt_body, Some(thirty_days));
+        assert_eq!(config.retention_interval, Duration::from_secs(60));
+
+        let config = Config::load(ServeArgs {
+            retention_payload: Some("off".into()),
+            retention_attempt_body: Some("7d".into()),
+            retention_interval: Some("250ms".into()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.retention_payload, None);
+        assert_eq!(
+            config.retention_attempt_body,
+            Some(Duration::from_secs(7 * 24 * 3600))
+        );
+        assert_eq!(config.retention_interval, Duration::from_millis(250));
+
+        for (args, setting) in [
+            (
+                ServeArgs {
+                    retention_payload: Some("0s".into()),
+                    ..ServeArgs::default()
+                },
+                "retention_payload",
+            ),
+            (
+                ServeArgs {
+                    retention_attempt_body: Some("forever".into()),
+                    ..ServeArgs::default()
+                },
+                "retention_attempt_body",
+            ),
+            (
+                ServeArgs {
+                    retention_interval: Some("0s".into()),
+                    ..ServeArgs::default()
+                },
+                "retention_interval",
+            ),
+        ] {
+            let error = Config::load(args).unwrap_err().to_string();
+            assert!(
+                error.starts_with(setting),
+                "{error:?} should name {setting}"
+            );
+        }
+    }
+
+    /// config.default.toml documents the defaults: loading it changes nothing.
+    #[test]
+    fn config_default_toml_holds_the_defaults() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config.default.toml");
+        let from_file = Config::load(ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        let built_in = Config::load(ServeArgs::default()).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"));
     }
 
     #[test]

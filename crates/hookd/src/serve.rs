@@ -8,8 +8,10 @@ use axum::serve::ListenerExt;
 use hookd_api::{ApiConfig, AppState};
 use hookd_core::network::NetworkPolicy;
 use hookd_core::retry::RetryPolicy;
-use hookd_delivery::{HttpSender, SenderConfig, Worker, WorkerConfig};
-use hookd_store::Store;
+use hookd_delivery::{
+    HttpSender, RetentionConfig, RetentionJob, SenderConfig, Worker, WorkerConfig,
+};
+use hookd_store::{ExpiryKind, Store};
 use hookd_store_sqlite::SqliteOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +21,10 @@ use crate::config::{Config, DatabaseUrl};
 
 /// The settings key under which the admin token's SHA-256 (hex) is kept.
 const ADMIN_TOKEN_KEY: &str = "admin_token_sha256";
+
+/// How long an idempotency key replays its first response; the retention job deletes
+/// keys older than this.
+const IDEMPOTENCY_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Opens the store a configuration names, creating the SQLite file and schema if missing,
 /// or connecting to PostgreSQL and applying its migrations.
@@ -108,6 +114,14 @@ pub async fn run(
             worker.run(token).await;
             Ok(())
         });
+        // Retention runs where workers run, so an API-only node never writes in the
+        // background.
+        let retention = RetentionJob::new(store.clone(), retention_config(&config));
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            retention.run(token).await;
+            Ok(())
+        });
     }
     if config.run_api {
         let listener = match listener {
@@ -124,7 +138,7 @@ pub async fn run(
             ApiConfig {
                 admin_token_hash,
                 body_limit: config.body_limit,
-                idempotency_window: std::time::Duration::from_secs(24 * 3600),
+                idempotency_window: IDEMPOTENCY_WINDOW,
                 secret_grace_period: config.secret_grace_period,
             },
         );
@@ -178,6 +192,24 @@ pub async fn run(
     }
     info!("hookd stopped");
     result
+}
+
+/// What the retention job expires: payloads and attempt content after their configured
+/// periods (unless turned off), idempotency keys after the idempotency window.
+fn retention_config(config: &Config) -> RetentionConfig {
+    let mut periods = Vec::new();
+    if let Some(period) = config.retention_payload {
+        periods.push((ExpiryKind::MessagePayloads, period));
+    }
+    if let Some(period) = config.retention_attempt_body {
+        periods.push((ExpiryKind::AttemptContent, period));
+    }
+    periods.push((ExpiryKind::IdempotencyKeys, IDEMPOTENCY_WINDOW));
+    RetentionConfig {
+        periods,
+        interval: config.retention_interval,
+        ..RetentionConfig::default()
+    }
 }
 
 /// The hash the API checks tokens against. A configured token wins; otherwise the stored

@@ -9,6 +9,7 @@ mod multinode;
 mod peers;
 mod postgres;
 mod provider_peers;
+mod retention;
 mod schemes;
 mod support;
 mod tls;

@@ -150,6 +150,7 @@ async fn the_official_svix_python_sdk_drives_hookd() {
         report["app_again_id"], report["app_id"],
         "get_or_create returned the same app"
     );
+    assert_eq!(report["expunged"], true, "{report}");
     server.stop().await;
 }
 

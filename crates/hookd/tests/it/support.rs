@@ -30,6 +30,8 @@ pub struct Options {
     pub database: Option<String>,
     pub worker_concurrency: Option<usize>,
     pub endpoint_concurrency: Option<usize>,
+    /// `retention_payload`, `retention_attempt_body`, `retention_interval`.
+    pub retention: Option<(&'static str, &'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             database: None,
             worker_concurrency: None,
             endpoint_concurrency: None,
+            retention: None,
         }
     }
 }
@@ -72,6 +75,9 @@ impl TestServer {
                 worker_concurrency: options.worker_concurrency,
                 endpoint_concurrency: options.endpoint_concurrency,
                 request_timeout: Some("5s".into()),
+                retention_payload: options.retention.map(|(payload, _, _)| payload.into()),
+                retention_attempt_body: options.retention.map(|(_, body, _)| body.into()),
+                retention_interval: options.retention.map(|(_, _, interval)| interval.into()),
                 ..ServeArgs::default()
             };
         let config = Config::load(args).expect("test config is valid");

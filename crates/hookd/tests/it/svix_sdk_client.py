@@ -8,6 +8,7 @@ import sys
 import time
 
 from svix.api import ApplicationIn, EndpointIn, MessageIn, Svix, SvixOptions
+from svix.exceptions import HttpError
 
 base, token, endpoint_url = sys.argv[1:4]
 svix = Svix(token, SvixOptions(server_url=base))
@@ -39,6 +40,17 @@ stats = svix.endpoint.get_stats(app.id, endpoint.id)
 apps = svix.application.list().data
 assert any(a.id == app.id for a in apps)
 
+# Expunge, as the SDK calls it: the payload then reads as Svix shows an expired one, and
+# a resend is refused with Svix's error code.
+svix.message.expunge_content(app.id, message.id)
+expunged = svix.message.get(app.id, message.id)
+assert expunged.payload == {"expired": True}, expunged.payload
+try:
+    svix.message_attempt.resend(app.id, message.id, endpoint.id)
+    raise AssertionError("a resend of an expunged message was accepted")
+except HttpError as error:
+    assert (error.status_code, error.code) == (400, "missing_payload"), (error.status_code, error.code)
+
 print(json.dumps({
     "app_id": app.id,
     "app_again_id": again.id,
@@ -47,4 +59,5 @@ print(json.dumps({
     "secret": secret.key,
     "attempts": len(attempts),
     "success": stats.success,
+    "expunged": expunged.payload == {"expired": True},
 }))
