@@ -23,6 +23,7 @@ mod error;
 mod event_types;
 mod messages;
 mod migrate;
+mod observability;
 mod pagination;
 #[cfg(all(test, feature = "testing"))]
 mod query_plans;
@@ -45,7 +46,8 @@ use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Mes
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
-    PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+    PageRequest, PoolStatus, QueueDepth, QueueMetrics, Store, StoreResult, StoredResponse,
+    TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -393,5 +395,13 @@ impl Store for PostgresStore {
 
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
         runs::lease_of(&self.db, delivery_id).await
+    }
+
+    async fn queue_metrics(&self, now: Timestamp) -> StoreResult<QueueMetrics> {
+        observability::queue_metrics(&self.db, now).await
+    }
+
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        observability::pool_status(&self.db)
     }
 }

@@ -17,6 +17,7 @@ mod applications;
 mod error;
 mod event_types;
 mod messages;
+mod observability;
 mod pagination;
 mod queue;
 mod readers;
@@ -38,7 +39,8 @@ use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Mes
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
-    PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+    PageRequest, PoolStatus, QueueDepth, QueueMetrics, Store, StoreResult, StoredResponse,
+    TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -448,5 +450,14 @@ impl Store for SqliteStore {
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
         let delivery_id = delivery_id.clone();
         self.read(move |c| queue::lease_of(c, &delivery_id)).await
+    }
+
+    async fn queue_metrics(&self, now: Timestamp) -> StoreResult<QueueMetrics> {
+        self.read(move |c| observability::queue_metrics(c, now))
+            .await
+    }
+
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        observability::pool_status(&self.readers, &self.writer)
     }
 }

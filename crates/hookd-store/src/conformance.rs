@@ -14,6 +14,7 @@
 
 pub mod fixtures;
 mod messages;
+mod observability;
 mod queue;
 mod records;
 mod runs;
@@ -22,6 +23,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 pub use messages::*;
+pub use observability::*;
 pub use queue::*;
 pub use records::*;
 pub use runs::*;
@@ -113,6 +115,9 @@ macro_rules! store_conformance_tests {
             list_attempts_filters,
             attempt_lookup,
             paginate_attempts,
+            // observability
+            queue_metrics_oldest_waiting,
+            pool_status_is_consistent,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -16,6 +16,7 @@
 
 pub mod conformance;
 mod error;
+mod observability;
 mod types;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use hookd_core::Timestamp;
 use tokio::sync::Notify;
 
 pub use error::StoreError;
+pub use observability::{PoolStatus, QueueMetrics};
 pub use types::*;
 
 /// The result type of every store call.
@@ -213,4 +215,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ids only used in tests and diagnostics: the lease held on a delivery.
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>>;
+
+    // ---- observability ----
+
+    /// The queue for a metrics scrape at `now`: `queue_depth`, plus the oldest due time
+    /// among deliveries waiting for a worker (due, and not under a live lease). One
+    /// indexed read; call it per scrape, never per message.
+    async fn queue_metrics(&self, now: Timestamp) -> StoreResult<QueueMetrics>;
+
+    /// The backend's connection pools as they are now, read from memory (no round trip).
+    fn pool_status(&self) -> Vec<PoolStatus>;
 }
