@@ -39,6 +39,8 @@ pub struct AppState {
     pub(crate) schemas: Arc<SchemaCache>,
     pub(crate) applications: Arc<crate::app_cache::AppCache>,
     pub(crate) idempotency_locks: Arc<crate::idempotency::KeyLocks>,
+    /// Renders `/metrics`; `None` answers that route 404.
+    pub(crate) metrics: Option<crate::metrics::MetricsRender>,
 }
 
 impl AppState {
@@ -49,6 +51,13 @@ impl AppState {
             schemas: Arc::new(SchemaCache::default()),
             applications: Arc::new(crate::app_cache::AppCache::default()),
             idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
+            metrics: None,
         }
+    }
+
+    /// Serves `GET /metrics` with `render` (the binary's Prometheus exporter).
+    pub fn with_metrics(mut self, render: crate::metrics::MetricsRender) -> Self {
+        self.metrics = Some(render);
+        self
     }
 }

@@ -8,11 +8,12 @@
 //! `Err`; `Err` means hookd itself failed (the database went away).
 
 mod guard;
+pub mod metrics;
 mod sender;
 mod slots;
 mod throttle;
 mod worker;
 
-pub use sender::{HttpSender, SendResult, SenderConfig};
+pub use sender::{HttpSender, NoResponseReason, SendResult, SenderConfig};
 pub use throttle::Throttle;
 pub use worker::{Worker, WorkerConfig};

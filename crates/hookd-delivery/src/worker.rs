@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::metrics;
 use crate::sender::HttpSender;
 use crate::slots::EndpointSlots;
 use crate::throttle::{Admission, Throttle};
@@ -192,9 +193,8 @@ impl Worker {
                     .expect("claims never exceed the available permits");
                 let worker = self.clone();
                 tasks.spawn(async move {
-                    if let Err(error) = worker.attempt(delivery).await {
-                        warn!(error = %error, "recording a delivery outcome failed; its lease will expire and it will be retried");
-                    }
+                    // A store error is already logged inside the delivery's span.
+                    let _ = worker.attempt(delivery).await;
                     drop(permit);
                 });
             }
@@ -268,11 +268,15 @@ impl Worker {
             "delivery",
             msg_id = %claimed.message.id,
             endpoint_id = %claimed.endpoint.id,
+            app_id = %claimed.message.app_id,
             attempt = claimed.delivery.n_attempts + 1,
         );
         self.track(&claimed.lease, true);
-        let result = self.attempt_inner(&claimed).instrument(span).await;
+        let result = self.attempt_inner(&claimed).instrument(span.clone()).await;
         self.track(&claimed.lease, false);
+        if let Err(error) = &result {
+            span.in_scope(|| warn!(error = %error, "recording a delivery outcome failed; its lease will expire and it will be retried"));
+        }
         result
     }
 
@@ -305,7 +309,9 @@ impl Worker {
                 endpoint_health: EndpointHealth::Unchanged,
                 now,
             };
-            self.store.record_outcome(&record).await?;
+            if self.store.record_outcome(&record).await? {
+                metrics::record_outcome(&record.delivery, &record.endpoint_health);
+            }
             return Ok(());
         }
         if let Some(rate) = endpoint.throttle_rate.filter(|rate| *rate > 0) {
@@ -344,6 +350,7 @@ impl Worker {
                 // A secret the API accepted can no longer sign: fail loudly in the attempt
                 // log instead of sending an unsigned request.
                 warn!(error = %error, "endpoint secret cannot sign");
+                metrics::record_signing_error();
                 let attempt = self.attempt_record(
                     claimed,
                     now,
@@ -360,12 +367,15 @@ impl Worker {
                     endpoint_health: EndpointHealth::Failing(now),
                     now,
                 };
-                self.store.record_outcome(&record).await?;
+                if self.store.record_outcome(&record).await? {
+                    metrics::record_outcome(&record.delivery, &record.endpoint_health);
+                }
                 return Ok(());
             }
         }
 
         let sent = self.sender.send(&endpoint.url, &headers, body).await;
+        metrics::record_attempt(&sent);
         let finished = Utc::now();
         let n_attempts = delivery.n_attempts + 1;
         let step = retry::next_step(
@@ -382,7 +392,15 @@ impl Worker {
         } else {
             MessageStatus::Fail
         };
-        debug!(status_code = sent.status_code, duration_ms = sent.duration.as_millis() as u64, outcome = ?delivery_outcome, "attempt finished");
+        if status == MessageStatus::Success {
+            debug!(
+                status_code = sent.status_code,
+                duration_ms = sent.duration.as_millis() as u64,
+                "attempt succeeded"
+            );
+        } else {
+            info!(status_code = sent.status_code, duration_ms = sent.duration.as_millis() as u64, outcome = metrics::attempt_outcome(&sent), next = ?delivery_outcome, response = %sent.response.chars().take(200).collect::<String>(), "attempt failed");
+        }
         if matches!(endpoint_health, EndpointHealth::Disable) {
             warn!(url = %endpoint.url, "disabling endpoint");
         }
@@ -408,7 +426,9 @@ impl Worker {
         let held = self.record_while_leased(&record, now).await?;
         if !held {
             warn!("lease expired before the outcome was recorded; another worker owns the delivery now");
+            return Ok(());
         }
+        metrics::record_outcome(&record.delivery, &record.endpoint_health);
         Ok(())
     }
 

@@ -74,6 +74,8 @@ pub async fn run(
     let admin_token_hash =
         ensure_admin_token(store.as_ref(), config.admin_token.as_deref()).await?;
 
+    // Installs the metrics recorder before the worker and API record anything.
+    let metrics_render = crate::telemetry::metrics_render();
     let mut tasks = tokio::task::JoinSet::new();
     if config.run_worker {
         let sender = HttpSender::new(SenderConfig {
@@ -119,7 +121,8 @@ pub async fn run(
                 idempotency_window: std::time::Duration::from_secs(24 * 3600),
                 secret_grace_period: config.secret_grace_period,
             },
-        );
+        )
+        .with_metrics(metrics_render);
         let token = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(listener, hookd_api::service(state))

@@ -6,6 +6,7 @@ mod cluster;
 mod crash;
 mod delivery;
 mod multinode;
+mod observability;
 mod peers;
 mod postgres;
 mod schemes;
