@@ -14,6 +14,7 @@ pub mod auth;
 pub mod endpoint;
 mod error;
 pub mod event_type;
+mod events;
 pub mod extract;
 mod health;
 mod idempotency;

@@ -41,6 +41,8 @@ pub struct AppState {
     pub(crate) idempotency_locks: Arc<crate::idempotency::KeyLocks>,
     /// Renders `/metrics`; `None` answers that route 404.
     pub(crate) metrics: Option<crate::metrics::MetricsRender>,
+    /// Where `endpoint.created/updated/deleted/disabled` events go, if anywhere.
+    pub(crate) operational: Option<hookd_store::OperationalWebhooks>,
 }
 
 impl AppState {
@@ -52,7 +54,14 @@ impl AppState {
             applications: Arc::new(crate::app_cache::AppCache::default()),
             idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
             metrics: None,
+            operational: None,
         }
+    }
+
+    /// Sends operational events about endpoint changes through `hooks`. Default: none.
+    pub fn with_operational_webhooks(mut self, hooks: hookd_store::OperationalWebhooks) -> Self {
+        self.operational = Some(hooks);
+        self
     }
 
     /// Serves `GET /metrics` with `render` (the binary's Prometheus exporter).

@@ -7,6 +7,7 @@
 //! only does the IO around them. An endpoint's failure is a value (`Outcome`), never an
 //! `Err`; `Err` means hookd itself failed (the database went away).
 
+mod events;
 mod guard;
 pub mod metrics;
 mod sender;

@@ -19,17 +19,18 @@ use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
 use hookd_core::signature;
 use hookd_core::Timestamp;
 use hookd_store::{
-    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OutcomeRecord, Store, StoreError,
+    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OperationalWebhooks, OutcomeRecord,
+    Store, StoreError,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::metrics;
 use crate::sender::HttpSender;
 use crate::slots::EndpointSlots;
 use crate::throttle::{Admission, Throttle};
+use crate::{events, metrics};
 
 /// How the worker behaves.
 #[derive(Debug, Clone)]
@@ -90,6 +91,8 @@ pub struct Worker {
     /// The earliest retry this worker scheduled itself, so it wakes for it instead of
     /// waiting for the next poll.
     next_wake: Mutex<Option<Timestamp>>,
+    /// Where operational events go (`endpoint.disabled`, `message.attempt.*`), if anywhere.
+    operational: Option<OperationalWebhooks>,
 }
 
 impl Worker {
@@ -103,7 +106,14 @@ impl Worker {
             in_flight: Mutex::new(HashMap::new()),
             endpoint_slots,
             next_wake: Mutex::new(None),
+            operational: None,
         }
+    }
+
+    /// Sends operational events about attempts through `hooks`. Default: none are sent.
+    pub fn with_operational_webhooks(mut self, hooks: OperationalWebhooks) -> Self {
+        self.operational = Some(hooks);
+        self
     }
 
     /// Claims one batch of due deliveries and attempts them all, concurrently. Returns how
@@ -429,6 +439,9 @@ impl Worker {
             return Ok(());
         }
         metrics::record_outcome(&record.delivery, &record.endpoint_health);
+        if let Some(hooks) = &self.operational {
+            events::after_attempt(hooks, claimed, &record, n_attempts).await;
+        }
         Ok(())
     }
 

@@ -17,6 +17,7 @@
 pub mod conformance;
 mod error;
 mod observability;
+mod operational;
 mod types;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tokio::sync::Notify;
 
 pub use error::StoreError;
 pub use observability::{PoolStatus, QueueMetrics};
+pub use operational::OperationalWebhooks;
 pub use types::*;
 
 /// The result type of every store call.

@@ -70,6 +70,14 @@ pub struct ServeArgs {
     /// commit [default: 512].
     #[arg(long, env = "HOOKD_SQLITE_MAX_BATCH", hide = true)]
     pub sqlite_max_batch: Option<usize>,
+    /// URL that receives operational webhooks (endpoint.disabled, message.attempt.exhausted…)
+    /// [default: none, no operational webhooks].
+    #[arg(long, env = "HOOKD_OPERATIONAL_WEBHOOK_URL")]
+    pub operational_webhook_url: Option<String>,
+    /// The whsec_ secret that signs operational webhooks [default: generated once, printed,
+    /// and kept in the database].
+    #[arg(long, env = "HOOKD_OPERATIONAL_WEBHOOK_SECRET", hide_env_values = true)]
+    pub operational_webhook_secret: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -93,6 +101,8 @@ struct FileConfig {
     response_body_limit: Option<String>,
     max_database_size: Option<String>,
     sqlite_max_batch: Option<usize>,
+    operational_webhook_url: Option<String>,
+    operational_webhook_secret: Option<String>,
 }
 
 /// Where the data lives.
@@ -140,6 +150,10 @@ pub struct Config {
     pub sqlite_max_batch: usize,
     /// Largest size of the SQLite file, in bytes.
     pub max_database_size: Option<u64>,
+    /// Where operational webhooks go; `None` sends none.
+    pub operational_webhook_url: Option<String>,
+    /// The `whsec_` secret that signs them; `None` keeps (or generates) the stored one.
+    pub operational_webhook_secret: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -168,6 +182,14 @@ impl std::fmt::Debug for Config {
             .field("response_body_limit", &self.response_body_limit)
             .field("sqlite_max_batch", &self.sqlite_max_batch)
             .field("max_database_size", &self.max_database_size)
+            .field("operational_webhook_url", &self.operational_webhook_url)
+            .field(
+                "operational_webhook_secret",
+                &self
+                    .operational_webhook_secret
+                    .as_ref()
+                    .map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -286,7 +308,29 @@ impl Config {
             .or(file.max_database_size)
             .map(|text| parse_size("max_database_size", &text).map(|bytes| bytes as u64))
             .transpose()?;
+        let operational_webhook_url = args
+            .operational_webhook_url
+            .or(file.operational_webhook_url);
+        if let Some(url) = &operational_webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(' ') {
+                bail!(
+                    "operational_webhook_url: expected an http:// or https:// URL, found {url:?}"
+                );
+            }
+        }
+        let operational_webhook_secret = args
+            .operational_webhook_secret
+            .or(file.operational_webhook_secret);
+        if let Some(secret) = &operational_webhook_secret {
+            hookd_core::signature::validate_secret(
+                hookd_core::signature::SignatureScheme::Standard,
+                secret,
+            )
+            .map_err(|error| anyhow::anyhow!("operational_webhook_secret: {error}"))?;
+        }
         Ok(Self {
+            operational_webhook_url,
+            operational_webhook_secret,
             max_database_size,
             response_body_limit,
             sqlite_max_batch,

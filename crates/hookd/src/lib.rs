@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod operational;
 pub mod serve;
 pub mod telemetry;

@@ -76,6 +76,7 @@ pub async fn run(
 
     // Installs the metrics recorder before the worker and API record anything.
     let metrics_render = crate::telemetry::metrics_render();
+    let operational = crate::operational::setup(&store, &config).await?;
     let mut tasks = tokio::task::JoinSet::new();
     if config.run_worker {
         let sender = HttpSender::new(SenderConfig {
@@ -96,7 +97,11 @@ pub async fn run(
             drain_timeout: config.request_timeout + std::time::Duration::from_secs(5),
             ..WorkerConfig::default()
         };
-        let worker = Arc::new(Worker::new(store.clone(), sender, worker_config));
+        let mut worker = Worker::new(store.clone(), sender, worker_config);
+        if let Some(hooks) = &operational {
+            worker = worker.with_operational_webhooks(hooks.clone());
+        }
+        let worker = Arc::new(worker);
         let token = shutdown.clone();
         tasks.spawn(async move {
             worker.run(token).await;
@@ -123,6 +128,10 @@ pub async fn run(
             },
         )
         .with_metrics(metrics_render);
+        let state = match &operational {
+            Some(hooks) => state.with_operational_webhooks(hooks.clone()),
+            None => state,
+        };
         let token = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(listener, hookd_api::service(state))

@@ -7,6 +7,7 @@ mod crash;
 mod delivery;
 mod multinode;
 mod observability;
+mod operational;
 mod peers;
 mod postgres;
 mod schemes;

@@ -30,6 +30,9 @@ pub struct Options {
     pub database: Option<String>,
     pub worker_concurrency: Option<usize>,
     pub endpoint_concurrency: Option<usize>,
+    /// Where operational webhooks go, and their secret.
+    pub operational_webhook_url: Option<String>,
+    pub operational_webhook_secret: Option<String>,
 }
 
 impl Default for Options {
@@ -43,6 +46,8 @@ impl Default for Options {
             database: None,
             worker_concurrency: None,
             endpoint_concurrency: None,
+            operational_webhook_url: None,
+            operational_webhook_secret: None,
         }
     }
 }
@@ -72,6 +77,8 @@ impl TestServer {
                 worker_concurrency: options.worker_concurrency,
                 endpoint_concurrency: options.endpoint_concurrency,
                 request_timeout: Some("5s".into()),
+                operational_webhook_url: options.operational_webhook_url.clone(),
+                operational_webhook_secret: options.operational_webhook_secret.clone(),
                 ..ServeArgs::default()
             };
         let config = Config::load(args).expect("test config is valid");
