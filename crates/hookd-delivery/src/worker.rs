@@ -379,6 +379,10 @@ impl Worker {
                 };
                 if self.store.record_outcome(&record).await? {
                     metrics::record_outcome(&record.delivery, &record.endpoint_health);
+                    if let Some(hooks) = &self.operational {
+                        events::after_attempt(hooks, claimed, &record, delivery.n_attempts + 1)
+                            .await;
+                    }
                 }
                 return Ok(());
             }
