@@ -87,6 +87,7 @@ impl ApplicationIn {
                     "must not look like an application id (app_…)",
                 ));
             }
+            check_not_reserved(uid)?;
         }
         Ok(())
     }
@@ -232,6 +233,9 @@ pub async fn patch(
     if let Some(uid) = input.uid {
         if let Some(uid) = &uid {
             validate::name_like("uid", uid)?;
+            if app.uid.as_deref() != Some(uid.as_str()) {
+                check_not_reserved(uid)?;
+            }
         }
         app.uid = uid;
     }
@@ -263,4 +267,15 @@ pub async fn delete(
     state.store.delete_application(&app.id).await?;
     state.applications.clear();
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The operational webhooks' internal application owns its uid: no other may take it.
+fn check_not_reserved(uid: &str) -> Result<(), ApiError> {
+    if uid == hookd_core::operational::OPERATIONAL_APP_UID {
+        return Err(ApiError::field(
+            "uid",
+            "is reserved for hookd's operational webhooks application",
+        ));
+    }
+    Ok(())
 }

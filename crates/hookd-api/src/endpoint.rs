@@ -2,6 +2,7 @@
 //! with a grace period), stats, recovery, and hookd's two extra fields,
 //! `signatureScheme` and `signatureHeader`.
 
+use crate::events::{endpoint_changed, EndpointChange};
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -231,6 +232,7 @@ pub async fn create(
     let app = state.store.application(&app_id).await?;
     let endpoint = new_endpoint(app.id, input)?;
     state.store.create_endpoint(&endpoint).await?;
+    endpoint_changed(&state, EndpointChange::Created, &endpoint).await;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
 }
 
@@ -279,6 +281,10 @@ pub async fn upsert(
                 replaced.failing_since = existing.failing_since;
             }
             state.store.update_endpoint(&replaced).await?;
+            let change = EndpointChange::Updated {
+                was_disabled: existing.disabled,
+            };
+            endpoint_changed(&state, change, &replaced).await;
             Ok((StatusCode::OK, Json(replaced.into())))
         }
         Err(hookd_store::StoreError::NotFound(_)) => {
@@ -289,6 +295,7 @@ pub async fn upsert(
             }
             let endpoint = new_endpoint(app.id, input)?;
             state.store.create_endpoint(&endpoint).await?;
+            endpoint_changed(&state, EndpointChange::Created, &endpoint).await;
             Ok((StatusCode::CREATED, Json(endpoint.into())))
         }
         Err(error) => Err(error.into()),
@@ -310,6 +317,7 @@ pub async fn patch(
     ApiJson(input): ApiJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
     let mut endpoint = find(&state, &app_id, &endpoint_id).await?;
+    let was_disabled = endpoint.disabled;
     if let Some(url) = input.url {
         validate::endpoint_url("url", &url)?;
         endpoint.url = url;
@@ -364,6 +372,7 @@ pub async fn patch(
     }
     endpoint.updated_at = wire::now();
     state.store.update_endpoint(&endpoint).await?;
+    endpoint_changed(&state, EndpointChange::Updated { was_disabled }, &endpoint).await;
     Ok(Json(endpoint.into()))
 }
 
@@ -384,6 +393,7 @@ pub async fn delete(
         .store
         .delete_endpoint(&endpoint.app_id, &endpoint.id)
         .await?;
+    endpoint_changed(&state, EndpointChange::Deleted, &endpoint).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,10 +14,12 @@ pub mod auth;
 pub mod endpoint;
 mod error;
 pub mod event_type;
+mod events;
 pub mod extract;
 mod health;
 mod idempotency;
 pub mod message;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 mod schema;
@@ -127,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::serve));
     Router::new()
         .nest("/api/v1", api.merge(public))
+        .route("/metrics", get(metrics::serve))
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit))

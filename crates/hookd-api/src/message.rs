@@ -13,6 +13,7 @@ use hookd_core::model::{Application, Endpoint, Message};
 use hookd_store::{ClaimedDelivery, MessageFilter, Ordering, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::application::ApplicationIn;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -89,6 +90,27 @@ pub async fn create(
     Path(app_id): Path<String>,
     ApiJson(input): ApiJson<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!(
+        "publish",
+        app_id = %app_id,
+        event_type = %input.event_type,
+        msg_id = tracing::field::Empty,
+    );
+    let result = publish(state, app_id, input).instrument(span.clone()).await;
+    crate::metrics::record_publish(started.elapsed(), result.is_ok());
+    if let Err(error) = &result {
+        span.in_scope(|| tracing::debug!(%error, "publish refused"));
+    }
+    result
+}
+
+/// The publish itself; `create` wraps it in a span and measures it.
+async fn publish(
+    state: AppState,
+    app_id: String,
+    input: MessageIn,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     validate::name_like("eventType", &input.event_type)?;
     if let Some(event_id) = &input.event_id {
         validate::name_like("eventId", event_id)?;
@@ -139,6 +161,7 @@ pub async fn create(
         created_at: now,
     };
     commit_message(&state, &message, targets).await?;
+    tracing::Span::current().record("msg_id", tracing::field::display(&message.id));
     let mut out = MessageOut::from(message);
     out.payload = input.payload;
     Ok((StatusCode::ACCEPTED, Json(out)))

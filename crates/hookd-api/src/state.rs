@@ -41,6 +41,10 @@ pub struct AppState {
     pub(crate) idempotency_locks: Arc<crate::idempotency::KeyLocks>,
     /// This node's delivery worker, when it runs one: publishes hand it their deliveries.
     pub(crate) local_worker: Option<Arc<dyn LocalWorker>>,
+    /// Renders `/metrics`; `None` answers that route 404.
+    pub(crate) metrics: Option<crate::metrics::MetricsRender>,
+    /// Where `endpoint.created/updated/deleted/disabled` events go, if anywhere.
+    pub(crate) operational: Option<hookd_store::OperationalWebhooks>,
 }
 
 impl AppState {
@@ -52,6 +56,8 @@ impl AppState {
             applications: Arc::new(crate::app_cache::AppCache::default()),
             idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
             local_worker: None,
+            metrics: None,
+            operational: None,
         }
     }
 
@@ -59,6 +65,18 @@ impl AppState {
     /// room, instead of leaving them for the next claim.
     pub fn with_local_worker(mut self, worker: Arc<dyn LocalWorker>) -> Self {
         self.local_worker = Some(worker);
+        self
+    }
+
+    /// Sends operational events about endpoint changes through `hooks`. Default: none.
+    pub fn with_operational_webhooks(mut self, hooks: hookd_store::OperationalWebhooks) -> Self {
+        self.operational = Some(hooks);
+        self
+    }
+
+    /// Serves `GET /metrics` with `render` (the binary's Prometheus exporter).
+    pub fn with_metrics(mut self, render: crate::metrics::MetricsRender) -> Self {
+        self.metrics = Some(render);
         self
     }
 }

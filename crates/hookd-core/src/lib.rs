@@ -9,6 +9,7 @@ pub mod ids;
 pub mod inbound;
 pub mod model;
 pub mod network;
+pub mod operational;
 pub mod retry;
 pub mod signature;
 

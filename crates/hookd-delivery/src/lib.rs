@@ -8,7 +8,9 @@
 //! only does the IO around them. An endpoint's failure is a value (`Outcome`), never an
 //! `Err`; `Err` means hookd itself failed (the database went away).
 
+mod events;
 mod guard;
+pub mod metrics;
 mod retention;
 mod sender;
 mod slots;
@@ -16,6 +18,6 @@ mod throttle;
 mod worker;
 
 pub use retention::{RetentionConfig, RetentionJob};
-pub use sender::{HttpSender, SendResult, SenderConfig};
+pub use sender::{HttpSender, NoResponseReason, SendResult, SenderConfig};
 pub use throttle::Throttle;
 pub use worker::{Worker, WorkerConfig};

@@ -35,10 +35,27 @@ impl Default for SenderConfig {
     }
 }
 
+/// Why an attempt got no HTTP response (how metrics count it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoResponseReason {
+    /// The endpoint URL does not parse.
+    InvalidUrl,
+    /// The SSRF guard refused the address.
+    Refused,
+    /// No response within the request timeout.
+    Timeout,
+    /// The connection could not be made (DNS, refused, reset, TLS).
+    Connect,
+    /// Any other transport failure.
+    Other,
+}
+
 /// What one POST produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendResult {
     pub outcome: Outcome,
+    /// Why there was no response; `None` when the endpoint answered.
+    pub no_response: Option<NoResponseReason>,
     /// HTTP status, 0 when there was no response.
     pub status_code: u16,
     /// The response body (truncated) or, without a response, why.
@@ -81,19 +98,25 @@ impl HttpSender {
     /// POSTs `body` to `url` with `headers`.
     pub async fn send(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> SendResult {
         let started = Instant::now();
-        let no_response = |reason: String| SendResult {
+        let no_response = |(reason, text): (NoResponseReason, String)| SendResult {
             outcome: Outcome::NoResponse,
+            no_response: Some(reason),
             status_code: 0,
-            response: reason,
+            response: text,
             duration: started.elapsed(),
         };
         let parsed = match reqwest::Url::parse(url) {
             Ok(parsed) => parsed,
-            Err(error) => return no_response(format!("invalid endpoint URL: {error}")),
+            Err(error) => {
+                return no_response((
+                    NoResponseReason::InvalidUrl,
+                    format!("invalid endpoint URL: {error}"),
+                ))
+            }
         };
         if let Some(ip) = literal_ip(&parsed) {
             if let Err(blocked) = self.policy.check(ip) {
-                return no_response(blocked.to_string());
+                return no_response((NoResponseReason::Refused, blocked.to_string()));
             }
         }
         let mut request = self.client.post(parsed).body(body);
@@ -150,6 +173,7 @@ impl HttpSender {
         };
         SendResult {
             outcome,
+            no_response: None,
             status_code: code,
             response: text,
             duration: started.elapsed(),
@@ -171,20 +195,29 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
+fn describe_error(error: &reqwest::Error, timeout: Duration) -> (NoResponseReason, String) {
     if let Some(refusal) = find_refusal(error) {
-        return refusal.to_string();
+        return (NoResponseReason::Refused, refusal.to_string());
     }
     if error.is_timeout() {
-        return format!(
-            "no response within the request timeout ({} ms)",
-            timeout.as_millis()
+        return (
+            NoResponseReason::Timeout,
+            format!(
+                "no response within the request timeout ({} ms)",
+                timeout.as_millis()
+            ),
         );
     }
     if error.is_connect() {
-        return format!("could not connect: {}", error_chain(error));
+        return (
+            NoResponseReason::Connect,
+            format!("could not connect: {}", error_chain(error)),
+        );
     }
-    format!("request failed: {}", error_chain(error))
+    (
+        NoResponseReason::Other,
+        format!("request failed: {}", error_chain(error)),
+    )
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

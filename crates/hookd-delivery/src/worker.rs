@@ -20,8 +20,8 @@ use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
 use hookd_core::signature;
 use hookd_core::Timestamp;
 use hookd_store::{
-    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, LocalWorker, OutcomeRecord,
-    Reservation, Store, StoreError,
+    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, LocalWorker, OperationalWebhooks,
+    OutcomeRecord, Reservation, Store, StoreError,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -32,6 +32,7 @@ use tracing::{debug, info, warn, Instrument};
 use crate::sender::HttpSender;
 use crate::slots::EndpointSlots;
 use crate::throttle::{Admission, Throttle};
+use crate::{events, metrics};
 
 /// How the worker behaves.
 #[derive(Debug, Clone)]
@@ -99,6 +100,8 @@ pub struct Worker {
     tasks: TaskTracker,
     /// Whether `run` is running and not draining: only then are hand-offs accepted.
     accepting: AtomicBool,
+    /// Where operational events go (`endpoint.disabled`, `message.attempt.*`), if anywhere.
+    operational: Option<OperationalWebhooks>,
 }
 
 impl Worker {
@@ -114,8 +117,15 @@ impl Worker {
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(false),
+            operational: None,
             config,
         }
+    }
+
+    /// Sends operational events about attempts through `hooks`. Default: none are sent.
+    pub fn with_operational_webhooks(mut self, hooks: OperationalWebhooks) -> Self {
+        self.operational = Some(hooks);
+        self
     }
 
     /// This worker as the target of its own node's publishes (see [`LocalWorker`]).
@@ -127,9 +137,8 @@ impl Worker {
     fn spawn_attempt(self: &Arc<Self>, delivery: ClaimedDelivery, permit: OwnedSemaphorePermit) {
         let worker = self.clone();
         self.tasks.spawn(async move {
-            if let Err(error) = worker.attempt(delivery).await {
-                warn!(error = %error, "recording a delivery outcome failed; its lease will expire and it will be retried");
-            }
+            // A store error is already logged inside the delivery's span.
+            let _ = worker.attempt(delivery).await;
             drop(permit);
         });
     }
@@ -292,11 +301,15 @@ impl Worker {
             "delivery",
             msg_id = %claimed.message.id,
             endpoint_id = %claimed.endpoint.id,
+            app_id = %claimed.message.app_id,
             attempt = claimed.delivery.n_attempts + 1,
         );
         self.track(&claimed.lease, true);
-        let result = self.attempt_inner(&claimed).instrument(span).await;
+        let result = self.attempt_inner(&claimed).instrument(span.clone()).await;
         self.track(&claimed.lease, false);
+        if let Err(error) = &result {
+            span.in_scope(|| warn!(error = %error, "recording a delivery outcome failed; its lease will expire and it will be retried"));
+        }
         result
     }
 
@@ -329,7 +342,9 @@ impl Worker {
                 endpoint_health: EndpointHealth::Unchanged,
                 now,
             };
-            self.store.record_outcome(&record).await?;
+            if self.store.record_outcome(&record).await? {
+                metrics::record_outcome(&record.delivery, &record.endpoint_health);
+            }
             return Ok(());
         }
         if message.payload_expired() {
@@ -387,6 +402,7 @@ impl Worker {
                 // A secret the API accepted can no longer sign: fail loudly in the attempt
                 // log instead of sending an unsigned request.
                 warn!(error = %error, "endpoint secret cannot sign");
+                metrics::record_signing_error();
                 let attempt = self.attempt_record(
                     claimed,
                     now,
@@ -403,12 +419,19 @@ impl Worker {
                     endpoint_health: EndpointHealth::Failing(now),
                     now,
                 };
-                self.store.record_outcome(&record).await?;
+                if self.store.record_outcome(&record).await? {
+                    metrics::record_outcome(&record.delivery, &record.endpoint_health);
+                    if let Some(hooks) = &self.operational {
+                        events::after_attempt(hooks, claimed, &record, delivery.n_attempts + 1)
+                            .await;
+                    }
+                }
                 return Ok(());
             }
         }
 
         let sent = self.sender.send(&endpoint.url, &headers, body).await;
+        metrics::record_attempt(&sent);
         let finished = Utc::now();
         let n_attempts = delivery.n_attempts + 1;
         let step = retry::next_step(
@@ -425,7 +448,15 @@ impl Worker {
         } else {
             MessageStatus::Fail
         };
-        debug!(status_code = sent.status_code, duration_ms = sent.duration.as_millis() as u64, outcome = ?delivery_outcome, "attempt finished");
+        if status == MessageStatus::Success {
+            debug!(
+                status_code = sent.status_code,
+                duration_ms = sent.duration.as_millis() as u64,
+                "attempt succeeded"
+            );
+        } else {
+            info!(status_code = sent.status_code, duration_ms = sent.duration.as_millis() as u64, outcome = metrics::attempt_outcome(&sent), next = ?delivery_outcome, response = %sent.response.chars().take(200).collect::<String>(), "attempt failed");
+        }
         if matches!(endpoint_health, EndpointHealth::Disable) {
             warn!(url = %endpoint.url, "disabling endpoint");
         }
@@ -451,6 +482,11 @@ impl Worker {
         let held = self.record_while_leased(&record, now).await?;
         if !held {
             warn!("lease expired before the outcome was recorded; another worker owns the delivery now");
+            return Ok(());
+        }
+        metrics::record_outcome(&record.delivery, &record.endpoint_health);
+        if let Some(hooks) = &self.operational {
+            events::after_attempt(hooks, claimed, &record, n_attempts).await;
         }
         Ok(())
     }

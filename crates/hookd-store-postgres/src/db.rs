@@ -39,6 +39,11 @@ impl Db {
         &self.server
     }
 
+    /// The pool's counters (max, open, free, waiting), from memory.
+    pub(crate) fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
     /// A pooled connection.
     pub(crate) async fn client(&self) -> StoreResult<Client> {
         self.pool

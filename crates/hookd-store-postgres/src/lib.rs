@@ -23,6 +23,7 @@ mod error;
 mod event_types;
 mod messages;
 mod migrate;
+mod observability;
 mod pagination;
 #[cfg(all(test, feature = "testing"))]
 mod query_plans;
@@ -46,8 +47,8 @@ use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Mes
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, Lease, LeasedDelivery,
-    MessageFilter, OutcomeRecord, Page, PageRequest, QueueDepth, Store, StoreResult,
-    StoredResponse, TimeWindow,
+    MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth, QueueMetrics, Store,
+    StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -423,5 +424,13 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<u64> {
         retention::expunge_message_content(&self.db, app_id, msg_id, now).await
+    }
+
+    async fn queue_metrics(&self, now: Timestamp) -> StoreResult<QueueMetrics> {
+        observability::queue_metrics(&self.db, now).await
+    }
+
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        observability::pool_status(&self.db)
     }
 }

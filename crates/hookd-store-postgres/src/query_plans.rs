@@ -145,6 +145,9 @@ async fn every_listing_and_queue_query_uses_an_index() {
     assert_indexed(&claim, CLAIM_SQL, Some("deliveries_due"));
     let depth = plan(&client, QUEUE_DEPTH_SQL, &[&t0]).await;
     assert_indexed(&depth, QUEUE_DEPTH_SQL, Some("deliveries_due"));
+    let metrics_sql = crate::observability::QUEUE_METRICS_SQL;
+    let metrics = plan(&client, metrics_sql, &[&t0]).await;
+    assert_indexed(&metrics, metrics_sql, Some("deliveries_due"));
 
     let window = TimeWindow {
         since: Some(t0),

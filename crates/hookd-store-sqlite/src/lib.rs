@@ -17,6 +17,7 @@ mod applications;
 mod error;
 mod event_types;
 mod messages;
+mod observability;
 mod pagination;
 mod queue;
 mod readers;
@@ -39,8 +40,8 @@ use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Mes
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, Lease, LeasedDelivery,
-    MessageFilter, OutcomeRecord, Page, PageRequest, QueueDepth, Store, StoreResult,
-    StoredResponse, TimeWindow,
+    MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth, QueueMetrics, Store,
+    StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -491,5 +492,14 @@ impl Store for SqliteStore {
         let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
         self.write(move |c| retention::expunge_message_content(c, &app_id, &msg_id, now))
             .await
+    }
+
+    async fn queue_metrics(&self, now: Timestamp) -> StoreResult<QueueMetrics> {
+        self.read(move |c| observability::queue_metrics(c, now))
+            .await
+    }
+
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        observability::pool_status(&self.readers, &self.writer)
     }
 }

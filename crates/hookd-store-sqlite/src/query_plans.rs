@@ -119,7 +119,12 @@ fn every_query_that_can_grow_is_index_backed() {
             .any(|step| step.contains("deliveries_due")),
         "the claim walks the queue index: {claim_plan:?}"
     );
-    assert_indexed(&connection, queue::QUEUE_DEPTH_SQL, vec![now]);
+    assert_indexed(&connection, queue::QUEUE_DEPTH_SQL, vec![now.clone()]);
+    assert_indexed(
+        &connection,
+        crate::observability::OLDEST_WAITING_SQL,
+        vec![now.clone()],
+    );
     assert_indexed(
         &connection,
         queue::ENDPOINT_STATS_SQL,

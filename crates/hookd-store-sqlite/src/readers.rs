@@ -21,6 +21,7 @@ pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    size: usize,
 }
 
 impl Readers {
@@ -34,6 +35,7 @@ impl Readers {
             path,
             idle: Mutex::new(idle),
             permits: Arc::new(Semaphore::new(size)),
+            size,
         }))
     }
 
@@ -60,6 +62,12 @@ impl Readers {
         })
         .await
         .map_err(StoreError::internal)?
+    }
+
+    /// (connections in the pool, connections serving a read now), from memory.
+    pub(crate) fn usage(&self) -> (usize, usize) {
+        let free = self.permits.available_permits().min(self.size);
+        (self.size, self.size - free)
     }
 
     /// An idle connection; a new one if a panic lost the one this permit stood for.

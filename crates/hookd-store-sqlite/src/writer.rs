@@ -65,6 +65,11 @@ impl Writer {
         Ok(Self { commands })
     }
 
+    /// Writes queued for the writer thread and not yet taken into a batch.
+    pub(crate) fn queued(&self) -> usize {
+        self.commands.max_capacity() - self.commands.capacity()
+    }
+
     /// Runs `write` on the writer connection inside the next batch and returns its
     /// value once the batch has committed.
     ///

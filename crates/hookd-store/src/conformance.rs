@@ -14,6 +14,7 @@
 
 pub mod fixtures;
 mod messages;
+mod observability;
 mod queue;
 mod records;
 mod retention;
@@ -23,6 +24,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 pub use messages::*;
+pub use observability::*;
 pub use queue::*;
 pub use records::*;
 pub use retention::*;
@@ -124,6 +126,9 @@ macro_rules! store_conformance_tests {
             expunge_message_content_stops_unfinished_deliveries,
             expunge_unknown_message_is_not_found,
             recover_skips_messages_without_payload,
+            // observability
+            queue_metrics_oldest_waiting,
+            pool_status_is_consistent,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

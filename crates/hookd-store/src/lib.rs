@@ -17,6 +17,8 @@
 pub mod conformance;
 mod error;
 mod handoff;
+mod observability;
+mod operational;
 mod retention;
 mod types;
 
@@ -31,6 +33,8 @@ use tokio::sync::Notify;
 
 pub use error::StoreError;
 pub use handoff::{LocalWorker, Reservation};
+pub use observability::{PoolStatus, QueueMetrics};
+pub use operational::OperationalWebhooks;
 pub use retention::{payload_gone_attempt, ExpiryKind};
 pub use types::*;
 
@@ -253,4 +257,14 @@ pub trait Store: Send + Sync + 'static {
         msg_id: &MessageId,
         now: Timestamp,
     ) -> StoreResult<u64>;
+
+    // ---- observability ----
+
+    /// The queue for a metrics scrape at `now`: `queue_depth`, plus the oldest due time
+    /// among deliveries waiting for a worker (due, and not under a live lease). One
+    /// indexed read; call it per scrape, never per message.
+    async fn queue_metrics(&self, now: Timestamp) -> StoreResult<QueueMetrics>;
+
+    /// The backend's connection pools as they are now, read from memory (no round trip).
+    fn pool_status(&self) -> Vec<PoolStatus>;
 }

@@ -85,6 +85,14 @@ pub struct ServeArgs {
     /// How often the retention job looks for expired records [default: 1m].
     #[arg(long, env = "HOOKD_RETENTION_INTERVAL")]
     pub retention_interval: Option<String>,
+    /// URL that receives operational webhooks (endpoint.disabled, message.attempt.exhausted…)
+    /// [default: none, no operational webhooks].
+    #[arg(long, env = "HOOKD_OPERATIONAL_WEBHOOK_URL")]
+    pub operational_webhook_url: Option<String>,
+    /// The whsec_ secret that signs operational webhooks [default: generated once, printed,
+    /// and kept in the database].
+    #[arg(long, env = "HOOKD_OPERATIONAL_WEBHOOK_SECRET", hide_env_values = true)]
+    pub operational_webhook_secret: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -113,6 +121,8 @@ struct FileConfig {
     retention_payload: Option<String>,
     retention_attempt_body: Option<String>,
     retention_interval: Option<String>,
+    operational_webhook_url: Option<String>,
+    operational_webhook_secret: Option<String>,
 }
 
 /// Where the data lives.
@@ -167,6 +177,10 @@ pub struct Config {
     pub retention_attempt_body: Option<Duration>,
     /// Pause between two passes of the retention job.
     pub retention_interval: Duration,
+    /// Where operational webhooks go; `None` sends none.
+    pub operational_webhook_url: Option<String>,
+    /// The `whsec_` secret that signs them; `None` keeps (or generates) the stored one.
+    pub operational_webhook_secret: Option<String>,
     /// Serve HTTPS with this certificate and key (checked when the server starts).
     pub tls: Option<TlsFiles>,
 }
@@ -208,6 +222,14 @@ impl std::fmt::Debug for Config {
             .field("retention_payload", &self.retention_payload)
             .field("retention_attempt_body", &self.retention_attempt_body)
             .field("retention_interval", &self.retention_interval)
+            .field("operational_webhook_url", &self.operational_webhook_url)
+            .field(
+                "operational_webhook_secret",
+                &self
+                    .operational_webhook_secret
+                    .as_ref()
+                    .map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -351,11 +373,33 @@ impl Config {
         if retention_interval.is_zero() {
             bail!("retention_interval: must be more than zero");
         }
+        let operational_webhook_url = args
+            .operational_webhook_url
+            .or(file.operational_webhook_url);
+        if let Some(url) = &operational_webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(' ') {
+                bail!(
+                    "operational_webhook_url: expected an http:// or https:// URL, found {url:?}"
+                );
+            }
+        }
+        let operational_webhook_secret = args
+            .operational_webhook_secret
+            .or(file.operational_webhook_secret);
+        if let Some(secret) = &operational_webhook_secret {
+            hookd_core::signature::validate_secret(
+                hookd_core::signature::SignatureScheme::Standard,
+                secret,
+            )
+            .map_err(|error| anyhow::anyhow!("operational_webhook_secret: {error}"))?;
+        }
         Ok(Self {
             tls,
             retention_payload,
             retention_attempt_body,
             retention_interval,
+            operational_webhook_url,
+            operational_webhook_secret,
             max_database_size,
             response_body_limit,
             sqlite_max_batch,

@@ -5,6 +5,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod operational;
 pub mod serve;
+pub mod telemetry;
 pub mod tls;
 pub mod verify;

@@ -86,6 +86,9 @@ pub async fn run(
     let admin_token_hash =
         ensure_admin_token(store.as_ref(), config.admin_token.as_deref()).await?;
 
+    // Installs the metrics recorder before the worker and API record anything.
+    let metrics_render = crate::telemetry::metrics_render();
+    let operational = crate::operational::setup(&store, &config).await?;
     let mut tasks = tokio::task::JoinSet::new();
     let mut local_worker = None;
     if config.run_worker {
@@ -107,7 +110,11 @@ pub async fn run(
             drain_timeout: config.request_timeout + std::time::Duration::from_secs(5),
             ..WorkerConfig::default()
         };
-        let worker = Arc::new(Worker::new(store.clone(), sender, worker_config));
+        let mut worker = Worker::new(store.clone(), sender, worker_config);
+        if let Some(hooks) = &operational {
+            worker = worker.with_operational_webhooks(hooks.clone());
+        }
+        let worker = Arc::new(worker);
         local_worker = Some(worker.local_worker());
         let token = shutdown.clone();
         tasks.spawn(async move {
@@ -141,7 +148,11 @@ pub async fn run(
                 idempotency_window: IDEMPOTENCY_WINDOW,
                 secret_grace_period: config.secret_grace_period,
             },
-        );
+        )
+        .with_metrics(metrics_render);
+        if let Some(hooks) = &operational {
+            state = state.with_operational_webhooks(hooks.clone());
+        }
         if let Some(worker) = local_worker {
             state = state.with_local_worker(worker);
         }

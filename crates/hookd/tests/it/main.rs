@@ -6,6 +6,8 @@ mod cluster;
 mod crash;
 mod delivery;
 mod multinode;
+mod observability;
+mod operational;
 mod peers;
 mod postgres;
 mod provider_peers;

@@ -32,6 +32,9 @@ pub struct Options {
     pub endpoint_concurrency: Option<usize>,
     /// `retention_payload`, `retention_attempt_body`, `retention_interval`.
     pub retention: Option<(&'static str, &'static str, &'static str)>,
+    /// Where operational webhooks go, and their secret.
+    pub operational_webhook_url: Option<String>,
+    pub operational_webhook_secret: Option<String>,
 }
 
 impl Default for Options {
@@ -46,6 +49,8 @@ impl Default for Options {
             worker_concurrency: None,
             endpoint_concurrency: None,
             retention: None,
+            operational_webhook_url: None,
+            operational_webhook_secret: None,
         }
     }
 }
@@ -78,6 +83,8 @@ impl TestServer {
                 retention_payload: options.retention.map(|(payload, _, _)| payload.into()),
                 retention_attempt_body: options.retention.map(|(_, body, _)| body.into()),
                 retention_interval: options.retention.map(|(_, _, interval)| interval.into()),
+                operational_webhook_url: options.operational_webhook_url.clone(),
+                operational_webhook_secret: options.operational_webhook_secret.clone(),
                 ..ServeArgs::default()
             };
         let config = Config::load(args).expect("test config is valid");
