@@ -24,11 +24,18 @@ pub(crate) struct Migration {
 
 /// Every migration, in order. N.B.: they run inside a transaction, so a migration cannot
 /// use statements that refuse one (`CREATE INDEX CONCURRENTLY`, `VACUUM`).
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sources",
+        sql: include_str!("../migrations/0005_sources.sql"),
+    },
+];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,
 /// then 1): any constant works as long as every hookd uses the same one.

@@ -17,6 +17,7 @@ mod messages;
 mod queue;
 mod records;
 mod runs;
+mod sources;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use messages::*;
 pub use queue::*;
 pub use records::*;
 pub use runs::*;
+pub use sources::*;
 
 use crate::Store;
 
@@ -113,6 +115,14 @@ macro_rules! store_conformance_tests {
             list_attempts_filters,
             attempt_lookup,
             paginate_attempts,
+            // sources (receive side)
+            source_crud,
+            ingest_writes_message_deliveries_and_request,
+            ingest_deduplicates_by_event_id_within_the_window,
+            ingest_without_event_id_always_creates,
+            inbound_requests_are_listed_and_filtered,
+            expire_inbound_requests_and_dedup_keys,
+            delete_source_and_application_cascade,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {
