@@ -70,6 +70,16 @@ pub struct ServeArgs {
     /// commit [default: 512].
     #[arg(long, env = "HOOKD_SQLITE_MAX_BATCH", hide = true)]
     pub sqlite_max_batch: Option<usize>,
+    /// URL providers reach hookd at, e.g. https://hooks.example.com, to rebuild the URL a
+    /// provider signed behind a reverse proxy [default: http://{Host}].
+    #[arg(long, env = "HOOKD_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+    /// Requests per second accepted at /in across all sources, per node [default: no limit].
+    #[arg(long, env = "HOOKD_INBOUND_RATE_LIMIT")]
+    pub inbound_rate_limit: Option<u32>,
+    /// How long a provider event id is remembered to drop re-sends [default: 7d].
+    #[arg(long, env = "HOOKD_INBOUND_DEDUP_WINDOW")]
+    pub inbound_dedup_window: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -93,6 +103,9 @@ struct FileConfig {
     response_body_limit: Option<String>,
     max_database_size: Option<String>,
     sqlite_max_batch: Option<usize>,
+    public_base_url: Option<String>,
+    inbound_rate_limit: Option<u32>,
+    inbound_dedup_window: Option<String>,
 }
 
 /// Where the data lives.
@@ -140,6 +153,12 @@ pub struct Config {
     pub sqlite_max_batch: usize,
     /// Largest size of the SQLite file, in bytes.
     pub max_database_size: Option<u64>,
+    /// The URL providers reach hookd at, without a trailing slash.
+    pub public_base_url: Option<String>,
+    /// Requests per second accepted at /in on this node.
+    pub inbound_rate_limit: Option<u32>,
+    /// How long a provider event id is remembered.
+    pub inbound_dedup_window: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -168,6 +187,9 @@ impl std::fmt::Debug for Config {
             .field("response_body_limit", &self.response_body_limit)
             .field("sqlite_max_batch", &self.sqlite_max_batch)
             .field("max_database_size", &self.max_database_size)
+            .field("public_base_url", &self.public_base_url)
+            .field("inbound_rate_limit", &self.inbound_rate_limit)
+            .field("inbound_dedup_window", &self.inbound_dedup_window)
             .finish()
     }
 }
@@ -286,7 +308,24 @@ impl Config {
             .or(file.max_database_size)
             .map(|text| parse_size("max_database_size", &text).map(|bytes| bytes as u64))
             .transpose()?;
+        let public_base_url = args
+            .public_base_url
+            .or(file.public_base_url)
+            .map(|text| parse_public_base_url(&text))
+            .transpose()?;
+        let inbound_rate_limit = args.inbound_rate_limit.or(file.inbound_rate_limit);
+        if inbound_rate_limit == Some(0) {
+            bail!("inbound_rate_limit: must be at least 1 request per second");
+        }
+        let inbound_dedup_window = duration(
+            "inbound_dedup_window",
+            args.inbound_dedup_window.or(file.inbound_dedup_window),
+            "7d",
+        )?;
         Ok(Self {
+            public_base_url,
+            inbound_rate_limit,
+            inbound_dedup_window,
             max_database_size,
             response_body_limit,
             sqlite_max_batch,
@@ -306,6 +345,19 @@ impl Config {
             log_format,
         })
     }
+}
+
+/// An absolute http(s) URL without query or fragment; returned without a trailing slash.
+fn parse_public_base_url(text: &str) -> anyhow::Result<String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+        && trimmed.split_once("://").is_some_and(|(_, rest)| {
+            !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', ' '])
+        });
+    if !valid {
+        bail!("public_base_url: {text:?} is not an http(s) URL like https://hooks.example.com");
+    }
+    Ok(trimmed.to_owned())
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
