@@ -456,6 +456,71 @@ mod tests {
     }
 
     #[test]
+    fn receive_side_settings() {
+        let defaults = Config::load(ServeArgs::default()).unwrap();
+        assert_eq!(defaults.public_base_url, None);
+        assert_eq!(defaults.inbound_rate_limit, None);
+        assert_eq!(
+            defaults.inbound_dedup_window,
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.toml");
+        std::fs::write(
+            &path,
+            "public_base_url = \"https://hooks.example.com/\"\ninbound_rate_limit = 50\n\
+             inbound_dedup_window = \"1h\"\n",
+        )
+        .unwrap();
+        let config = Config::load(ServeArgs {
+            config: Some(path),
+            inbound_rate_limit: Some(80),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            config.public_base_url.as_deref(),
+            Some("https://hooks.example.com")
+        );
+        assert_eq!(config.inbound_rate_limit, Some(80));
+        assert_eq!(config.inbound_dedup_window, Duration::from_secs(3600));
+
+        for (args, setting) in [
+            (
+                ServeArgs {
+                    public_base_url: Some("hooks.example.com".into()),
+                    ..Default::default()
+                },
+                "public_base_url",
+            ),
+            (
+                ServeArgs {
+                    public_base_url: Some("https://hooks.example.com/?a=1".into()),
+                    ..Default::default()
+                },
+                "public_base_url",
+            ),
+            (
+                ServeArgs {
+                    inbound_rate_limit: Some(0),
+                    ..Default::default()
+                },
+                "inbound_rate_limit",
+            ),
+            (
+                ServeArgs {
+                    inbound_dedup_window: Some("soon".into()),
+                    ..Default::default()
+                },
+                "inbound_dedup_window",
+            ),
+        ] {
+            let error = Config::load(args).unwrap_err().to_string();
+            assert!(error.starts_with(setting), "{error}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         let cases = [
             (
