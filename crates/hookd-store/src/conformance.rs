@@ -123,6 +123,7 @@ macro_rules! store_conformance_tests {
             inbound_requests_are_listed_and_filtered,
             expire_inbound_requests_and_dedup_keys,
             delete_source_and_application_cascade,
+            concurrent_ingests_of_one_event_id_make_one_message,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

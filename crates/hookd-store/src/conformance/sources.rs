@@ -497,3 +497,48 @@ pub async fn delete_source_and_application_cascade(store: Arc<dyn Store>) {
         "inbound request",
     );
 }
+
+/// Many ingests of one event id at once (a provider's retry racing its original, or two
+/// nodes): exactly one makes a message, the others are duplicates pointing at it.
+pub async fn concurrent_ingests_of_one_event_id_make_one_message(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 1).await;
+    let src = source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    let now = fixtures::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        let ingest = ingest(
+            &src,
+            vec![endpoints[0].id.clone()],
+            Some("evt_race"),
+            now,
+            WEEK,
+        );
+        tasks.push(tokio::spawn(async move {
+            store.ingest_inbound(&ingest).await.unwrap()
+        }));
+    }
+    let mut created = Vec::new();
+    let mut duplicates = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            IngestOutcome::Created { msg_id } => created.push(msg_id),
+            IngestOutcome::Duplicate { msg_id } => duplicates.push(msg_id),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one ingest makes the message");
+    assert_eq!(duplicates.len(), 7);
+    for msg_id in duplicates {
+        assert_eq!(msg_id.as_ref(), Some(&created[0]));
+    }
+    let messages = store
+        .list_messages(
+            &application.id,
+            &crate::MessageFilter::default(),
+            &fixtures::first_page(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(messages.items.len(), 1);
+}
