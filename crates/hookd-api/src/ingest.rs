@@ -364,3 +364,92 @@ fn too_many(wait_secs: u64, which: &str) -> Response {
         .insert(RETRY_AFTER, HeaderValue::from(wait_secs));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use hookd_core::ids::{ApplicationId, SourceId};
+    use hookd_core::inbound::Provider;
+    use hookd_core::model::Application;
+    use hookd_core::source::{Source, SourceSettings};
+    use tower::ServiceExt;
+
+    use crate::{ApiConfig, AppState, InboundConfig};
+
+    /// The global inbound limit holds across sources and whatever the verdict: the
+    /// request over it is answered 429 with Retry-After before anything else happens.
+    #[tokio::test]
+    async fn the_global_inbound_rate_limit_answers_429_with_retry_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(hookd_store_sqlite::SqliteStore::open(&dir.path().join("hookd.db")).unwrap());
+        let now = crate::wire::now();
+        let app = Application {
+            id: ApplicationId::new(1, [1; 14]),
+            uid: None,
+            name: "acme".into(),
+            throttle_rate: None,
+            metadata: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        hookd_store::Store::create_application(store.as_ref(), &app)
+            .await
+            .unwrap();
+        for uid in ["first", "second"] {
+            let source = Source {
+                id: SourceId::new(2, rand::random()),
+                uid: Some(uid.into()),
+                name: uid.into(),
+                app_id: app.id.clone(),
+                provider: Provider::StandardWebhooks,
+                secrets: vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()],
+                settings: SourceSettings::default(),
+                created_at: now,
+                updated_at: now,
+            };
+            hookd_store::Store::create_source(store.as_ref(), &source)
+                .await
+                .unwrap();
+        }
+        let state = AppState::new(
+            store,
+            ApiConfig {
+                admin_token_hash: [0; 32],
+                body_limit: 1024,
+                idempotency_window: std::time::Duration::from_secs(60),
+                secret_grace_period: std::time::Duration::from_secs(60),
+                inbound: InboundConfig {
+                    global_rate_limit: Some(1),
+                    ..InboundConfig::default()
+                },
+            },
+        );
+        let router = crate::router(state);
+        let post = |uid: &str| {
+            Request::post(format!("/in/{uid}"))
+                .header("host", "hookd.test")
+                .body(Body::from("{}"))
+                .unwrap()
+        };
+        let first = router.clone().oneshot(post("first")).await.unwrap();
+        assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+        let second = router.clone().oneshot(post("second")).await.unwrap();
+        assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = second.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry_after >= 1);
+        let body = http_body_util::BodyExt::collect(second.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "rate_limited");
+    }
+}
