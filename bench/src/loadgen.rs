@@ -37,6 +37,9 @@ pub struct Target {
     pub expect: StatusCode,
     /// Read `{"id": …}` from each answer and remember when that request was sent.
     pub keep_ids: bool,
+    /// Sign each request as a Standard Webhooks provider would, with this `whsec_`
+    /// secret and a fresh `webhook-id` per request (the inbound scenario).
+    pub provider_secret: Option<String>,
 }
 
 /// How requests are paced.
@@ -166,6 +169,9 @@ struct Shared {
     body: Bytes,
     expect: StatusCode,
     keep_ids: bool,
+    provider_secret: Option<String>,
+    /// Makes `webhook-id`s unique across runs against one server.
+    nonce: u64,
 }
 
 impl Shared {
@@ -183,10 +189,14 @@ impl Shared {
             body: target.body.clone(),
             expect: target.expect,
             keep_ids: target.keep_ids,
+            provider_secret: target.provider_secret.clone(),
+            nonce: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos() as u64),
         })
     }
 
-    fn request(&self) -> Request<Full<Bytes>> {
+    fn request(&self, index: u64) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.uri.clone();
@@ -195,6 +205,29 @@ impl Shared {
         headers.insert(CONTENT_TYPE, self.content_type.clone());
         if let Some(authorization) = &self.authorization {
             headers.insert(AUTHORIZATION, authorization.clone());
+        }
+        if let Some(secret) = &self.provider_secret {
+            let msg_id = format!("msg_bench_{:x}_{index}", self.nonce);
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs() as i64);
+            let signed = hookd_core::signature::sign(
+                hookd_core::signature::SignatureScheme::Standard,
+                None,
+                &[secret],
+                &msg_id,
+                timestamp,
+                &self.body,
+            )
+            .expect("the bench's provider secret is valid");
+            for (name, value) in signed {
+                if let (Ok(name), Ok(value)) = (
+                    hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
         }
         request
     }
@@ -254,8 +287,8 @@ async fn connection_loop(
         if due > now {
             tokio::time::sleep_until(due.into()).await;
         }
+        let answered = send_one(&shared, &mut sender, index).await;
         index += schedule.step;
-        let answered = send_one(&shared, &mut sender).await;
         let finished = Instant::now();
         result.last_answer = result.last_answer.max(finished);
         match answered {
@@ -306,9 +339,10 @@ impl ConnectionResult {
 async fn send_one(
     shared: &Shared,
     sender: &mut SendRequest<Full<Bytes>>,
+    index: u64,
 ) -> anyhow::Result<(Instant, StatusCode, Bytes)> {
     sender.ready().await?;
-    let request = shared.request();
+    let request = shared.request(index);
     let sent = Instant::now();
     let response = sender.send_request(request).await?;
     let status = response.status();

@@ -7,6 +7,7 @@
 //! Run it with `bench/run` from the repository root (see bench/README.md and
 //! BENCHMARKS.md). It is not a test: nothing in CI runs it.
 
+mod inbound;
 mod loadgen;
 mod process;
 mod report;

@@ -122,6 +122,33 @@ const ROWS: &[(&str, &str)] = &[
         "ratio.group_commit_publish_speedup",
         "Ratio: publish req/s with ÷ without group commit",
     ),
+    (
+        "inbound.ack_req_per_s",
+        "Inbound: signed requests acknowledged, req/s",
+    ),
+    ("inbound.ack_p99_ms", "Inbound, max rate: ack p99 ms"),
+    (
+        "inbound_half.target_req_per_s",
+        "Inbound, half rate: target req/s",
+    ),
+    ("inbound_half.ack_p50_ms", "Inbound, half rate: ack p50 ms"),
+    ("inbound_half.ack_p99_ms", "Inbound, half rate: ack p99 ms"),
+    (
+        "inbound.hookd_cpu_ms_per_req",
+        "Inbound: hookd CPU ms/request",
+    ),
+    (
+        "inbound.verify_us_per_req",
+        "Inbound: verify() cost, µs/request (in-process)",
+    ),
+    (
+        "inbound.others_cpu_pct",
+        "Inbound: other programs' CPU, % of a core",
+    ),
+    (
+        "ratio.inbound_ack_over_roof",
+        "Ratio: inbound acknowledged req/s ÷ roof",
+    ),
 ];
 
 /// A target from the issue: the number it reads, a description, and the test.
@@ -132,6 +159,16 @@ struct Goal {
 }
 
 const GOALS: &[Goal] = &[
+    Goal {
+        key: "ratio.inbound_ack_over_roof",
+        text: "inbound acknowledged req/s ≥ 30% of the roof",
+        met: |ratio| ratio >= 0.30,
+    },
+    Goal {
+        key: "inbound_half.ack_p99_ms",
+        text: "inbound ack p99 < 20 ms at half the acknowledged rate",
+        met: |p99| p99 < 20.0,
+    },
     Goal {
         key: "ratio.single_delivered_over_roof",
         text: "delivered msg/s with 1 endpoint ≥ 10% of the roof (aim 25%)",

@@ -101,6 +101,23 @@ pub async fn run_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
     unbatched.insert_into(&mut numbers, "no_group_commit");
     drop(hookd);
 
+    eprintln!("  hookd, inbound: standard-webhooks-signed requests at /in/{{source}}");
+    let hookd = Hookd::start(&setup.hookd_binary, None).await?;
+    let app = with_endpoints(&hookd, setup, 1).await?;
+    let inbound = crate::inbound::run(&hookd, &app, setup).await?;
+    for (key, value) in inbound {
+        numbers.insert(key, value);
+    }
+    let inbound_ack = numbers
+        .get("inbound.ack_req_per_s")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN);
+    numbers.insert(
+        "ratio.inbound_ack_over_roof".into(),
+        json!(inbound_ack / roof),
+    );
+    drop(hookd);
+
     numbers.insert("rss.idle_mb".into(), json!(mib(idle_rss)));
     numbers.insert("rss.peak_single_mb".into(), json!(mib(peak_single)));
     numbers.insert("rss.peak_fanout_mb".into(), json!(mib(peak_fanout)));
@@ -176,6 +193,7 @@ async fn roof(setup: &Setup) -> anyhow::Result<(f64, f64)> {
         body: publish_body(),
         expect: StatusCode::ACCEPTED,
         keep_ids: false,
+        provider_secret: None,
     };
     let (machine_before, own_before, began) = (machine_busy()?, own_cpu()?, Instant::now());
     let result = loadgen::run(&target, setup.connections, setup.duration, Pace::MaxRate).await?;
@@ -221,6 +239,7 @@ async fn publish(
         body: publish_body(),
         expect: StatusCode::ACCEPTED,
         keep_ids: true,
+        provider_secret: None,
     };
     let (hookd_cpu_before, threads_before) = (hookd.cpu()?, hookd.cpu_by_thread_name()?);
     let bench_cpu_before = own_cpu()?;
@@ -333,12 +352,12 @@ fn thread_shares(
 
 /// CPU the machine spent on programs other than ours, in percent of one core over `wall`.
 /// Clock-tick rounding can make it slightly negative; it is reported as 0 then.
-fn others_cpu_pct(machine: Duration, ours: Duration, wall: Duration) -> f64 {
+pub(crate) fn others_cpu_pct(machine: Duration, ours: Duration, wall: Duration) -> f64 {
     let others = machine.as_secs_f64() - ours.as_secs_f64();
     (100.0 * others / wall.as_secs_f64().max(1e-9)).max(0.0)
 }
 
-fn ms(micros: Option<u32>) -> f64 {
+pub(crate) fn ms(micros: Option<u32>) -> f64 {
     micros.map_or(f64::NAN, |micros| f64::from(micros) / 1e3)
 }
 

@@ -18,22 +18,27 @@ mod events;
 pub mod extract;
 mod health;
 mod idempotency;
+pub mod inbound_request;
+mod inbound_state;
+pub mod ingest;
 pub mod message;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 mod schema;
+pub mod source;
 mod state;
 mod validate;
 mod wire;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::{middleware, Router, ServiceExt};
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
 pub use error::{ApiError, ApiResult, ErrorBody};
+pub use inbound_state::InboundConfig;
 pub use state::{ApiConfig, AppState};
 
 /// The routes, without path normalisation.
@@ -116,6 +121,21 @@ pub fn router(state: AppState) -> Router {
             "/app/{app_id}/msg/{msg_id}/content",
             delete(message::expunge_content),
         )
+        .route("/source", get(source::list).post(source::create))
+        .route(
+            "/source/{source_id}",
+            get(source::get).put(source::update).delete(source::delete),
+        )
+        .route("/source/{source_id}/secret", get(source::get_secret))
+        .route("/source/{source_id}/request", get(inbound_request::list))
+        .route(
+            "/source/{source_id}/request/{request_id}",
+            get(inbound_request::get),
+        )
+        .route(
+            "/source/{source_id}/request/{request_id}/replay",
+            post(inbound_request::replay),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,
@@ -127,9 +147,15 @@ pub fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::serve));
+    // Providers call /in without a token; the source's body limit replaces the global one.
+    let inbound = Router::new().route(
+        "/in/{source_id}",
+        any(ingest::receive).layer(DefaultBodyLimit::disable()),
+    );
     Router::new()
         .nest("/api/v1", api.merge(public))
         .route("/metrics", get(metrics::serve))
+        .merge(inbound)
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit))

@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{application, attempt, endpoint, event_type, message};
+use crate::{application, attempt, endpoint, event_type, inbound_request, ingest, message, source};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,9 @@ use crate::{application, attempt, endpoint, event_type, message};
         message::create, message::list, message::get,
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::resend,
         message::expunge_content,
+        source::list, source::create, source::get, source::update, source::delete,
+        source::get_secret, inbound_request::list, inbound_request::get, inbound_request::replay,
+        ingest::receive,
     ),
     modifiers(&BearerAuth)
 )]

@@ -18,6 +18,8 @@ pub struct ApiConfig {
     pub idempotency_window: Duration,
     /// Default grace period of a rotated endpoint secret. Default: 24 h.
     pub secret_grace_period: Duration,
+    /// The receive side (`/in/{source}`).
+    pub inbound: crate::inbound_state::InboundConfig,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -27,6 +29,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("body_limit", &self.body_limit)
             .field("idempotency_window", &self.idempotency_window)
             .field("secret_grace_period", &self.secret_grace_period)
+            .field("inbound", &self.inbound)
             .finish()
     }
 }
@@ -45,10 +48,12 @@ pub struct AppState {
     pub(crate) metrics: Option<crate::metrics::MetricsRender>,
     /// Where `endpoint.created/updated/deleted/disabled` events go, if anywhere.
     pub(crate) operational: Option<hookd_store::OperationalWebhooks>,
+    pub(crate) inbound: Arc<crate::inbound_state::InboundState>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> Self {
+        let inbound = crate::inbound_state::InboundState::new(config.inbound.clone());
         Self {
             store,
             config: Arc::new(config),
@@ -58,6 +63,7 @@ impl AppState {
             local_worker: None,
             metrics: None,
             operational: None,
+            inbound: Arc::new(inbound),
         }
     }
 

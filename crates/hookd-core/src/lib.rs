@@ -12,6 +12,7 @@ pub mod network;
 pub mod operational;
 pub mod retry;
 pub mod signature;
+pub mod source;
 
 /// Every timestamp in hookd is UTC with millisecond precision or better.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

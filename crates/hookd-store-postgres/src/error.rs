@@ -117,7 +117,8 @@ pub(crate) fn is_transient(error: &tokio_postgres::Error) -> bool {
 /// The record a foreign-key violation says is missing.
 fn missing_record(constraint: &str) -> Option<&'static str> {
     Some(match constraint {
-        "endpoints_app_id_fkey" | "messages_app_id_fkey" => "application",
+        "endpoints_app_id_fkey" | "messages_app_id_fkey" | "sources_app_id_fkey" => "application",
+        "inbound_requests_source_id_fkey" | "inbound_dedup_source_id_fkey" => "source",
         "deliveries_msg_id_fkey" | "attempts_msg_id_fkey" => "message",
         "deliveries_endpoint_id_fkey" | "attempts_endpoint_id_fkey" => "endpoint",
         _ => return None,

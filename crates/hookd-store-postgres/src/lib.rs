@@ -33,6 +33,7 @@ mod rows;
 mod runs;
 mod settings;
 mod setup;
+mod sources;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod wakeups;
@@ -42,13 +43,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
+use hookd_core::ids::{
+    ApplicationId, DeliveryId, EndpointId, InboundRequestId, MessageId, SourceId,
+};
 use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
+use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
 use hookd_store::{
-    AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, Lease, LeasedDelivery,
-    MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth, QueueMetrics, Store,
-    StoreResult, StoredResponse, TimeWindow,
+    AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
+    IngestOutcome, Lease, LeasedDelivery, MessageFilter, OutcomeRecord, Page, PageRequest,
+    PoolStatus, QueueDepth, QueueMetrics, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -432,5 +436,64 @@ impl Store for PostgresStore {
 
     fn pool_status(&self) -> Vec<PoolStatus> {
         observability::pool_status(&self.db)
+    }
+
+    // ---- sources (receive side) ----
+
+    async fn create_source(&self, source: &Source) -> StoreResult<()> {
+        sources::create_source(&self.db, source).await
+    }
+
+    async fn source(&self, id_or_uid: &str) -> StoreResult<Source> {
+        sources::source(&self.db, id_or_uid).await
+    }
+
+    async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>> {
+        sources::list_sources(&self.db, page).await
+    }
+
+    async fn update_source(&self, source: &Source) -> StoreResult<()> {
+        sources::update_source(&self.db, source).await
+    }
+
+    async fn delete_source(&self, source_id: &SourceId) -> StoreResult<()> {
+        sources::delete_source(&self.db, source_id).await
+    }
+
+    async fn record_inbound_request(&self, request: &InboundRecord) -> StoreResult<()> {
+        sources::record_inbound_request(&self.db, request).await
+    }
+
+    async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome> {
+        let (outcome, wrote_deliveries) = sources::ingest_inbound(&self.db, ingest).await?;
+        if wrote_deliveries {
+            self.wakeups.work_committed();
+        }
+        Ok(outcome)
+    }
+
+    async fn list_inbound_requests(
+        &self,
+        source_id: &SourceId,
+        filter: &InboundFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRecord>> {
+        sources::list_inbound_requests(&self.db, source_id, filter, page).await
+    }
+
+    async fn inbound_request(
+        &self,
+        source_id: &SourceId,
+        request_id: &InboundRequestId,
+    ) -> StoreResult<InboundRecord> {
+        sources::inbound_request(&self.db, source_id, request_id).await
+    }
+
+    async fn expire_inbound_requests(&self, before: Timestamp, limit: usize) -> StoreResult<u64> {
+        sources::expire_inbound_requests(&self.db, before, limit).await
+    }
+
+    async fn expire_dedup_keys(&self, before: Timestamp, limit: usize) -> StoreResult<u64> {
+        sources::expire_dedup_keys(&self.db, before, limit).await
     }
 }

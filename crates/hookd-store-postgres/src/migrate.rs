@@ -35,6 +35,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "retention",
         sql: include_str!("../migrations/0002_retention.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sources",
+        sql: include_str!("../migrations/0003_sources.sql"),
+    },
 ];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,

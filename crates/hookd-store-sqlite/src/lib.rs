@@ -25,6 +25,7 @@ mod retention;
 mod rows;
 mod settings;
 mod setup;
+mod sources;
 mod writer;
 
 #[cfg(test)]
@@ -35,13 +36,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
+use hookd_core::ids::{
+    ApplicationId, DeliveryId, EndpointId, InboundRequestId, MessageId, SourceId,
+};
 use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
+use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
 use hookd_store::{
-    AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, Lease, LeasedDelivery,
-    MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth, QueueMetrics, Store,
-    StoreResult, StoredResponse, TimeWindow,
+    AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
+    IngestOutcome, Lease, LeasedDelivery, MessageFilter, OutcomeRecord, Page, PageRequest,
+    PoolStatus, QueueDepth, QueueMetrics, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -501,5 +505,78 @@ impl Store for SqliteStore {
 
     fn pool_status(&self) -> Vec<PoolStatus> {
         observability::pool_status(&self.readers, &self.writer)
+    }
+
+    // ---- sources (receive side) ----
+
+    async fn create_source(&self, source: &Source) -> StoreResult<()> {
+        let source = source.clone();
+        self.write(move |c| sources::create_source(c, &source))
+            .await
+    }
+
+    async fn source(&self, id_or_uid: &str) -> StoreResult<Source> {
+        let id_or_uid = id_or_uid.to_owned();
+        self.read(move |c| sources::source(c, &id_or_uid)).await
+    }
+
+    async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>> {
+        let page = page.clone();
+        self.read(move |c| sources::list_sources(c, &page)).await
+    }
+
+    async fn update_source(&self, source: &Source) -> StoreResult<()> {
+        let source = source.clone();
+        self.write(move |c| sources::update_source(c, &source))
+            .await
+    }
+
+    async fn delete_source(&self, source_id: &SourceId) -> StoreResult<()> {
+        let source_id = source_id.clone();
+        self.write(move |c| sources::delete_source(c, &source_id))
+            .await
+    }
+
+    async fn record_inbound_request(&self, request: &InboundRecord) -> StoreResult<()> {
+        let request = request.clone();
+        self.write(move |c| sources::record_inbound_request(c, &request))
+            .await
+    }
+
+    async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome> {
+        let ingest = ingest.clone();
+        self.write_and_wake(move |c| sources::ingest_inbound(c, &ingest))
+            .await
+    }
+
+    async fn list_inbound_requests(
+        &self,
+        source_id: &SourceId,
+        filter: &InboundFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRecord>> {
+        let (source_id, filter, page) = (source_id.clone(), filter.clone(), page.clone());
+        self.read(move |c| sources::list_inbound_requests(c, &source_id, &filter, &page))
+            .await
+    }
+
+    async fn inbound_request(
+        &self,
+        source_id: &SourceId,
+        request_id: &InboundRequestId,
+    ) -> StoreResult<InboundRecord> {
+        let (source_id, request_id) = (source_id.clone(), request_id.clone());
+        self.read(move |c| sources::inbound_request(c, &source_id, &request_id))
+            .await
+    }
+
+    async fn expire_inbound_requests(&self, before: Timestamp, limit: usize) -> StoreResult<u64> {
+        self.write(move |c| sources::expire_inbound_requests(c, before, limit))
+            .await
+    }
+
+    async fn expire_dedup_keys(&self, before: Timestamp, limit: usize) -> StoreResult<u64> {
+        self.write(move |c| sources::expire_dedup_keys(c, before, limit))
+            .await
     }
 }

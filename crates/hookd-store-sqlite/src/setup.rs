@@ -17,6 +17,7 @@ use crate::error::{map, unavailable, MachineryError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_retention.sql"),
+    include_str!("../migrations/0003_sources.sql"),
 ];
 
 /// The schema version this build writes.

@@ -19,6 +19,7 @@ mod queue;
 mod records;
 mod retention;
 mod runs;
+mod sources;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use queue::*;
 pub use records::*;
 pub use retention::*;
 pub use runs::*;
+pub use sources::*;
 
 use crate::Store;
 
@@ -129,6 +131,15 @@ macro_rules! store_conformance_tests {
             // observability
             queue_metrics_oldest_waiting,
             pool_status_is_consistent,
+            // sources (receive side)
+            source_crud,
+            ingest_writes_message_deliveries_and_request,
+            ingest_deduplicates_by_event_id_within_the_window,
+            ingest_without_event_id_always_creates,
+            inbound_requests_are_listed_and_filtered,
+            expire_inbound_requests_and_dedup_keys,
+            delete_source_and_application_cascade,
+            concurrent_ingests_of_one_event_id_make_one_message,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -20,14 +20,18 @@ mod handoff;
 mod observability;
 mod operational;
 mod retention;
+mod sources;
 mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
+use hookd_core::ids::{
+    ApplicationId, DeliveryId, EndpointId, InboundRequestId, MessageId, SourceId,
+};
 use hookd_core::model::{Application, Attempt, Endpoint, EventType, Message};
+use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
 use tokio::sync::Notify;
 
@@ -36,6 +40,7 @@ pub use handoff::{LocalWorker, Reservation};
 pub use observability::{PoolStatus, QueueMetrics};
 pub use operational::OperationalWebhooks;
 pub use retention::{payload_gone_attempt, ExpiryKind};
+pub use sources::*;
 pub use types::*;
 
 /// The result type of every store call.
@@ -267,4 +272,41 @@ pub trait Store: Send + Sync + 'static {
 
     /// The backend's connection pools as they are now, read from memory (no round trip).
     fn pool_status(&self) -> Vec<PoolStatus>;
+
+    // ---- sources (receive side) ----
+
+    /// Inserts a source. `Conflict` when its `uid` is taken; `NotFound("application")`
+    /// when its application does not exist.
+    async fn create_source(&self, source: &Source) -> StoreResult<()>;
+    /// A source by id or by uid.
+    async fn source(&self, id_or_uid: &str) -> StoreResult<Source>;
+    async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>>;
+    /// Replaces every field but `id` and `created_at`. `Conflict` when the new `uid` is taken.
+    async fn update_source(&self, source: &Source) -> StoreResult<()>;
+    /// Deletes the source with its stored requests and dedup keys.
+    async fn delete_source(&self, source_id: &SourceId) -> StoreResult<()>;
+    /// Stores a request that made no message (rejected, or a handshake) as given.
+    async fn record_inbound_request(&self, request: &InboundRecord) -> StoreResult<()>;
+    /// In one durable transaction: checks and records the provider event id, then either
+    /// stores the request as a duplicate, or writes the message with its deliveries (as
+    /// `create_message` does) and stores the request as verified, pointing at it.
+    async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome>;
+    /// The source's stored requests matching `filter`.
+    async fn list_inbound_requests(
+        &self,
+        source_id: &SourceId,
+        filter: &InboundFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRecord>>;
+    /// One stored request of the source.
+    async fn inbound_request(
+        &self,
+        source_id: &SourceId,
+        request_id: &InboundRequestId,
+    ) -> StoreResult<InboundRecord>;
+    /// Deletes up to `limit` stored requests received before `before` (oldest first).
+    /// Returns how many; call again until it returns less than `limit`.
+    async fn expire_inbound_requests(&self, before: Timestamp, limit: usize) -> StoreResult<u64>;
+    /// Deletes up to `limit` dedup keys first seen before `before`. Returns how many.
+    async fn expire_dedup_keys(&self, before: Timestamp, limit: usize) -> StoreResult<u64>;
 }

@@ -93,6 +93,16 @@ pub struct ServeArgs {
     /// and kept in the database].
     #[arg(long, env = "HOOKD_OPERATIONAL_WEBHOOK_SECRET", hide_env_values = true)]
     pub operational_webhook_secret: Option<String>,
+    /// URL providers reach hookd at, e.g. https://hooks.example.com, to rebuild the URL a
+    /// provider signed behind a reverse proxy [default: http://{Host}].
+    #[arg(long, env = "HOOKD_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+    /// Requests per second accepted at /in across all sources, per node [default: no limit].
+    #[arg(long, env = "HOOKD_INBOUND_RATE_LIMIT")]
+    pub inbound_rate_limit: Option<u32>,
+    /// How long a provider event id is remembered to drop re-sends [default: 7d].
+    #[arg(long, env = "HOOKD_INBOUND_DEDUP_WINDOW")]
+    pub inbound_dedup_window: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -123,6 +133,9 @@ struct FileConfig {
     retention_interval: Option<String>,
     operational_webhook_url: Option<String>,
     operational_webhook_secret: Option<String>,
+    public_base_url: Option<String>,
+    inbound_rate_limit: Option<u32>,
+    inbound_dedup_window: Option<String>,
 }
 
 /// Where the data lives.
@@ -181,6 +194,12 @@ pub struct Config {
     pub operational_webhook_url: Option<String>,
     /// The `whsec_` secret that signs them; `None` keeps (or generates) the stored one.
     pub operational_webhook_secret: Option<String>,
+    /// The URL providers reach hookd at, without a trailing slash.
+    pub public_base_url: Option<String>,
+    /// Requests per second accepted at /in on this node.
+    pub inbound_rate_limit: Option<u32>,
+    /// How long a provider event id is remembered.
+    pub inbound_dedup_window: Duration,
     /// Serve HTTPS with this certificate and key (checked when the server starts).
     pub tls: Option<TlsFiles>,
 }
@@ -230,6 +249,9 @@ impl std::fmt::Debug for Config {
                     .as_ref()
                     .map(|_| "[redacted]"),
             )
+            .field("public_base_url", &self.public_base_url)
+            .field("inbound_rate_limit", &self.inbound_rate_limit)
+            .field("inbound_dedup_window", &self.inbound_dedup_window)
             .finish()
     }
 }
@@ -393,6 +415,20 @@ impl Config {
             )
             .map_err(|error| anyhow::anyhow!("operational_webhook_secret: {error}"))?;
         }
+        let public_base_url = args
+            .public_base_url
+            .or(file.public_base_url)
+            .map(|text| parse_public_base_url(&text))
+            .transpose()?;
+        let inbound_rate_limit = args.inbound_rate_limit.or(file.inbound_rate_limit);
+        if inbound_rate_limit == Some(0) {
+            bail!("inbound_rate_limit: must be at least 1 request per second");
+        }
+        let inbound_dedup_window = duration(
+            "inbound_dedup_window",
+            args.inbound_dedup_window.or(file.inbound_dedup_window),
+            "7d",
+        )?;
         Ok(Self {
             tls,
             retention_payload,
@@ -400,6 +436,9 @@ impl Config {
             retention_interval,
             operational_webhook_url,
             operational_webhook_secret,
+            public_base_url,
+            inbound_rate_limit,
+            inbound_dedup_window,
             max_database_size,
             response_body_limit,
             sqlite_max_batch,
@@ -419,6 +458,19 @@ impl Config {
             log_format,
         })
     }
+}
+
+/// An absolute http(s) URL without query or fragment; returned without a trailing slash.
+fn parse_public_base_url(text: &str) -> anyhow::Result<String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+        && trimmed.split_once("://").is_some_and(|(_, rest)| {
+            !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', ' '])
+        });
+    if !valid {
+        bail!("public_base_url: {text:?} is not an http(s) URL like https://hooks.example.com");
+    }
+    Ok(trimmed.to_owned())
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -528,6 +580,71 @@ mod tests {
         assert_eq!(config.listen.port(), 9001);
         assert_eq!(config.retry_schedule, vec![Duration::from_secs(1)]);
         assert_eq!(config.body_limit, 2 << 20);
+    }
+
+    #[test]
+    fn receive_side_settings() {
+        let defaults = Config::load(ServeArgs::default()).unwrap();
+        assert_eq!(defaults.public_base_url, None);
+        assert_eq!(defaults.inbound_rate_limit, None);
+        assert_eq!(
+            defaults.inbound_dedup_window,
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.toml");
+        std::fs::write(
+            &path,
+            "public_base_url = \"https://hooks.example.com/\"\ninbound_rate_limit = 50\n\
+             inbound_dedup_window = \"1h\"\n",
+        )
+        .unwrap();
+        let config = Config::load(ServeArgs {
+            config: Some(path),
+            inbound_rate_limit: Some(80),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            config.public_base_url.as_deref(),
+            Some("https://hooks.example.com")
+        );
+        assert_eq!(config.inbound_rate_limit, Some(80));
+        assert_eq!(config.inbound_dedup_window, Duration::from_secs(3600));
+
+        for (args, setting) in [
+            (
+                ServeArgs {
+                    public_base_url: Some("hooks.example.com".into()),
+                    ..Default::default()
+                },
+                "public_base_url",
+            ),
+            (
+                ServeArgs {
+                    public_base_url: Some("https://hooks.example.com/?a=1".into()),
+                    ..Default::default()
+                },
+                "public_base_url",
+            ),
+            (
+                ServeArgs {
+                    inbound_rate_limit: Some(0),
+                    ..Default::default()
+                },
+                "inbound_rate_limit",
+            ),
+            (
+                ServeArgs {
+                    inbound_dedup_window: Some("soon".into()),
+                    ..Default::default()
+                },
+                "inbound_dedup_window",
+            ),
+        ] {
+            let error = Config::load(args).unwrap_err().to_string();
+            assert!(error.starts_with(setting), "{error}");
+        }
     }
 
     #[test]

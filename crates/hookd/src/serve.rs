@@ -147,6 +147,11 @@ pub async fn run(
                 body_limit: config.body_limit,
                 idempotency_window: IDEMPOTENCY_WINDOW,
                 secret_grace_period: config.secret_grace_period,
+                inbound: hookd_api::InboundConfig {
+                    public_base_url: config.public_base_url.clone(),
+                    global_rate_limit: config.inbound_rate_limit,
+                    dedup_window: config.inbound_dedup_window,
+                },
             },
         )
         .with_metrics(metrics_render);

@@ -13,6 +13,7 @@ mod postgres;
 mod provider_peers;
 mod retention;
 mod schemes;
+mod sources;
 mod support;
 mod tls;
 mod verify_command;

@@ -1,0 +1,388 @@
+//! `/api/v1/source`: sources, the receive side's provider connections (admin auth).
+//!
+//! A source names a provider, the secrets that verify its requests and the application
+//! its events become messages in; providers call `POST /in/{id or uid}` (see `ingest`).
+//! As Svix does for endpoint secrets, the source views never show secrets: they are read
+//! with `GET /api/v1/source/{source}/secret`, so that a listing can be shown or logged.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use hookd_core::ids::SourceId;
+use hookd_core::inbound::{GenericScheme, Provider};
+use hookd_core::signature::{validate_secret, SignatureScheme};
+use hookd_core::source::{Source, SourceSettings};
+use hookd_store::{Ordering, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, Query};
+use crate::pagination::{page_request, ListResponse};
+use crate::state::AppState;
+use crate::validate;
+use crate::wire;
+
+/// Largest per-source body limit, in bytes (64 MiB).
+pub const MAX_SOURCE_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// A source as created or replaced.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourceIn {
+    pub name: String,
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// `stripe`, `github`, `shopify`, `razorpay`, `slack`, `twilio`, `standard-webhooks`,
+    /// `svix`, `paddle`, `square`, `discord`, `meta`, `gitlab` or `generic`.
+    pub provider: String,
+    /// The current secret (a signing secret, or the token for token providers). On PUT,
+    /// leaving out both `secret` and `secrets` keeps the secrets in force.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// More secrets valid at the same time, for rotation.
+    #[serde(default)]
+    pub secrets: Option<Vec<String>>,
+    /// The application (id or uid) the source's events become messages in.
+    pub app_id: String,
+    /// Seconds a signed timestamp may be from now. Default: 300.
+    #[serde(default)]
+    pub tolerance_secs: Option<i64>,
+    /// The scheme of a `generic` source.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub generic: Option<GenericScheme>,
+    /// Largest body accepted, in bytes (at most 64 MiB). Default: the server's body limit.
+    #[serde(default)]
+    pub body_limit: Option<usize>,
+    /// Requests per second accepted (bursts of as many). Default: no per-source limit.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
+    /// `meta` sources: the verify token of Meta's `hub.challenge` subscription handshake.
+    #[serde(default)]
+    pub verify_token: Option<String>,
+}
+
+/// A source as shown (never with its secrets).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceOut {
+    pub id: String,
+    pub uid: Option<String>,
+    pub name: String,
+    pub provider: String,
+    pub app_id: String,
+    /// The path providers call: `/in/{id}` (the uid works too).
+    pub ingest_path: String,
+    /// How many secrets are in force.
+    pub secret_count: usize,
+    pub tolerance_secs: i64,
+    #[schema(value_type = Option<Object>)]
+    pub generic: Option<GenericScheme>,
+    pub body_limit: Option<usize>,
+    pub rate_limit: Option<u32>,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: hookd_core::Timestamp,
+    #[serde(serialize_with = "wire::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: hookd_core::Timestamp,
+}
+
+/// A source's secrets.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceSecretOut {
+    /// The current secret.
+    pub secret: String,
+    /// Every secret in force, the current one first.
+    pub secrets: Vec<String>,
+}
+
+impl From<Source> for SourceOut {
+    fn from(source: Source) -> Self {
+        let tolerance_secs = source.verifier_config().tolerance_secs;
+        Self {
+            ingest_path: format!("/in/{}", source.id),
+            id: source.id.to_string(),
+            uid: source.uid,
+            name: source.name,
+            provider: source.provider.as_str().to_owned(),
+            app_id: source.app_id.to_string(),
+            secret_count: source.secrets.len(),
+            tolerance_secs,
+            generic: source.settings.generic,
+            body_limit: source.settings.body_limit,
+            rate_limit: source.settings.rate_limit,
+            created_at: source.created_at,
+            updated_at: source.updated_at,
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/source",
+    tag = "source",
+    params(("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending")),
+    responses((status = 200, body = ListResponse<SourceOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    query: Query,
+) -> ApiResult<Json<ListResponse<SourceOut>>> {
+    let page = page_request(&query, Ordering::Ascending)?;
+    let found = state.store.list_sources(&page).await?;
+    Ok(Json(ListResponse::from_page(found, SourceOut::from)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/source",
+    tag = "source",
+    request_body = SourceIn,
+    responses((status = 201, body = SourceOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<SourceIn>,
+) -> ApiResult<(StatusCode, Json<SourceOut>)> {
+    let now = wire::now();
+    let (ms, random) = wire::id_parts(now);
+    let source = build(&state, input, SourceId::new(ms, random), None, now).await?;
+    state.store.create_source(&source).await?;
+    state.inbound.forget_sources();
+    Ok((StatusCode::CREATED, Json(source.into())))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/source/{source_id}",
+    tag = "source",
+    params(("source_id" = String, Path, description = "Source id or uid")),
+    responses((status = 200, body = SourceOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(source_id): Path<String>,
+) -> ApiResult<Json<SourceOut>> {
+    Ok(Json(state.store.source(&source_id).await?.into()))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/v1/source/{source_id}",
+    tag = "source",
+    params(("source_id" = String, Path, description = "Source id or uid")),
+    request_body = SourceIn,
+    responses((status = 200, body = SourceOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    Path(source_id): Path<String>,
+    ApiJson(input): ApiJson<SourceIn>,
+) -> ApiResult<Json<SourceOut>> {
+    let existing = state.store.source(&source_id).await?;
+    let mut source = build(
+        &state,
+        input,
+        existing.id.clone(),
+        Some(existing.secrets),
+        wire::now(),
+    )
+    .await?;
+    source.created_at = existing.created_at;
+    state.store.update_source(&source).await?;
+    state.inbound.forget_sources();
+    Ok(Json(source.into()))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/source/{source_id}",
+    tag = "source",
+    params(("source_id" = String, Path, description = "Source id or uid")),
+    responses((status = 204, description = "Deleted with its stored requests"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(source_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let source = state.store.source(&source_id).await?;
+    state.store.delete_source(&source.id).await?;
+    state.inbound.forget_sources();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/source/{source_id}/secret",
+    tag = "source",
+    params(("source_id" = String, Path, description = "Source id or uid")),
+    responses((status = 200, body = SourceSecretOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_secret(
+    State(state): State<AppState>,
+    Path(source_id): Path<String>,
+) -> ApiResult<Json<SourceSecretOut>> {
+    let source = state.store.source(&source_id).await?;
+    Ok(Json(SourceSecretOut {
+        secret: source.secrets.first().cloned().unwrap_or_default(),
+        secrets: source.secrets,
+    }))
+}
+
+/// Validates `input` into a source record; `kept_secrets` are used when the input names
+/// none (a PUT that does not rotate).
+async fn build(
+    state: &AppState,
+    input: SourceIn,
+    id: SourceId,
+    kept_secrets: Option<Vec<String>>,
+    now: hookd_core::Timestamp,
+) -> Result<Source, ApiError> {
+    if input.name.trim().is_empty() {
+        return Err(ApiError::field("name", "must not be empty"));
+    }
+    if let Some(uid) = &input.uid {
+        validate::name_like("uid", uid)?;
+        if SourceId::looks_like(uid) {
+            return Err(ApiError::field(
+                "uid",
+                "must not look like a source id (src_…)",
+            ));
+        }
+    }
+    let provider = Provider::parse(&input.provider).ok_or_else(|| {
+        let known: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+        ApiError::field(
+            "provider",
+            format!(
+                "unknown provider {:?}; expected one of {}",
+                input.provider,
+                known.join(", ")
+            ),
+        )
+    })?;
+    let mut secrets: Vec<String> = input.secret.into_iter().collect();
+    for secret in input.secrets.unwrap_or_default() {
+        if !secrets.contains(&secret) {
+            secrets.push(secret);
+        }
+    }
+    if secrets.is_empty() {
+        secrets = kept_secrets.unwrap_or_default();
+    }
+    if secrets.is_empty() {
+        return Err(ApiError::field(
+            "secret",
+            format!("provider {provider} needs a secret to verify requests"),
+        ));
+    }
+    for (index, secret) in secrets.iter().enumerate() {
+        let field = if index == 0 {
+            "secret".to_owned()
+        } else {
+            format!("secrets[{}]", index - 1)
+        };
+        if secret.is_empty() {
+            return Err(ApiError::field(&field, "must not be empty"));
+        }
+        if matches!(provider, Provider::StandardWebhooks | Provider::Svix) {
+            validate_secret(SignatureScheme::Standard, secret)
+                .map_err(|error| ApiError::field(&field, error))?;
+        }
+    }
+    if let Some(tolerance) = input.tolerance_secs {
+        if !(1..=7 * 24 * 3600).contains(&tolerance) {
+            return Err(ApiError::field(
+                "toleranceSecs",
+                "must be between 1 and 604800 seconds",
+            ));
+        }
+    }
+    if let Some(limit) = input.body_limit {
+        if limit == 0 || limit > MAX_SOURCE_BODY_LIMIT {
+            return Err(ApiError::field(
+                "bodyLimit",
+                format!("must be between 1 and {MAX_SOURCE_BODY_LIMIT} bytes"),
+            ));
+        }
+    }
+    if input.rate_limit == Some(0) {
+        return Err(ApiError::field(
+            "rateLimit",
+            "must be at least 1 request per second",
+        ));
+    }
+    match (&input.generic, provider) {
+        (None, Provider::Generic) => {
+            return Err(ApiError::field(
+                "generic",
+                "provider generic needs its scheme (algorithm, encoding, header)",
+            ))
+        }
+        (Some(scheme), Provider::Generic) => check_generic(scheme)?,
+        (Some(_), _) => {
+            return Err(ApiError::field(
+                "generic",
+                format!("only a generic source takes a scheme, not {provider}"),
+            ))
+        }
+        (None, _) => {}
+    }
+    let app = match state.store.application(&input.app_id).await {
+        Ok(app) => app,
+        Err(StoreError::NotFound(_)) => {
+            return Err(ApiError::field(
+                "appId",
+                format!("no application {:?}", input.app_id),
+            ))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    Ok(Source {
+        id,
+        uid: input.uid,
+        name: input.name,
+        app_id: app.id,
+        provider,
+        secrets,
+        settings: SourceSettings {
+            tolerance_secs: input.tolerance_secs,
+            generic: input.generic,
+            body_limit: input.body_limit,
+            rate_limit: input.rate_limit,
+            verify_token: input.verify_token,
+        },
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+fn check_generic(scheme: &GenericScheme) -> Result<(), ApiError> {
+    if !matches!(scheme.algorithm.as_str(), "sha1" | "sha256" | "sha512") {
+        return Err(ApiError::field(
+            "generic.algorithm",
+            format!(
+                "expected sha1, sha256 or sha512, found {:?}",
+                scheme.algorithm
+            ),
+        ));
+    }
+    if !matches!(scheme.encoding.as_str(), "hex" | "base64") {
+        return Err(ApiError::field(
+            "generic.encoding",
+            format!("expected hex or base64, found {:?}", scheme.encoding),
+        ));
+    }
+    if scheme.header.trim().is_empty() {
+        return Err(ApiError::field("generic.header", "must not be empty"));
+    }
+    Ok(())
+}

@@ -1,0 +1,408 @@
+//! The receive side: sources, the requests they received, and the provider event ids
+//! seen (deduplication), including the one-transaction ingest of a verified request.
+//!
+//! **Invariants:** an ingest is one transaction: the dedup key, the message with its
+//! deliveries and the stored request commit together or not at all. Two nodes ingesting
+//! the same event id at once serialise on the dedup key's row (`INSERT … ON CONFLICT`
+//! waits for the other transaction), so exactly one of them makes a message. A stored
+//! body is the exact bytes received (`bytea`).
+
+use hookd_core::ids::{ApplicationId, InboundRequestId, MessageId, SourceId};
+use hookd_core::inbound::Provider;
+use hookd_core::model::{MessageStatus, TriggerType};
+use hookd_core::source::{InboundRecord, InboundStatus, Source, SourceSettings};
+use hookd_core::Timestamp;
+use hookd_store::{
+    InboundFilter, InboundIngest, IngestOutcome, Page, PageRequest, StoreError, StoreResult,
+};
+use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::Row;
+
+use crate::db::{found_if, Db};
+use crate::error::{internal, MachineryError};
+use crate::messages::new_delivery_id;
+use crate::pagination::Listing;
+use crate::rows::{get, status_code, trigger_code};
+
+const SOURCE_COLUMNS: &str = "s.id, s.uid, s.name, s.app_id, s.provider, s.secrets, s.settings, \
+    s.created_at, s.updated_at";
+
+const REQUEST_COLUMNS: &str = "r.id, r.source_id, r.method, r.path, r.query, r.headers, r.body, \
+    r.status, r.error_code, r.error_detail, r.event_id, r.msg_id, r.source_ip, r.received_at";
+
+const INSERT_REQUEST: &str = "INSERT INTO inbound_requests (id, source_id, method, path, query, \
+    headers, body, status, error_code, error_detail, event_id, msg_id, source_ip, received_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+// ---- sources ----
+
+pub(crate) async fn create_source(db: &Db, source: &Source) -> StoreResult<()> {
+    let sql = "INSERT INTO sources (id, uid, name, app_id, provider, secrets, settings, \
+        created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    db.execute_naming(
+        sql,
+        &[
+            &source.id.as_str(),
+            &source.uid,
+            &source.name,
+            &source.app_id.as_str(),
+            &source.provider.as_str(),
+            &Json(&source.secrets),
+            &Json(&source.settings),
+            &source.created_at,
+            &source.updated_at,
+        ],
+        |constraint| source_conflict(constraint, source),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn source(db: &Db, id_or_uid: &str) -> StoreResult<Source> {
+    let sql = format!(
+        "SELECT {SOURCE_COLUMNS} FROM sources s WHERE s.id = $1 OR s.uid = $1 \
+         ORDER BY s.id = $1 DESC LIMIT 1"
+    );
+    match db.query_opt(&sql, &[&id_or_uid]).await? {
+        Some(row) => source_from_row(&row),
+        None => Err(StoreError::NotFound("source")),
+    }
+}
+
+pub(crate) async fn list_sources(db: &Db, page: &PageRequest) -> StoreResult<Page<Source>> {
+    Listing::new(format!("SELECT {SOURCE_COLUMNS} FROM sources s"), "s.id")
+        .fetch(db, page, source_from_row, |source| source.id.to_string())
+        .await
+}
+
+pub(crate) async fn update_source(db: &Db, source: &Source) -> StoreResult<()> {
+    let sql = "UPDATE sources SET uid = $2, name = $3, app_id = $4, provider = $5, secrets = $6, \
+        settings = $7, updated_at = $8 WHERE id = $1";
+    let changed = db
+        .execute_naming(
+            sql,
+            &[
+                &source.id.as_str(),
+                &source.uid,
+                &source.name,
+                &source.app_id.as_str(),
+                &source.provider.as_str(),
+                &Json(&source.secrets),
+                &Json(&source.settings),
+                &source.updated_at,
+            ],
+            |constraint| source_conflict(constraint, source),
+        )
+        .await?;
+    found_if(changed, "source")
+}
+
+pub(crate) async fn delete_source(db: &Db, source_id: &SourceId) -> StoreResult<()> {
+    let changed = db
+        .execute("DELETE FROM sources WHERE id = $1", &[&source_id.as_str()])
+        .await?;
+    found_if(changed, "source")
+}
+
+// ---- inbound requests ----
+
+pub(crate) async fn record_inbound_request(db: &Db, request: &InboundRecord) -> StoreResult<()> {
+    let params = request_params(request);
+    db.execute(INSERT_REQUEST, &refs(&params)).await?;
+    Ok(())
+}
+
+/// Ingests one verified request in one transaction; returns the outcome and whether a
+/// delivery was written (so the caller wakes workers only then).
+pub(crate) async fn ingest_inbound(
+    db: &Db,
+    ingest: &InboundIngest,
+) -> StoreResult<(IngestOutcome, bool)> {
+    let mut client = db.client().await?;
+    let claim = db
+        .prepare(
+            &client,
+            "INSERT INTO inbound_dedup (source_id, event_id, msg_id, first_seen_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (source_id, event_id) DO UPDATE \
+             SET msg_id = excluded.msg_id, first_seen_at = excluded.first_seen_at \
+             WHERE inbound_dedup.first_seen_at < $5 \
+             RETURNING 1",
+        )
+        .await?;
+    let first_sighting = db
+        .prepare(
+            &client,
+            "SELECT msg_id FROM inbound_dedup WHERE source_id = $1 AND event_id = $2",
+        )
+        .await?;
+    let insert_message = db.prepare(&client, &create_message_sql()).await?;
+    let insert_request = db.prepare(&client, INSERT_REQUEST).await?;
+    let transaction = client
+        .transaction()
+        .await
+        .map_err(|error| db.error(error))?;
+    let mut request = ingest.request.clone();
+    if let Some(event_id) = &ingest.dedup_event_id {
+        let claimed = transaction
+            .query(
+                &claim,
+                &[
+                    &request.source_id.as_str(),
+                    event_id,
+                    &ingest.message.id.as_str(),
+                    &request.received_at,
+                    &ingest.dedup_not_before,
+                ],
+            )
+            .await
+            .map_err(|error| db.error(error))?;
+        if claimed.is_empty() {
+            let row = transaction
+                .query_one(&first_sighting, &[&request.source_id.as_str(), event_id])
+                .await
+                .map_err(|error| db.error(error))?;
+            let msg_id: Option<String> = get(&row, 0)?;
+            let msg_id = msg_id.map(MessageId::from_trusted);
+            request.status = InboundStatus::Duplicate;
+            request.msg_id = msg_id.clone();
+            let params = request_params(&request);
+            transaction
+                .execute(&insert_request, &refs(&params))
+                .await
+                .map_err(|error| db.error(error))?;
+            transaction
+                .commit()
+                .await
+                .map_err(|error| db.error(error))?;
+            return Ok((IngestOutcome::Duplicate { msg_id }, false));
+        }
+    }
+    let message = &ingest.message;
+    let targets: Vec<&str> = ingest.endpoint_ids.iter().map(|id| id.as_str()).collect();
+    let delivery_ids: Vec<String> = ingest
+        .endpoint_ids
+        .iter()
+        .map(|_| new_delivery_id(message.created_at).to_string())
+        .collect();
+    let n_deliveries = transaction
+        .execute(
+            &insert_message,
+            &[
+                &message.id.as_str(),
+                &message.app_id.as_str(),
+                &message.event_id,
+                &message.event_type,
+                &message.payload,
+                &Json(&message.channels),
+                &Json(&message.tags),
+                &message.created_at,
+                &targets,
+                &delivery_ids,
+            ],
+        )
+        .await
+        .map_err(|error| db.error(error))?;
+    request.status = InboundStatus::Verified;
+    request.msg_id = Some(message.id.clone());
+    let params = request_params(&request);
+    transaction
+        .execute(&insert_request, &refs(&params))
+        .await
+        .map_err(|error| db.error(error))?;
+    transaction
+        .commit()
+        .await
+        .map_err(|error| db.error(error))?;
+    Ok((
+        IngestOutcome::Created {
+            msg_id: message.id.clone(),
+        },
+        n_deliveries > 0,
+    ))
+}
+
+pub(crate) async fn list_inbound_requests(
+    db: &Db,
+    source_id: &SourceId,
+    filter: &InboundFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<InboundRecord>> {
+    let mut listing = Listing::new(
+        format!("SELECT {REQUEST_COLUMNS} FROM inbound_requests r"),
+        "r.id",
+    );
+    let source = listing.bind(source_id.to_string());
+    listing.filter(format!("r.source_id = {source}"));
+    if let Some(status) = filter.status {
+        let status = listing.bind(status.as_str().to_owned());
+        listing.filter(format!("r.status = {status}"));
+    }
+    listing
+        .fetch(db, page, request_from_row, |request| request.id.to_string())
+        .await
+}
+
+pub(crate) async fn inbound_request(
+    db: &Db,
+    source_id: &SourceId,
+    request_id: &InboundRequestId,
+) -> StoreResult<InboundRecord> {
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM inbound_requests r WHERE r.id = $1 AND r.source_id = $2"
+    );
+    match db
+        .query_opt(&sql, &[&request_id.as_str(), &source_id.as_str()])
+        .await?
+    {
+        Some(row) => request_from_row(&row),
+        None => Err(StoreError::NotFound("inbound request")),
+    }
+}
+
+// ---- retention ----
+
+pub(crate) async fn expire_inbound_requests(
+    db: &Db,
+    before: Timestamp,
+    limit: usize,
+) -> StoreResult<u64> {
+    db.execute(
+        "DELETE FROM inbound_requests WHERE id IN (SELECT id FROM inbound_requests \
+         WHERE received_at < $1 ORDER BY received_at, id LIMIT $2)",
+        &[&before, &limit_param(limit)],
+    )
+    .await
+}
+
+pub(crate) async fn expire_dedup_keys(
+    db: &Db,
+    before: Timestamp,
+    limit: usize,
+) -> StoreResult<u64> {
+    db.execute(
+        "DELETE FROM inbound_dedup WHERE (source_id, event_id) IN (SELECT source_id, event_id \
+         FROM inbound_dedup WHERE first_seen_at < $1 ORDER BY first_seen_at LIMIT $2)",
+        &[&before, &limit_param(limit)],
+    )
+    .await
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+// ---- statements and rows ----
+
+/// The message-and-deliveries statement of `messages::create_message`, for use inside
+/// the ingest transaction.
+fn create_message_sql() -> String {
+    format!(
+        "WITH message AS ( \
+             INSERT INTO messages \
+                 (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             RETURNING id, app_id, created_at \
+         ) \
+         INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
+             trigger_type, next_attempt_at, created_at, updated_at) \
+         SELECT target.delivery_id, message.app_id, message.id, e.id, {pending}, 0, \
+             {scheduled}, message.created_at, message.created_at, message.created_at \
+         FROM message \
+         CROSS JOIN unnest($9::text[], $10::text[]) AS target (endpoint_id, delivery_id) \
+         JOIN endpoints e ON e.id = target.endpoint_id AND e.app_id = message.app_id \
+         ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+        pending = status_code(MessageStatus::Pending),
+        scheduled = trigger_code(TriggerType::Scheduled),
+    )
+}
+
+type OwnedParam = Box<dyn ToSql + Sync + Send>;
+
+fn request_params(request: &InboundRecord) -> Vec<OwnedParam> {
+    vec![
+        Box::new(request.id.to_string()),
+        Box::new(request.source_id.to_string()),
+        Box::new(request.method.clone()),
+        Box::new(request.path.clone()),
+        Box::new(request.query.clone()),
+        Box::new(Json(request.headers.clone())),
+        Box::new(request.body.clone()),
+        Box::new(request.status.as_str().to_owned()),
+        Box::new(request.error_code.clone()),
+        Box::new(request.error_detail.clone()),
+        Box::new(request.event_id.clone()),
+        Box::new(request.msg_id.as_ref().map(MessageId::to_string)),
+        Box::new(request.source_ip.clone()),
+        Box::new(request.received_at),
+    ]
+}
+
+fn refs(params: &[OwnedParam]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+fn source_from_row(row: &Row) -> StoreResult<Source> {
+    let provider: String = get(row, 4)?;
+    let provider = Provider::parse(&provider).ok_or_else(|| {
+        internal(MachineryError::UnknownValue {
+            column: "sources.provider",
+            value: provider.clone(),
+        })
+    })?;
+    let Json(secrets) = get::<Json<Vec<String>>>(row, 5)?;
+    let Json(settings) = get::<Json<SourceSettings>>(row, 6)?;
+    Ok(Source {
+        id: SourceId::from_trusted(get(row, 0)?),
+        uid: get(row, 1)?,
+        name: get(row, 2)?,
+        app_id: ApplicationId::from_trusted(get(row, 3)?),
+        provider,
+        secrets,
+        settings,
+        created_at: get(row, 7)?,
+        updated_at: get(row, 8)?,
+    })
+}
+
+fn request_from_row(row: &Row) -> StoreResult<InboundRecord> {
+    let status: String = get(row, 7)?;
+    let status = InboundStatus::parse(&status).ok_or_else(|| {
+        internal(MachineryError::UnknownValue {
+            column: "inbound_requests.status",
+            value: status.clone(),
+        })
+    })?;
+    let Json(headers) = get::<Json<Vec<(String, String)>>>(row, 5)?;
+    let msg_id: Option<String> = get(row, 11)?;
+    Ok(InboundRecord {
+        id: InboundRequestId::from_trusted(get(row, 0)?),
+        source_id: SourceId::from_trusted(get(row, 1)?),
+        method: get(row, 2)?,
+        path: get(row, 3)?,
+        query: get(row, 4)?,
+        headers,
+        body: get(row, 6)?,
+        status,
+        error_code: get(row, 8)?,
+        error_detail: get(row, 9)?,
+        event_id: get(row, 10)?,
+        msg_id: msg_id.map(MessageId::from_trusted),
+        source_ip: get(row, 12)?,
+        received_at: get(row, 13)?,
+    })
+}
+
+fn source_conflict(constraint: &str, source: &Source) -> StoreError {
+    if constraint == "sources_uid_key" {
+        StoreError::Conflict(format!(
+            "a source with uid {:?} already exists",
+            source.uid.as_deref().unwrap_or_default()
+        ))
+    } else {
+        StoreError::Conflict(format!("a source with id {} already exists", source.id))
+    }
+}

@@ -1,0 +1,545 @@
+//! Conformance: sources, stored inbound requests, deduplication by provider event id,
+//! and the retention calls of the receive side.
+//!
+//! Invariants checked: a source's uid is unique and lookups work by id or uid; an ingest
+//! commits the message, its deliveries and the stored request together; the same event
+//! id inside the window is a duplicate that makes no message, outside it a new message;
+//! a stored body comes back byte for byte; listings are scoped to their source and filter
+//! by status; expiry deletes only what is older than the cutoff, at most `limit` rows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookd_core::ids::{InboundRequestId, SourceId};
+use hookd_core::inbound::Provider;
+use hookd_core::model::{Message, MessageStatus};
+use hookd_core::source::{InboundRecord, InboundStatus, Source, SourceSettings};
+use hookd_core::Timestamp;
+
+use super::{app_with_endpoints, expect_conflict, expect_not_found, fixtures};
+use crate::{InboundFilter, InboundIngest, IngestOutcome, Ordering, PageRequest, Store};
+
+fn unix_ms(at: Timestamp) -> u64 {
+    u64::try_from(at.timestamp_millis()).expect("after 1970")
+}
+
+/// A standard-webhooks source of `app_id`, created now.
+fn source(app_id: &hookd_core::ids::ApplicationId, uid: Option<&str>) -> Source {
+    let now = fixtures::now();
+    Source {
+        id: SourceId::new(unix_ms(now), fixtures::random_bytes()),
+        uid: uid.map(str::to_owned),
+        name: "billing provider".to_owned(),
+        app_id: app_id.clone(),
+        provider: Provider::StandardWebhooks,
+        secrets: vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()],
+        settings: SourceSettings {
+            tolerance_secs: Some(60),
+            body_limit: Some(4096),
+            rate_limit: Some(10),
+            generic: None,
+            verify_token: Some("meta-verify".to_owned()),
+        },
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A request received by `source_id` at `received_at`.
+fn request(source_id: &SourceId, body: &[u8], received_at: Timestamp) -> InboundRecord {
+    InboundRecord {
+        id: InboundRequestId::new(unix_ms(received_at), fixtures::random_bytes()),
+        source_id: source_id.clone(),
+        method: "POST".to_owned(),
+        path: format!("/in/{source_id}"),
+        query: Some("a=1".to_owned()),
+        headers: vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-repeat".to_owned(), "1".to_owned()),
+            ("x-repeat".to_owned(), "2".to_owned()),
+        ],
+        body: body.to_vec(),
+        status: InboundStatus::Verified,
+        error_code: None,
+        error_detail: None,
+        event_id: None,
+        msg_id: None,
+        source_ip: Some("203.0.113.9".to_owned()),
+        received_at,
+    }
+}
+
+fn rejected(source_id: &SourceId, received_at: Timestamp) -> InboundRecord {
+    InboundRecord {
+        status: InboundStatus::Rejected,
+        error_code: Some("signature_mismatch".to_owned()),
+        error_detail: Some("the signature matches none of the source's 1 secret(s)".to_owned()),
+        ..request(source_id, b"{\"forged\":true}", received_at)
+    }
+}
+
+fn ingest(
+    source: &Source,
+    endpoint_ids: Vec<hookd_core::ids::EndpointId>,
+    event_id: Option<&str>,
+    received_at: Timestamp,
+    window: Duration,
+) -> InboundIngest {
+    let body = br#"{"type":"invoice.paid","n":1}"#;
+    let mut message: Message = fixtures::message_at(
+        &source.app_id,
+        "invoice.paid",
+        std::str::from_utf8(body).unwrap(),
+        received_at,
+    );
+    message.event_id = None;
+    InboundIngest {
+        request: InboundRecord {
+            event_id: event_id.map(str::to_owned),
+            ..request(&source.id, body, received_at)
+        },
+        message,
+        endpoint_ids,
+        dedup_event_id: event_id.map(str::to_owned),
+        dedup_not_before: fixtures::earlier(received_at, window),
+    }
+}
+
+fn newest_first(limit: usize) -> PageRequest {
+    PageRequest {
+        limit,
+        iterator: None,
+        order: Ordering::Descending,
+    }
+}
+
+const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Create, look up by id and uid, list, update, delete; uids are unique; a source
+/// needs its application.
+pub async fn source_crud(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
+    let stripe = source(&application.id, Some("stripe-live"));
+    store.create_source(&stripe).await.unwrap();
+    assert_eq!(store.source(stripe.id.as_str()).await.unwrap(), stripe);
+    assert_eq!(store.source("stripe-live").await.unwrap(), stripe);
+    expect_not_found(store.source("nope").await, "source");
+
+    let clash = expect_conflict(
+        store
+            .create_source(&source(&application.id, Some("stripe-live")))
+            .await,
+    );
+    assert!(clash.contains("stripe-live"), "{clash}");
+    let orphan = source(&fixtures::application_id(), None);
+    expect_not_found(store.create_source(&orphan).await, "application");
+
+    let github = source(&application.id, None);
+    store.create_source(&github).await.unwrap();
+    let page = store.list_sources(&fixtures::first_page(1)).await.unwrap();
+    assert_eq!(page.items, vec![stripe.clone()]);
+    assert!(!page.done);
+    let next = PageRequest {
+        iterator: page.iterator.clone(),
+        ..fixtures::first_page(1)
+    };
+    let page = store.list_sources(&next).await.unwrap();
+    assert_eq!(page.items, vec![github.clone()]);
+
+    let mut changed = stripe.clone();
+    changed.name = "stripe (test mode)".to_owned();
+    changed.provider = Provider::Stripe;
+    changed.secrets = vec!["whsec_new".to_owned(), "whsec_old".to_owned()];
+    changed.settings = SourceSettings::default();
+    changed.uid = Some("stripe-test".to_owned());
+    changed.updated_at = fixtures::later(stripe.updated_at, Duration::from_secs(1));
+    store.update_source(&changed).await.unwrap();
+    assert_eq!(store.source("stripe-test").await.unwrap(), changed);
+    expect_not_found(store.source("stripe-live").await, "source");
+    let mut taken = github.clone();
+    taken.uid = Some("stripe-test".to_owned());
+    expect_conflict(store.update_source(&taken).await);
+
+    store.delete_source(&changed.id).await.unwrap();
+    expect_not_found(store.source(changed.id.as_str()).await, "source");
+    expect_not_found(store.delete_source(&changed.id).await, "source");
+}
+
+/// A verified request becomes a message with its deliveries and a stored request that
+/// points at it, all from one call.
+pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 2).await;
+    let src = source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    let now = fixtures::now();
+    let ingest = ingest(
+        &src,
+        vec![endpoints[0].id.clone()],
+        Some("evt_1"),
+        now,
+        WEEK,
+    );
+    let outcome = store.ingest_inbound(&ingest).await.unwrap();
+    assert_eq!(
+        outcome,
+        IngestOutcome::Created {
+            msg_id: ingest.message.id.clone()
+        }
+    );
+    let message = store
+        .message(&application.id, ingest.message.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(message, ingest.message);
+    let delivery = store
+        .delivery(&application.id, &message.id, &endpoints[0].id)
+        .await
+        .unwrap();
+    assert_eq!(delivery.status, MessageStatus::Pending);
+    expect_not_found(
+        store
+            .delivery(&application.id, &message.id, &endpoints[1].id)
+            .await,
+        "delivery",
+    );
+    let stored = store
+        .inbound_request(&src.id, &ingest.request.id)
+        .await
+        .unwrap();
+    assert_eq!(stored.status, InboundStatus::Verified);
+    assert_eq!(stored.msg_id, Some(message.id.clone()));
+    assert_eq!(
+        stored,
+        InboundRecord {
+            status: InboundStatus::Verified,
+            msg_id: Some(message.id),
+            ..ingest.request.clone()
+        }
+    );
+}
+
+/// The same event id inside the window is a duplicate: stored, pointing at the first
+/// message, and no second message. Outside the window it is new again; another source
+/// may use the same id.
+pub async fn ingest_deduplicates_by_event_id_within_the_window(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 1).await;
+    let src = source(&application.id, None);
+    let other = source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    store.create_source(&other).await.unwrap();
+    let targets = vec![endpoints[0].id.clone()];
+    let start = fixtures::now();
+    let window = Duration::from_secs(3600);
+
+    let first = ingest(&src, targets.clone(), Some("evt_42"), start, window);
+    let first_msg = first.message.id.clone();
+    store.ingest_inbound(&first).await.unwrap();
+
+    let again_at = fixtures::later(start, Duration::from_secs(60));
+    let again = ingest(&src, targets.clone(), Some("evt_42"), again_at, window);
+    assert_eq!(
+        store.ingest_inbound(&again).await.unwrap(),
+        IngestOutcome::Duplicate {
+            msg_id: Some(first_msg.clone())
+        }
+    );
+    expect_not_found(
+        store
+            .message(&application.id, again.message.id.as_str())
+            .await,
+        "message",
+    );
+    let stored = store
+        .inbound_request(&src.id, &again.request.id)
+        .await
+        .unwrap();
+    assert_eq!(stored.status, InboundStatus::Duplicate);
+    assert_eq!(stored.msg_id, Some(first_msg.clone()));
+
+    // Another source has its own ids.
+    let elsewhere = ingest(&other, targets.clone(), Some("evt_42"), again_at, window);
+    assert!(matches!(
+        store.ingest_inbound(&elsewhere).await.unwrap(),
+        IngestOutcome::Created { .. }
+    ));
+
+    // Past the window the id counts as new, and a later re-send duplicates the new one.
+    let late_at = fixtures::later(start, Duration::from_secs(2 * 3600));
+    let late = ingest(&src, targets.clone(), Some("evt_42"), late_at, window);
+    let late_msg = late.message.id.clone();
+    assert_eq!(
+        store.ingest_inbound(&late).await.unwrap(),
+        IngestOutcome::Created {
+            msg_id: late_msg.clone()
+        }
+    );
+    let after_late = ingest(
+        &src,
+        targets,
+        Some("evt_42"),
+        fixtures::later(late_at, Duration::from_secs(1)),
+        window,
+    );
+    assert_eq!(
+        store.ingest_inbound(&after_late).await.unwrap(),
+        IngestOutcome::Duplicate {
+            msg_id: Some(late_msg)
+        }
+    );
+}
+
+/// Without an event id nothing is deduplicated.
+pub async fn ingest_without_event_id_always_creates(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
+    let src = source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    let now = fixtures::now();
+    for _ in 0..2 {
+        let ingest = ingest(&src, Vec::new(), None, now, WEEK);
+        assert!(matches!(
+            store.ingest_inbound(&ingest).await.unwrap(),
+            IngestOutcome::Created { .. }
+        ));
+    }
+    let page = store
+        .list_inbound_requests(&src.id, &InboundFilter::default(), &newest_first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+}
+
+/// Rejected requests are stored as given, body byte for byte; listings are newest
+/// first, filter by status, and are scoped to their source.
+pub async fn inbound_requests_are_listed_and_filtered(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
+    let src = source(&application.id, None);
+    let other = source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    store.create_source(&other).await.unwrap();
+    let start = fixtures::now();
+
+    let mut bad = rejected(&src.id, start);
+    bad.body = vec![0xff, 0x00, 0xfe, b'{'];
+    store.record_inbound_request(&bad).await.unwrap();
+    let good = ingest(
+        &src,
+        Vec::new(),
+        Some("evt_1"),
+        fixtures::later(start, Duration::from_millis(5)),
+        WEEK,
+    );
+    store.ingest_inbound(&good).await.unwrap();
+    let handshake = InboundRecord {
+        status: InboundStatus::Handshake,
+        ..request(
+            &src.id,
+            b"",
+            fixtures::later(start, Duration::from_millis(10)),
+        )
+    };
+    store.record_inbound_request(&handshake).await.unwrap();
+    store
+        .record_inbound_request(&rejected(&other.id, start))
+        .await
+        .unwrap();
+
+    assert_eq!(store.inbound_request(&src.id, &bad.id).await.unwrap(), bad);
+    expect_not_found(
+        store.inbound_request(&other.id, &bad.id).await,
+        "inbound request",
+    );
+
+    let all = store
+        .list_inbound_requests(&src.id, &InboundFilter::default(), &newest_first(10))
+        .await
+        .unwrap();
+    let ids: Vec<_> = all.items.iter().map(|request| request.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![
+            handshake.id.clone(),
+            good.request.id.clone(),
+            bad.id.clone()
+        ]
+    );
+    assert!(all.done);
+
+    let only_rejected = store
+        .list_inbound_requests(
+            &src.id,
+            &InboundFilter {
+                status: Some(InboundStatus::Rejected),
+            },
+            &newest_first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(only_rejected.items, vec![bad]);
+
+    let first = store
+        .list_inbound_requests(&src.id, &InboundFilter::default(), &newest_first(2))
+        .await
+        .unwrap();
+    assert!(!first.done);
+    let rest = store
+        .list_inbound_requests(
+            &src.id,
+            &InboundFilter::default(),
+            &PageRequest {
+                iterator: first.iterator,
+                ..newest_first(2)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert!(rest.done);
+
+    let unknown = rejected(&SourceId::new(1, [1; 14]), start);
+    expect_not_found(store.record_inbound_request(&unknown).await, "source");
+}
+
+/// Expiry deletes stored requests and dedup keys older than the cutoff, at most `limit`
+/// per call; an expired dedup key lets the event id through again.
+pub async fn expire_inbound_requests_and_dedup_keys(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
+    let src = source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    let start = fixtures::now();
+    let old = fixtures::earlier(start, Duration::from_secs(10 * 24 * 3600));
+    for index in 0..3u64 {
+        let at = fixtures::later(old, Duration::from_millis(index));
+        store
+            .record_inbound_request(&rejected(&src.id, at))
+            .await
+            .unwrap();
+    }
+    let old_ingest = ingest(
+        &src,
+        Vec::new(),
+        Some("evt_old"),
+        fixtures::later(old, Duration::from_millis(5)),
+        WEEK,
+    );
+    store.ingest_inbound(&old_ingest).await.unwrap();
+    let fresh = rejected(&src.id, start);
+    store.record_inbound_request(&fresh).await.unwrap();
+    let fresh_ingest = ingest(&src, Vec::new(), Some("evt_new"), start, WEEK);
+    store.ingest_inbound(&fresh_ingest).await.unwrap();
+
+    let cutoff = fixtures::earlier(start, WEEK);
+    assert_eq!(store.expire_inbound_requests(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(store.expire_inbound_requests(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(store.expire_inbound_requests(cutoff, 2).await.unwrap(), 0);
+    let left = store
+        .list_inbound_requests(&src.id, &InboundFilter::default(), &newest_first(10))
+        .await
+        .unwrap();
+    let ids: Vec<_> = left
+        .items
+        .iter()
+        .map(|request| request.id.clone())
+        .collect();
+    assert_eq!(ids, vec![fresh_ingest.request.id.clone(), fresh.id.clone()]);
+
+    assert_eq!(store.expire_dedup_keys(cutoff, 10).await.unwrap(), 1);
+    assert_eq!(store.expire_dedup_keys(cutoff, 10).await.unwrap(), 0);
+    // evt_new is still remembered; evt_old is forgotten, even with an endless window.
+    let again_new = ingest(
+        &src,
+        Vec::new(),
+        Some("evt_new"),
+        fixtures::later(start, Duration::from_secs(1)),
+        WEEK,
+    );
+    assert!(matches!(
+        store.ingest_inbound(&again_new).await.unwrap(),
+        IngestOutcome::Duplicate { .. }
+    ));
+    let mut again_old = ingest(
+        &src,
+        Vec::new(),
+        Some("evt_old"),
+        fixtures::later(start, Duration::from_secs(1)),
+        WEEK,
+    );
+    again_old.dedup_not_before = hookd_core::Timestamp::UNIX_EPOCH;
+    assert!(matches!(
+        store.ingest_inbound(&again_old).await.unwrap(),
+        IngestOutcome::Created { .. }
+    ));
+}
+
+/// Deleting a source removes its requests and dedup keys; deleting its application
+/// removes the source.
+pub async fn delete_source_and_application_cascade(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
+    let src = source(&application.id, Some("cascade"));
+    store.create_source(&src).await.unwrap();
+    let now = fixtures::now();
+    let first = ingest(&src, Vec::new(), Some("evt_1"), now, WEEK);
+    store.ingest_inbound(&first).await.unwrap();
+    store.delete_source(&src.id).await.unwrap();
+    expect_not_found(
+        store.inbound_request(&src.id, &first.request.id).await,
+        "inbound request",
+    );
+    // Re-created under the same id, the source has forgotten evt_1.
+    store.create_source(&src).await.unwrap();
+    let again = ingest(&src, Vec::new(), Some("evt_1"), now, WEEK);
+    assert!(matches!(
+        store.ingest_inbound(&again).await.unwrap(),
+        IngestOutcome::Created { .. }
+    ));
+    store.delete_application(&application.id).await.unwrap();
+    expect_not_found(store.source("cascade").await, "source");
+    expect_not_found(
+        store.inbound_request(&src.id, &again.request.id).await,
+        "inbound request",
+    );
+}
+
+/// Many ingests of one event id at once (a provider's retry racing its original, or two
+/// nodes): exactly one makes a message, the others are duplicates pointing at it.
+pub async fn concurrent_ingests_of_one_event_id_make_one_message(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 1).await;
+    let src = source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    let now = fixtures::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        let ingest = ingest(
+            &src,
+            vec![endpoints[0].id.clone()],
+            Some("evt_race"),
+            now,
+            WEEK,
+        );
+        tasks.push(tokio::spawn(async move {
+            store.ingest_inbound(&ingest).await.unwrap()
+        }));
+    }
+    let mut created = Vec::new();
+    let mut duplicates = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            IngestOutcome::Created { msg_id } => created.push(msg_id),
+            IngestOutcome::Duplicate { msg_id } => duplicates.push(msg_id),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one ingest makes the message");
+    assert_eq!(duplicates.len(), 7);
+    for msg_id in duplicates {
+        assert_eq!(msg_id.as_ref(), Some(&created[0]));
+    }
+    let messages = store
+        .list_messages(
+            &application.id,
+            &crate::MessageFilter::default(),
+            &fixtures::first_page(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(messages.items.len(), 1);
+}
