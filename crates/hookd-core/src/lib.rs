@@ -11,6 +11,7 @@ pub mod model;
 pub mod network;
 pub mod retry;
 pub mod signature;
+pub mod throttle;
 
 /// Every timestamp in hookd is UTC with millisecond precision or better.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -3,16 +3,14 @@
 //! with the next step that `hookd_core::retry` decided.
 //!
 //! **Architecture invariant:** every decision (retry timing, signatures, which addresses
-//! are allowed, throttling) is a pure function from `hookd-core` or `throttle`; this crate
+//! are allowed, throttling) is a pure function from `hookd-core`; this crate
 //! only does the IO around them. An endpoint's failure is a value (`Outcome`), never an
 //! `Err`; `Err` means hookd itself failed (the database went away).
 
 mod guard;
 mod sender;
 mod slots;
-mod throttle;
 mod worker;
 
 pub use sender::{HttpSender, SendResult, SenderConfig};
-pub use throttle::Throttle;
 pub use worker::{Worker, WorkerConfig};

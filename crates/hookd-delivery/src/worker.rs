@@ -17,9 +17,11 @@ use hookd_core::ids::{AttemptId, DeliveryId};
 use hookd_core::model::{Attempt, MessageStatus};
 use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
 use hookd_core::signature;
+use hookd_core::throttle;
 use hookd_core::Timestamp;
 use hookd_store::{
-    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OutcomeRecord, Store, StoreError,
+    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OutcomeRecord, SendSlot, Store,
+    StoreError,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -28,7 +30,6 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::sender::HttpSender;
 use crate::slots::EndpointSlots;
-use crate::throttle::{Admission, Throttle};
 
 /// How the worker behaves.
 #[derive(Debug, Clone)]
@@ -83,7 +84,6 @@ pub struct Worker {
     store: Arc<dyn Store>,
     sender: HttpSender,
     config: WorkerConfig,
-    throttle: Throttle,
     in_flight: Mutex<HashMap<DeliveryId, Lease>>,
     endpoint_slots: EndpointSlots,
     /// The earliest retry this worker scheduled itself, so it wakes for it instead of
@@ -98,7 +98,6 @@ impl Worker {
             store,
             sender,
             config,
-            throttle: Throttle::default(),
             in_flight: Mutex::new(HashMap::new()),
             endpoint_slots,
             next_wake: Mutex::new(None),
@@ -308,13 +307,6 @@ impl Worker {
             self.store.record_outcome(&record).await?;
             return Ok(());
         }
-        if let Some(rate) = endpoint.throttle_rate.filter(|rate| *rate > 0) {
-            if let Admission::Later(slot) = self.throttle.admit(&endpoint.id, rate, now) {
-                self.store.release_delivery(lease, slot).await?;
-                self.wake_at(slot);
-                return Ok(());
-            }
-        }
         let Some(_endpoint_slot) = self.endpoint_slots.try_take(&endpoint.id) else {
             // The endpoint already has its share of requests in flight (a slow or hanging
             // receiver): give the delivery back for a moment and let other endpoints go.
@@ -323,6 +315,27 @@ impl Worker {
             self.wake_at(later);
             return Ok(());
         };
+        // The throttle comes after the concurrency bound, so a slot is never taken by a
+        // delivery that then cannot go. The slots live in the store, so the rate holds
+        // across every node; unthrottled endpoints skip this round trip.
+        if let Some(rate) = endpoint.throttle_rate.filter(|rate| *rate > 0) {
+            match self
+                .store
+                .take_send_slot(lease, &endpoint.id, throttle::spacing(rate), now)
+                .await?
+            {
+                SendSlot::Now => {}
+                SendSlot::Later(slot) => {
+                    // The store gave the delivery back, due at its slot.
+                    self.wake_at(slot);
+                    return Ok(());
+                }
+                SendSlot::LeaseLost => {
+                    debug!("lease lost before the send slot was taken; another worker owns the delivery");
+                    return Ok(());
+                }
+            }
+        }
 
         let body = message.payload.as_bytes().to_vec();
         let mut headers: Vec<(String, String)> =

@@ -119,7 +119,9 @@ fn missing_record(constraint: &str) -> Option<&'static str> {
     Some(match constraint {
         "endpoints_app_id_fkey" | "messages_app_id_fkey" => "application",
         "deliveries_msg_id_fkey" | "attempts_msg_id_fkey" => "message",
-        "deliveries_endpoint_id_fkey" | "attempts_endpoint_id_fkey" => "endpoint",
+        "deliveries_endpoint_id_fkey"
+        | "attempts_endpoint_id_fkey"
+        | "endpoint_send_slots_endpoint_id_fkey" => "endpoint",
         _ => return None,
     })
 }

@@ -29,6 +29,7 @@ mod query_plans;
 mod queue;
 mod rows;
 mod runs;
+mod send_slots;
 mod settings;
 mod setup;
 #[cfg(feature = "testing")]
@@ -45,7 +46,7 @@ use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Mes
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
-    PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+    PageRequest, QueueDepth, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -393,5 +394,15 @@ impl Store for PostgresStore {
 
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
         runs::lease_of(&self.db, delivery_id).await
+    }
+
+    async fn take_send_slot(
+        &self,
+        lease: &Lease,
+        endpoint_id: &EndpointId,
+        spacing: Duration,
+        now: Timestamp,
+    ) -> StoreResult<SendSlot> {
+        send_slots::take_send_slot(&self.db, lease, endpoint_id, spacing, now).await
     }
 }

@@ -21,6 +21,7 @@ mod pagination;
 mod queue;
 mod readers;
 mod rows;
+mod send_slots;
 mod settings;
 mod setup;
 mod writer;
@@ -38,7 +39,7 @@ use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Mes
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
-    PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
+    PageRequest, QueueDepth, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -448,5 +449,17 @@ impl Store for SqliteStore {
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
         let delivery_id = delivery_id.clone();
         self.read(move |c| queue::lease_of(c, &delivery_id)).await
+    }
+
+    async fn take_send_slot(
+        &self,
+        lease: &Lease,
+        endpoint_id: &EndpointId,
+        spacing: Duration,
+        now: Timestamp,
+    ) -> StoreResult<SendSlot> {
+        let (lease, endpoint_id) = (lease.clone(), endpoint_id.clone());
+        self.write(move |c| send_slots::take_send_slot(c, &lease, &endpoint_id, spacing, now))
+            .await
     }
 }

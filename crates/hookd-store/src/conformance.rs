@@ -17,6 +17,7 @@ mod messages;
 mod queue;
 mod records;
 mod runs;
+mod send_slots;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use messages::*;
 pub use queue::*;
 pub use records::*;
 pub use runs::*;
+pub use send_slots::*;
 
 use crate::Store;
 
@@ -113,6 +115,11 @@ macro_rules! store_conformance_tests {
             list_attempts_filters,
             attempt_lookup,
             paginate_attempts,
+            // send slots of throttled endpoints
+            send_slots_space_deliveries_to_one_endpoint,
+            send_slots_are_distinct_when_taken_concurrently,
+            send_slots_stale_and_early_claims,
+            send_slots_need_the_lease_and_are_per_endpoint,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -16,6 +16,7 @@
 
 pub mod conformance;
 mod error;
+mod send_slots;
 mod types;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use hookd_core::Timestamp;
 use tokio::sync::Notify;
 
 pub use error::StoreError;
+pub use send_slots::SendSlot;
 pub use types::*;
 
 /// The result type of every store call.
@@ -213,4 +215,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ids only used in tests and diagnostics: the lease held on a delivery.
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>>;
+
+    // ---- throttling (send slots shared by every node) ----
+
+    /// Takes a send slot for a claimed delivery to an endpoint with a `throttleRate`
+    /// (`spacing` = 1 s ÷ rate), applying `hookd_core::throttle::decide` atomically to the
+    /// endpoint's next free slot and the delivery's reserved slot, so the rate holds
+    /// across every node on the database. `Later(at)` means the delivery has been given
+    /// back, due at `at`, holding its slot; `LeaseLost` means the lease is no longer
+    /// current and nothing changed. Only called for throttled endpoints: others pay
+    /// nothing.
+    async fn take_send_slot(
+        &self,
+        lease: &Lease,
+        endpoint_id: &EndpointId,
+        spacing: Duration,
+        now: Timestamp,
+    ) -> StoreResult<SendSlot>;
 }

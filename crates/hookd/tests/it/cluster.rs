@@ -59,6 +59,11 @@ pub struct Node {
 impl Node {
     /// Starts `hookd serve` on `database` with a free `--listen` port.
     pub fn spawn(name: &str, database: &str, role: Role) -> Node {
+        Self::spawn_with(name, database, role, &[])
+    }
+
+    /// [`Node::spawn`] with more `serve` arguments (not ones `spawn` already passes).
+    pub fn spawn_with(name: &str, database: &str, role: Role, extra_args: &[&str]) -> Node {
         let dir = tempfile::tempdir().expect("temp dir for the node's log");
         let log = dir.path().join("stderr.log");
         let port = free_port();
@@ -82,6 +87,7 @@ impl Node {
                 command.arg("--no-api");
             }
         }
+        command.args(extra_args);
         let child = command
             .env("HOOKD_LOG", "warn")
             .stdin(Stdio::null())
@@ -124,6 +130,11 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The child's process id, for reading `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL, and reap.
