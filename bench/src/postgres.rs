@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use tokio_postgres::NoTls;
 
 use crate::loadgen::{self, Pace, Target};
-use crate::process::{machine_busy, own_cpu, Hookd, Options};
+use crate::process::{database_backends_cpu, machine_busy, own_cpu, Hookd, Options};
 use crate::scenario::{
     mib, others_cpu_pct, publish_body, publish_to_nodes, wait_for_arrivals, with_endpoints, Setup,
 };
@@ -78,6 +78,10 @@ pub async fn run_once(
             json!(drained.hookd_cpu_ms_per_delivery),
         );
         numbers.insert(
+            format!("{prefix}.postgres_cpu_ms_per_delivery"),
+            json!(drained.postgres_cpu_ms_per_delivery),
+        );
+        numbers.insert(
             format!("{prefix}.others_cpu_pct"),
             json!(drained.others_cpu_pct),
         );
@@ -117,7 +121,16 @@ async fn max_rate(
     let nodes = start_nodes(setup, database, n_nodes).await?;
     let app = with_endpoints(&nodes[0], setup, 1).await?;
     let refs: Vec<&Hookd> = nodes.iter().collect();
-    let numbers = publish_to_nodes(&refs, &app, setup, 1, Pace::MaxRate).await?;
+    let name = database_name(database);
+    let (postgres_before, began) = (database_backends_cpu(name), Instant::now());
+    let mut numbers = publish_to_nodes(&refs, &app, setup, 1, Pace::MaxRate).await?;
+    // PostgreSQL's backends are not "other programs" here: they do hookd's storage.
+    let postgres = database_backends_cpu(name).since(postgres_before);
+    numbers.postgres_cpu_ms_per_msg =
+        Some(postgres.as_secs_f64() * 1e3 / numbers.messages.max(1) as f64);
+    numbers.others_cpu_pct = (numbers.others_cpu_pct
+        - 100.0 * postgres.as_secs_f64() / began.elapsed().as_secs_f64().max(1e-9))
+    .max(0.0);
     let mut peak = 0;
     for node in &nodes {
         peak = peak.max(node.peak_rss_bytes()?);
@@ -132,6 +145,8 @@ struct Drained {
     /// From the nodes' start to the last arrival.
     seconds: f64,
     hookd_cpu_ms_per_delivery: f64,
+    /// CPU of the database's PostgreSQL backends per delivery.
+    postgres_cpu_ms_per_delivery: f64,
     others_cpu_pct: f64,
     peak_rss_mb: f64,
 }
@@ -180,6 +195,7 @@ async fn drain(
     setup.receiver.take();
 
     let (bench_before, machine_before) = (own_cpu()?, machine_busy()?);
+    let postgres_before = database_backends_cpu(database_name(database));
     let began = Instant::now();
     let nodes = start_nodes(setup, database, n_nodes).await?;
     let all_came = wait_for_arrivals(&setup.receiver, expected, pg.drain_timeout).await;
@@ -194,6 +210,7 @@ async fn drain(
     }
     let machine = machine_busy()?.since(machine_before);
     let bench = own_cpu()?.since(bench_before);
+    let postgres = database_backends_cpu(database_name(database)).since(postgres_before);
     if !all_came {
         bail!(
             "drain: {} of {expected} deliveries arrived within {:?}; a node's log ends:\n{}",
@@ -207,7 +224,8 @@ async fn drain(
         deliveries: arrivals.len() as u64,
         seconds,
         hookd_cpu_ms_per_delivery: hookd_cpu.as_secs_f64() * 1e3 / expected.max(1) as f64,
-        others_cpu_pct: others_cpu_pct(machine, hookd_cpu + bench, wall),
+        postgres_cpu_ms_per_delivery: postgres.as_secs_f64() * 1e3 / expected.max(1) as f64,
+        others_cpu_pct: others_cpu_pct(machine, hookd_cpu + bench + postgres, wall),
         peak_rss_mb: mib(peak),
     })
 }
@@ -273,6 +291,12 @@ async fn admin(server_url: &str, sql: &str) -> anyhow::Result<()> {
     drop(client);
     let _ = driver.await;
     Ok(())
+}
+
+/// The database a `postgres://…/name?…` URL names.
+fn database_name(url: &str) -> &str {
+    let path = url.split('?').next().unwrap_or(url);
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// `server_url` with its database replaced by `name` (`postgres://…/name?…`).

@@ -275,6 +275,37 @@ pub fn machine_busy() -> anyhow::Result<CpuTime> {
     Ok(CpuTime::from_ticks(ticks))
 }
 
+/// CPU time used so far by the PostgreSQL backends serving `database` (processes whose
+/// title names it). Server-wide processes (WAL writer, checkpointer) are not included,
+/// and a backend that exited takes its time with it.
+pub fn database_backends_cpu(database: &str) -> CpuTime {
+    let mut total = CpuTime::default();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return total;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_pid = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.bytes().all(|byte| byte.is_ascii_digit()));
+        if !is_pid {
+            continue;
+        }
+        let Ok(title) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let title = String::from_utf8_lossy(&title);
+        if !title.starts_with("postgres:") || !title.contains(database) {
+            continue;
+        }
+        if let Ok(cpu) = cpu_of(&path.join("stat").display().to_string()) {
+            total = total.plus(cpu);
+        }
+    }
+    total
+}
+
 #[derive(Deserialize)]
 struct Created {
     id: String,

@@ -116,6 +116,10 @@ const ROWS: &[(&str, &str)] = &[
         "PostgreSQL 1 node, 1 endpoint: hookd CPU ms/msg",
     ),
     (
+        "pg1.postgres_cpu_ms_per_msg",
+        "PostgreSQL 1 node, 1 endpoint: PostgreSQL backends' CPU ms/msg",
+    ),
+    (
         "pg2.publish_req_per_s",
         "PostgreSQL 2 nodes, 1 endpoint: publish req/s",
     ),
@@ -156,6 +160,10 @@ const ROWS: &[(&str, &str)] = &[
         "PostgreSQL drain, 2 nodes: hookd CPU ms/delivery",
     ),
     (
+        "drain1.postgres_cpu_ms_per_delivery",
+        "PostgreSQL drain, 1 node: PostgreSQL backends' CPU ms/delivery",
+    ),
+    (
         "drain1.peak_rss_mb",
         "RSS peak, draining node (1 node), MiB",
     ),
@@ -189,6 +197,10 @@ const ROWS: &[(&str, &str)] = &[
     (
         "drain1.others_cpu_pct",
         "Other programs' CPU during the 1-node drain, % of a core",
+    ),
+    (
+        "drain2.others_cpu_pct",
+        "Other programs' CPU during the 2-node drain, % of a core",
     ),
     (
         "ratio.pg_over_sqlite_delivered",

@@ -126,7 +126,7 @@ pub(crate) struct PublishNumbers {
     publish_p50_ms: f64,
     publish_p99_ms: f64,
     publish_failed: u64,
-    messages: u64,
+    pub(crate) messages: u64,
     deliveries: u64,
     /// Deliveries expected but not seen within the drain timeout.
     undelivered: u64,
@@ -138,9 +138,11 @@ pub(crate) struct PublishNumbers {
     bench_cpu_ms_per_msg: f64,
     /// CPU used by other programs on the machine meanwhile, in percent of one core. A
     /// large value means the run was disturbed.
-    others_cpu_pct: f64,
+    pub(crate) others_cpu_pct: f64,
     /// Share of hookd's CPU time per thread name, in percent.
     hookd_threads: Vec<(String, f64)>,
+    /// CPU of the PostgreSQL backends per message, when the scenario measured it.
+    pub(crate) postgres_cpu_ms_per_msg: Option<f64>,
 }
 
 impl PublishNumbers {
@@ -161,6 +163,9 @@ impl PublishNumbers {
         put("hookd_cpu_ms_per_msg", json!(self.hookd_cpu_ms_per_msg));
         put("bench_cpu_ms_per_msg", json!(self.bench_cpu_ms_per_msg));
         put("others_cpu_pct", json!(self.others_cpu_pct));
+        if let Some(postgres) = self.postgres_cpu_ms_per_msg {
+            put("postgres_cpu_ms_per_msg", json!(postgres));
+        }
         for (thread, share) in &self.hookd_threads {
             put(&format!("hookd_cpu_pct.{thread}"), json!(share));
         }
@@ -293,6 +298,7 @@ pub(crate) async fn publish_to_nodes(
         bench_cpu_ms_per_msg: bench_cpu.as_secs_f64() * 1e3 / messages,
         others_cpu_pct: others_cpu_pct(machine_used, hookd_cpu + bench_cpu, wall),
         hookd_threads: thread_shares(&threads_before, &threads_after, hookd_cpu),
+        postgres_cpu_ms_per_msg: None,
     })
 }
 

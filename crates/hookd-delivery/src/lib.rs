@@ -8,6 +8,7 @@
 //! `Err`; `Err` means hookd itself failed (the database went away).
 
 mod guard;
+mod recorder;
 mod sender;
 mod slots;
 mod worker;

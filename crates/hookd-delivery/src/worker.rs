@@ -9,7 +9,7 @@
 //! its lease released so another worker (or the next start) retries it at once.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::recorder::Recorder;
 use crate::sender::HttpSender;
 use crate::slots::EndpointSlots;
 
@@ -89,6 +90,8 @@ pub struct Worker {
     /// The earliest retry this worker scheduled itself, so it wakes for it instead of
     /// waiting for the next poll.
     next_wake: Mutex<Option<Timestamp>>,
+    /// Records attempts' outcomes in groups; started on first use (inside the runtime).
+    recorder: OnceLock<Recorder>,
 }
 
 impl Worker {
@@ -101,7 +104,13 @@ impl Worker {
             in_flight: Mutex::new(HashMap::new()),
             endpoint_slots,
             next_wake: Mutex::new(None),
+            recorder: OnceLock::new(),
         }
+    }
+
+    fn recorder(&self) -> &Recorder {
+        self.recorder
+            .get_or_init(|| Recorder::start(self.store.clone(), self.config.batch_size))
     }
 
     /// Claims one batch of due deliveries and attempts them all, concurrently. Returns how
@@ -437,7 +446,7 @@ impl Worker {
             + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::zero());
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.store.record_outcome(record).await {
+            match self.recorder().record(record.clone()).await {
                 Err(StoreError::Unavailable { .. })
                     if Utc::now()
                         + chrono::Duration::from_std(backoff)

@@ -71,7 +71,13 @@ async fn a_burst_of_100k_due_deliveries_drains_within_bounded_memory_and_connect
 
     // One worker-only node drains it, watched.
     let draining = Instant::now();
-    let worker = Node::spawn("worker-only node", database.url(), Role::WorkerOnly);
+    // The default worker concurrency, as a node in production would run.
+    let worker = Node::spawn_with(
+        "worker-only node",
+        database.url(),
+        Role::WorkerOnly,
+        &["--worker-concurrency", "128"],
+    );
     let watch = Watch::start(worker.pid(), database.url()).await;
     let mut arrived: HashSet<(String, String)> = HashSet::with_capacity(DELIVERIES);
     let mut received = 0usize;

@@ -62,7 +62,8 @@ impl Node {
         Self::spawn_with(name, database, role, &[])
     }
 
-    /// [`Node::spawn`] with more `serve` arguments (not ones `spawn` already passes).
+    /// [`Node::spawn`] with more `serve` arguments: `--worker-concurrency` replaces the
+    /// default [`WORKER_CONCURRENCY`]; other flags must not repeat ones `spawn` passes.
     pub fn spawn_with(name: &str, database: &str, role: Role, extra_args: &[&str]) -> Node {
         let dir = tempfile::tempdir().expect("temp dir for the node's log");
         let log = dir.path().join("stderr.log");
@@ -77,7 +78,14 @@ impl Node {
                 "--request-timeout",
                 &format!("{}s", REQUEST_TIMEOUT.as_secs()),
             ])
-            .args(["--worker-concurrency", &WORKER_CONCURRENCY.to_string()]);
+            .args(if extra_args.contains(&"--worker-concurrency") {
+                Vec::new()
+            } else {
+                vec![
+                    "--worker-concurrency".to_owned(),
+                    WORKER_CONCURRENCY.to_string(),
+                ]
+            });
         match role {
             Role::Both => {}
             Role::ApiOnly => {
