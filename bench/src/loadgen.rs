@@ -129,6 +129,91 @@ pub async fn run(
     Ok(result)
 }
 
+/// [`run`] against several targets at once (nodes sharing one database): the
+/// connections are split evenly between them (at least one each), a fixed rate too, and
+/// the results are merged as if they came from one run.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_spread(
+    targets: &[Target],
+    connections: usize,
+    duration: Duration,
+    pace: Pace,
+) -> anyhow::Result<LoadResult> {
+    if let [target] = targets {
+        return run(target, connections, duration, pace).await;
+    }
+    let n_targets = targets.len().max(1);
+    let per_target = (connections / n_targets).max(1);
+    let pace = match pace {
+        Pace::FixedRate(rate) => Pace::FixedRate(rate / n_targets as f64),
+        Pace::MaxRate => Pace::MaxRate,
+    };
+    let mut runs = tokio::task::JoinSet::new();
+    for target in targets {
+        let target = target.clone();
+        runs.spawn(async move { run(&target, per_target, duration, pace).await });
+    }
+    let mut merged = LoadResult::default();
+    let mut ends = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        let part = joined.context("a load run failed")??;
+        if let Some(started_at) = part.started_at {
+            ends.push(started_at + part.elapsed);
+            merged.started_at = Some(merged.started_at.map_or(started_at, |s| s.min(started_at)));
+        }
+        merged.ok += part.ok;
+        merged.failed += part.failed;
+        if merged.first_failure.is_none() {
+            merged.first_failure = part.first_failure;
+        }
+        merged.latencies_us.extend(part.latencies_us);
+        merged.sent_at.extend(part.sent_at);
+    }
+    if let (Some(started_at), Some(end)) = (merged.started_at, ends.into_iter().max()) {
+        merged.elapsed = end - started_at;
+    }
+    merged.latencies_us.sort_unstable();
+    Ok(merged)
+}
+
+/// Sends exactly `total` requests to `target` over `connections` connections, as fast as
+/// answers come back; returns how many got the expected status.
+///
+/// # Errors
+/// When a connection cannot be opened, or a request fails or gets another status (the
+/// first such answer is quoted).
+pub async fn send_count(target: &Target, connections: usize, total: u64) -> anyhow::Result<u64> {
+    let shared = Arc::new(Shared::new(target)?);
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let mut sender = connect(target.addr).await?;
+        let (shared, next) = (Arc::clone(&shared), Arc::clone(&next));
+        tasks.spawn(async move {
+            let mut ok = 0u64;
+            loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if index >= total {
+                    break;
+                }
+                let (_, status, body) = send_one(&shared, &mut sender, index).await?;
+                if status != shared.expect {
+                    anyhow::bail!("{status}: {}", String::from_utf8_lossy(&body));
+                }
+                ok += 1;
+            }
+            Ok(ok)
+        });
+    }
+    let mut ok = 0;
+    while let Some(joined) = tasks.join_next().await {
+        ok += joined.context("a load connection task failed")??;
+    }
+    Ok(ok)
+}
+
 /// One request on a fresh connection, for setup calls (creating applications and
 /// endpoints, health checks). Returns the status and the body.
 ///

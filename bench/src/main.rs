@@ -1,7 +1,8 @@
 //! `hookd-bench`: the reproducible benchmark. It starts release-built `hookd serve`
-//! processes on fresh SQLite files, a minimal local webhook receiver and a bare axum
-//! server (the HTTP roof), drives the same load at both, and reports publish and delivery
-//! throughput, latencies, CPU per message and memory as medians of several runs, as a
+//! processes on fresh SQLite files and on fresh PostgreSQL databases (one and two nodes),
+//! a minimal local webhook receiver and a bare axum server (the HTTP roof), drives the
+//! same load at all of them, and reports publish and delivery throughput, backlog drain
+//! times, latencies, CPU per message and memory as medians of several runs, as a
 //! markdown table on stdout and as JSON under `bench/results/`.
 //!
 //! Run it with `bench/run` from the repository root (see bench/README.md and
@@ -9,6 +10,7 @@
 
 mod inbound;
 mod loadgen;
+mod postgres;
 mod process;
 mod report;
 mod scenario;
@@ -25,7 +27,7 @@ use serde_json::{json, Map, Value};
 #[derive(Debug, Parser)]
 #[command(
     name = "hookd-bench",
-    about = "Benchmark hookd (release build, SQLite) against a bare HTTP server."
+    about = "Benchmark hookd (release build, SQLite and PostgreSQL) against a bare HTTP server."
 )]
 struct Args {
     /// Runs to take the median of.
@@ -49,6 +51,23 @@ struct Args {
     /// The hookd binary [default: `hookd` next to this program, i.e. target/release/hookd].
     #[arg(long)]
     hookd: Option<PathBuf>,
+    /// Skip the PostgreSQL scenarios.
+    #[arg(long)]
+    no_postgres: bool,
+    /// A PostgreSQL server the benchmark may create (and drop) databases on; any
+    /// database of it will do.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Messages in the PostgreSQL drain backlog.
+    #[arg(long, default_value_t = 1_000)]
+    drain_messages: u64,
+    /// Endpoints each drain backlog message fans out to (messages × endpoints = due
+    /// deliveries).
+    #[arg(long, default_value_t = 100)]
+    drain_endpoints: usize,
+    /// Longest a backlog drain may take.
+    #[arg(long, default_value = "300s", value_parser = stats::parse_duration)]
+    backlog_timeout: Duration,
     /// Directory the JSON results go to.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
     out: PathBuf,
@@ -92,11 +111,22 @@ async fn main() -> anyhow::Result<()> {
         receiver,
     };
 
+    let pg = (!args.no_postgres).then(|| postgres::PgSetup {
+        server_url: args.postgres_url.clone(),
+        drain_messages: args.drain_messages,
+        drain_endpoints: args.drain_endpoints,
+        drain_timeout: args.backlog_timeout,
+    });
+
     let began = Instant::now();
     let mut runs = Vec::with_capacity(args.runs);
     for index in 1..=args.runs {
         eprintln!("hookd-bench: run {index} of {}", args.runs);
-        runs.push(scenario::run_once(&setup).await?);
+        let mut numbers = scenario::run_once(&setup).await?;
+        if let Some(pg) = &pg {
+            postgres::run_once(&setup, pg, &mut numbers).await?;
+        }
+        runs.push(numbers);
     }
     let medians = report::medians(&runs);
     eprintln!(
@@ -126,6 +156,9 @@ fn write_json(
             "duration_s": args.duration.as_secs_f64(),
             "connections": args.connections,
             "fanout_endpoints": args.fanout_endpoints,
+            "postgres": !args.no_postgres,
+            "drain_messages": args.drain_messages,
+            "drain_endpoints": args.drain_endpoints,
         },
         "median": medians,
         "runs": runs,

@@ -1,5 +1,6 @@
 //! The hookd under test: a `hookd serve` child process on a fresh SQLite file in a
-//! temporary directory, plus what `/proc` says about it (CPU time, resident memory).
+//! temporary directory or on a PostgreSQL database, plus what `/proc` says about it (CPU
+//! time, resident memory).
 //!
 //! **Invariant:** the child never outlives its [`Hookd`] handle: dropping the handle kills
 //! it and waits for it, so a failed or interrupted benchmark leaves no server behind.
@@ -42,6 +43,22 @@ impl CpuTime {
     pub fn since(self, earlier: CpuTime) -> Duration {
         self.0.saturating_sub(earlier.0)
     }
+
+    /// The sum of two CPU times (of two processes, say).
+    pub fn plus(self, other: CpuTime) -> CpuTime {
+        CpuTime(self.0 + other.0)
+    }
+}
+
+/// How a benchmarked server is started.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A `postgres://` database; `None` means a fresh SQLite file in the temporary dir.
+    pub postgres: Option<String>,
+    /// `HOOKD_SQLITE_MAX_BATCH`, when given.
+    pub max_batch: Option<usize>,
+    /// `--no-worker`: serve the API only.
+    pub no_worker: bool,
 }
 
 impl Hookd {
@@ -52,22 +69,38 @@ impl Hookd {
     /// # Errors
     /// When the binary cannot start or is not healthy within 15 s (its log is quoted).
     pub async fn start(binary: &Path, max_batch: Option<usize>) -> anyhow::Result<Self> {
+        Self::start_with(
+            binary,
+            &Options {
+                max_batch,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    /// [`Hookd::start`] with explicit [`Options`].
+    ///
+    /// # Errors
+    /// As [`Hookd::start`].
+    pub async fn start_with(binary: &Path, options: &Options) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("hookd-bench-")
             .tempdir()
             .context("creating a temporary directory")?;
         let addr = free_port()?;
         let log = File::create(dir.path().join("hookd.log")).context("creating the log file")?;
+        let database = match &options.postgres {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", dir.path().join("hookd.db").display()),
+        };
         let mut command = Command::new(binary);
         command
             .arg("serve")
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--database")
-            .arg(format!(
-                "sqlite://{}",
-                dir.path().join("hookd.db").display()
-            ))
+            .arg(database)
             .arg("--admin-token")
             .arg(ADMIN_TOKEN)
             .arg("--allow-private-network")
@@ -75,11 +108,15 @@ impl Hookd {
             .current_dir(dir.path())
             .env_remove("HOOKD_CONFIG")
             .env_remove("HOOKD_SQLITE_MAX_BATCH")
+            .env_remove("HOOKD_DATABASE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        if let Some(max_batch) = max_batch {
+        if let Some(max_batch) = options.max_batch {
             command.env("HOOKD_SQLITE_MAX_BATCH", max_batch.to_string());
+        }
+        if options.no_worker {
+            command.arg("--no-worker");
         }
         let child = command
             .spawn()
@@ -236,6 +273,37 @@ pub fn machine_busy() -> anyhow::Result<CpuTime> {
     let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
     let ticks = parse_machine_busy_ticks(&stat).context("parsing /proc/stat")?;
     Ok(CpuTime::from_ticks(ticks))
+}
+
+/// CPU time used so far by the PostgreSQL backends serving `database` (processes whose
+/// title names it). Server-wide processes (WAL writer, checkpointer) are not included,
+/// and a backend that exited takes its time with it.
+pub fn database_backends_cpu(database: &str) -> CpuTime {
+    let mut total = CpuTime::default();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return total;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_pid = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.bytes().all(|byte| byte.is_ascii_digit()));
+        if !is_pid {
+            continue;
+        }
+        let Ok(title) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let title = String::from_utf8_lossy(&title);
+        if !title.starts_with("postgres:") || !title.contains(database) {
+            continue;
+        }
+        if let Ok(cpu) = cpu_of(&path.join("stat").display().to_string()) {
+            total = total.plus(cpu);
+        }
+    }
+    total
 }
 
 #[derive(Deserialize)]

@@ -100,6 +100,74 @@ const ROWS: &[(&str, &str)] = &[
         "Group commit off: hookd CPU ms/msg",
     ),
     (
+        "pg1.publish_req_per_s",
+        "PostgreSQL 1 node, 1 endpoint: publish req/s",
+    ),
+    (
+        "pg1.publish_p99_ms",
+        "PostgreSQL 1 node, 1 endpoint: publish p99 ms",
+    ),
+    (
+        "pg1.deliveries_per_s",
+        "PostgreSQL 1 node, 1 endpoint: delivered msg/s",
+    ),
+    (
+        "pg1.hookd_cpu_ms_per_msg",
+        "PostgreSQL 1 node, 1 endpoint: hookd CPU ms/msg",
+    ),
+    (
+        "pg1.postgres_cpu_ms_per_msg",
+        "PostgreSQL 1 node, 1 endpoint: PostgreSQL backends' CPU ms/msg",
+    ),
+    (
+        "pg2.publish_req_per_s",
+        "PostgreSQL 2 nodes, 1 endpoint: publish req/s",
+    ),
+    (
+        "pg2.publish_p99_ms",
+        "PostgreSQL 2 nodes, 1 endpoint: publish p99 ms",
+    ),
+    (
+        "pg2.deliveries_per_s",
+        "PostgreSQL 2 nodes, 1 endpoint: delivered msg/s",
+    ),
+    (
+        "pg2.hookd_cpu_ms_per_msg",
+        "PostgreSQL 2 nodes, 1 endpoint: hookd CPU ms/msg (both nodes)",
+    ),
+    (
+        "drain1.seconds",
+        "PostgreSQL drain of the backlog, 1 node: s",
+    ),
+    (
+        "drain1.deliveries_per_s",
+        "PostgreSQL drain, 1 node: deliveries/s",
+    ),
+    (
+        "drain1.hookd_cpu_ms_per_delivery",
+        "PostgreSQL drain, 1 node: hookd CPU ms/delivery",
+    ),
+    (
+        "drain2.seconds",
+        "PostgreSQL drain of the backlog, 2 nodes: s",
+    ),
+    (
+        "drain2.deliveries_per_s",
+        "PostgreSQL drain, 2 nodes: deliveries/s",
+    ),
+    (
+        "drain2.hookd_cpu_ms_per_delivery",
+        "PostgreSQL drain, 2 nodes: hookd CPU ms/delivery",
+    ),
+    (
+        "drain1.postgres_cpu_ms_per_delivery",
+        "PostgreSQL drain, 1 node: PostgreSQL backends' CPU ms/delivery",
+    ),
+    (
+        "drain1.peak_rss_mb",
+        "RSS peak, draining node (1 node), MiB",
+    ),
+    (
         "roof.others_cpu_pct",
         "Other programs' CPU during the roof, % of a core",
     ),
@@ -149,6 +217,30 @@ const ROWS: &[(&str, &str)] = &[
         "ratio.inbound_ack_over_roof",
         "Ratio: inbound acknowledged req/s ÷ roof",
     ),
+    (
+        "pg1.others_cpu_pct",
+        "Other programs' CPU during PostgreSQL 1 node, % of a core",
+    ),
+    (
+        "drain1.others_cpu_pct",
+        "Other programs' CPU during the 1-node drain, % of a core",
+    ),
+    (
+        "drain2.others_cpu_pct",
+        "Other programs' CPU during the 2-node drain, % of a core",
+    ),
+    (
+        "ratio.pg_over_sqlite_delivered",
+        "Ratio: PostgreSQL 1-node delivered msg/s ÷ SQLite",
+    ),
+    (
+        "ratio.pg_two_nodes_over_one_delivered",
+        "Ratio: PostgreSQL 2 nodes ÷ 1 node, delivered msg/s",
+    ),
+    (
+        "ratio.pg_two_nodes_over_one_drain",
+        "Ratio: PostgreSQL 2 nodes ÷ 1 node, drain deliveries/s",
+    ),
 ];
 
 /// A target from the issue: the number it reads, a description, and the test.
@@ -183,6 +275,11 @@ const GOALS: &[Goal] = &[
         key: "half.publish_p99_ms",
         text: "publish p99 < 20 ms at half the sustained rate",
         met: |p99| p99 < 20.0,
+    },
+    Goal {
+        key: "ratio.pg_over_sqlite_delivered",
+        text: "PostgreSQL single-node delivered msg/s ≥ 60% of SQLite's",
+        met: |ratio| ratio >= 0.6,
     },
     Goal {
         key: "rss.idle_mb",

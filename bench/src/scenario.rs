@@ -138,30 +138,32 @@ pub async fn run_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
 
 /// What a publishing scenario measured.
 #[derive(Debug)]
-struct PublishNumbers {
-    publish_per_s: f64,
+pub(crate) struct PublishNumbers {
+    pub(crate) publish_per_s: f64,
     publish_p50_ms: f64,
     publish_p99_ms: f64,
     publish_failed: u64,
-    messages: u64,
+    pub(crate) messages: u64,
     deliveries: u64,
     /// Deliveries expected but not seen within the drain timeout.
     undelivered: u64,
     /// Deliveries per second from the first publish to the last arrival.
-    deliveries_per_s: f64,
+    pub(crate) deliveries_per_s: f64,
     arrival_p50_ms: f64,
     arrival_p99_ms: f64,
     hookd_cpu_ms_per_msg: f64,
     bench_cpu_ms_per_msg: f64,
     /// CPU used by other programs on the machine meanwhile, in percent of one core. A
     /// large value means the run was disturbed.
-    others_cpu_pct: f64,
+    pub(crate) others_cpu_pct: f64,
     /// Share of hookd's CPU time per thread name, in percent.
     hookd_threads: Vec<(String, f64)>,
+    /// CPU of the PostgreSQL backends per message, when the scenario measured it.
+    pub(crate) postgres_cpu_ms_per_msg: Option<f64>,
 }
 
 impl PublishNumbers {
-    fn insert_into(&self, numbers: &mut Map<String, Value>, prefix: &str) {
+    pub(crate) fn insert_into(&self, numbers: &mut Map<String, Value>, prefix: &str) {
         let mut put = |name: &str, value: Value| {
             numbers.insert(format!("{prefix}.{name}"), value);
         };
@@ -178,6 +180,9 @@ impl PublishNumbers {
         put("hookd_cpu_ms_per_msg", json!(self.hookd_cpu_ms_per_msg));
         put("bench_cpu_ms_per_msg", json!(self.bench_cpu_ms_per_msg));
         put("others_cpu_pct", json!(self.others_cpu_pct));
+        if let Some(postgres) = self.postgres_cpu_ms_per_msg {
+            put("postgres_cpu_ms_per_msg", json!(postgres));
+        }
         for (thread, share) in &self.hookd_threads {
             put(&format!("hookd_cpu_pct.{thread}"), json!(share));
         }
@@ -213,7 +218,11 @@ async fn roof(setup: &Setup) -> anyhow::Result<(f64, f64)> {
 }
 
 /// Creates an application with `n` endpoints on the receiver; returns the application id.
-async fn with_endpoints(hookd: &Hookd, setup: &Setup, n: usize) -> anyhow::Result<String> {
+pub(crate) async fn with_endpoints(
+    hookd: &Hookd,
+    setup: &Setup,
+    n: usize,
+) -> anyhow::Result<String> {
     let app = hookd.create_app().await?;
     for index in 0..n {
         let url = format!("http://{}/ep/{index}", setup.receiver_addr);
@@ -231,22 +240,42 @@ async fn publish(
     endpoints: usize,
     pace: Pace,
 ) -> anyhow::Result<PublishNumbers> {
+    publish_to_nodes(&[hookd], app, setup, endpoints, pace).await
+}
+
+/// [`publish`] spread over several nodes sharing one database: the load generator's
+/// connections are split evenly between them, and hookd's CPU is the nodes' sum.
+pub(crate) async fn publish_to_nodes(
+    nodes: &[&Hookd],
+    app: &str,
+    setup: &Setup,
+    endpoints: usize,
+    pace: Pace,
+) -> anyhow::Result<PublishNumbers> {
     setup.receiver.take();
-    let target = Target {
-        addr: hookd.addr,
-        path: format!("/api/v1/app/{app}/msg"),
-        token: Some(hookd.token().to_owned()),
-        body: publish_body(),
-        expect: StatusCode::ACCEPTED,
-        keep_ids: true,
-        provider_secret: None,
-    };
-    let (hookd_cpu_before, threads_before) = (hookd.cpu()?, hookd.cpu_by_thread_name()?);
+    let targets: Vec<Target> = nodes
+        .iter()
+        .map(|hookd| Target {
+            addr: hookd.addr,
+            path: format!("/api/v1/app/{app}/msg"),
+            token: Some(hookd.token().to_owned()),
+            body: publish_body(),
+            expect: StatusCode::ACCEPTED,
+            keep_ids: true,
+            provider_secret: None,
+        })
+        .collect();
+    let (hookd_cpu_before, threads_before) = (cpu_of_nodes(nodes)?, threads_of_nodes(nodes)?);
     let bench_cpu_before = own_cpu()?;
     let (machine_before, began) = (machine_busy()?, Instant::now());
-    let load = loadgen::run(&target, setup.connections, setup.duration, pace)
+    let load = loadgen::run_spread(&targets, setup.connections, setup.duration, pace)
         .await
-        .with_context(|| format!("publishing to hookd; its log ends:\n{}", hookd.log_tail()))?;
+        .with_context(|| {
+            format!(
+                "publishing to hookd; its log ends:\n{}",
+                nodes[0].log_tail()
+            )
+        })?;
     if let Some(failure) = &load.first_failure {
         eprintln!(
             "    {} publishes failed, the first with: {failure}",
@@ -255,7 +284,7 @@ async fn publish(
     }
     let expected = load.ok * endpoints as u64;
     let drained = wait_for_arrivals(&setup.receiver, expected, setup.drain_timeout).await;
-    let (hookd_cpu_after, threads_after) = (hookd.cpu()?, hookd.cpu_by_thread_name()?);
+    let (hookd_cpu_after, threads_after) = (cpu_of_nodes(nodes)?, threads_of_nodes(nodes)?);
     let bench_cpu_after = own_cpu()?;
     let machine_used = machine_busy()?.since(machine_before);
     let wall = began.elapsed();
@@ -288,12 +317,40 @@ async fn publish(
         bench_cpu_ms_per_msg: bench_cpu.as_secs_f64() * 1e3 / messages,
         others_cpu_pct: others_cpu_pct(machine_used, hookd_cpu + bench_cpu, wall),
         hookd_threads: thread_shares(&threads_before, &threads_after, hookd_cpu),
+        postgres_cpu_ms_per_msg: None,
     })
+}
+
+/// CPU time used so far by all of `nodes`.
+fn cpu_of_nodes(nodes: &[&Hookd]) -> anyhow::Result<CpuTime> {
+    let mut total = CpuTime::default();
+    for hookd in nodes {
+        total = total.plus(hookd.cpu()?);
+    }
+    Ok(total)
+}
+
+/// CPU time used so far by each thread name, summed over `nodes`.
+fn threads_of_nodes(nodes: &[&Hookd]) -> anyhow::Result<Vec<(String, CpuTime)>> {
+    let mut totals: Vec<(String, CpuTime)> = Vec::new();
+    for hookd in nodes {
+        for (name, cpu) in hookd.cpu_by_thread_name()? {
+            match totals.iter_mut().find(|(known, _)| *known == name) {
+                Some((_, total)) => *total = total.plus(cpu),
+                None => totals.push((name, cpu)),
+            }
+        }
+    }
+    Ok(totals)
 }
 
 /// Waits until `expected` deliveries have arrived, or `timeout` passes, or none arrive
 /// for 5 s (retries are seconds apart, so the run is stuck). Returns whether all came.
-async fn wait_for_arrivals(receiver: &Receiver, expected: u64, timeout: Duration) -> bool {
+pub(crate) async fn wait_for_arrivals(
+    receiver: &Receiver,
+    expected: u64,
+    timeout: Duration,
+) -> bool {
     let deadline = Instant::now() + timeout;
     let (mut last_count, mut last_progress) = (receiver.count(), Instant::now());
     loop {
@@ -361,6 +418,6 @@ pub(crate) fn ms(micros: Option<u32>) -> f64 {
     micros.map_or(f64::NAN, |micros| f64::from(micros) / 1e3)
 }
 
-fn mib(bytes: u64) -> f64 {
+pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }

@@ -13,6 +13,7 @@ pub mod operational;
 pub mod retry;
 pub mod signature;
 pub mod source;
+pub mod throttle;
 
 /// Every timestamp in hookd is UTC with millisecond precision or better.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -4,20 +4,19 @@
 //! expires old payloads, attempt content and idempotency keys on the same nodes.
 //!
 //! **Architecture invariant:** every decision (retry timing, signatures, which addresses
-//! are allowed, throttling) is a pure function from `hookd-core` or `throttle`; this crate
+//! are allowed, throttling) is a pure function from `hookd-core`; this crate
 //! only does the IO around them. An endpoint's failure is a value (`Outcome`), never an
 //! `Err`; `Err` means hookd itself failed (the database went away).
 
 mod events;
 mod guard;
 pub mod metrics;
+mod recorder;
 mod retention;
 mod sender;
 mod slots;
-mod throttle;
 mod worker;
 
 pub use retention::{RetentionConfig, RetentionJob};
 pub use sender::{HttpSender, NoResponseReason, SendResult, SenderConfig};
-pub use throttle::Throttle;
 pub use worker::{Worker, WorkerConfig};

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -18,10 +18,11 @@ use hookd_core::ids::{AttemptId, DeliveryId};
 use hookd_core::model::{Attempt, MessageStatus};
 use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
 use hookd_core::signature;
+use hookd_core::throttle;
 use hookd_core::Timestamp;
 use hookd_store::{
     ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, LocalWorker, OperationalWebhooks,
-    OutcomeRecord, Reservation, Store, StoreError,
+    OutcomeRecord, Reservation, SendSlot, Store, StoreError,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -29,9 +30,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::recorder::Recorder;
 use crate::sender::HttpSender;
 use crate::slots::EndpointSlots;
-use crate::throttle::{Admission, Throttle};
 use crate::{events, metrics};
 
 /// How the worker behaves.
@@ -87,7 +88,6 @@ pub struct Worker {
     store: Arc<dyn Store>,
     sender: HttpSender,
     config: WorkerConfig,
-    throttle: Throttle,
     in_flight: Mutex<HashMap<DeliveryId, Lease>>,
     endpoint_slots: EndpointSlots,
     /// The earliest retry this worker scheduled itself, so it wakes for it instead of
@@ -102,6 +102,8 @@ pub struct Worker {
     accepting: AtomicBool,
     /// Where operational events go (`endpoint.disabled`, `message.attempt.*`), if anywhere.
     operational: Option<OperationalWebhooks>,
+    /// Records attempts' outcomes in groups; started on first use (inside the runtime).
+    recorder: OnceLock<Recorder>,
 }
 
 impl Worker {
@@ -110,16 +112,21 @@ impl Worker {
         Self {
             store,
             sender,
-            throttle: Throttle::default(),
             in_flight: Mutex::new(HashMap::new()),
             endpoint_slots,
             next_wake: Mutex::new(None),
+            recorder: OnceLock::new(),
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(false),
             operational: None,
             config,
         }
+    }
+
+    fn recorder(&self) -> &Recorder {
+        self.recorder
+            .get_or_init(|| Recorder::start(self.store.clone(), self.config.batch_size))
     }
 
     /// Sends operational events about attempts through `hooks`. Default: none are sent.
@@ -366,13 +373,6 @@ impl Worker {
             self.store.record_outcome(&record).await?;
             return Ok(());
         }
-        if let Some(rate) = endpoint.throttle_rate.filter(|rate| *rate > 0) {
-            if let Admission::Later(slot) = self.throttle.admit(&endpoint.id, rate, now) {
-                self.store.release_delivery(lease, slot).await?;
-                self.wake_at(slot);
-                return Ok(());
-            }
-        }
         let Some(_endpoint_slot) = self.endpoint_slots.try_take(&endpoint.id) else {
             // The endpoint already has its share of requests in flight (a slow or hanging
             // receiver): give the delivery back for a moment and let other endpoints go.
@@ -381,6 +381,27 @@ impl Worker {
             self.wake_at(later);
             return Ok(());
         };
+        // The throttle comes after the concurrency bound, so a slot is never taken by a
+        // delivery that then cannot go. The slots live in the store, so the rate holds
+        // across every node; unthrottled endpoints skip this round trip.
+        if let Some(rate) = endpoint.throttle_rate.filter(|rate| *rate > 0) {
+            match self
+                .store
+                .take_send_slot(lease, &endpoint.id, throttle::spacing(rate), now)
+                .await?
+            {
+                SendSlot::Now => {}
+                SendSlot::Later(slot) => {
+                    // The store gave the delivery back, due at its slot.
+                    self.wake_at(slot);
+                    return Ok(());
+                }
+                SendSlot::LeaseLost => {
+                    debug!("lease lost before the send slot was taken; another worker owns the delivery");
+                    return Ok(());
+                }
+            }
+        }
 
         let body = message.payload.as_bytes().to_vec();
         let mut headers: Vec<(String, String)> =
@@ -503,7 +524,7 @@ impl Worker {
             + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::zero());
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.store.record_outcome(record).await {
+            match self.recorder().record(record.clone()).await {
                 Err(StoreError::Unavailable { .. })
                     if Utc::now()
                         + chrono::Duration::from_std(backoff)

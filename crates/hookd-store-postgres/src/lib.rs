@@ -31,6 +31,7 @@ mod queue;
 mod retention;
 mod rows;
 mod runs;
+mod send_slots;
 mod settings;
 mod setup;
 mod sources;
@@ -52,7 +53,7 @@ use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
     IngestOutcome, Lease, LeasedDelivery, MessageFilter, OutcomeRecord, Page, PageRequest,
-    PoolStatus, QueueDepth, QueueMetrics, Store, StoreResult, StoredResponse, TimeWindow,
+    PoolStatus, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -495,5 +496,15 @@ impl Store for PostgresStore {
 
     async fn expire_dedup_keys(&self, before: Timestamp, limit: usize) -> StoreResult<u64> {
         sources::expire_dedup_keys(&self.db, before, limit).await
+    }
+
+    async fn take_send_slot(
+        &self,
+        lease: &Lease,
+        endpoint_id: &EndpointId,
+        spacing: Duration,
+        now: Timestamp,
+    ) -> StoreResult<SendSlot> {
+        send_slots::take_send_slot(&self.db, lease, endpoint_id, spacing, now).await
     }
 }

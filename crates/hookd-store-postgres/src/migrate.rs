@@ -40,6 +40,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "sources",
         sql: include_str!("../migrations/0003_sources.sql"),
     },
+    Migration {
+        version: 4,
+        name: "send_slots",
+        sql: include_str!("../migrations/0004_send_slots.sql"),
+    },
 ];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,

@@ -23,6 +23,7 @@ mod queue;
 mod readers;
 mod retention;
 mod rows;
+mod send_slots;
 mod settings;
 mod setup;
 mod sources;
@@ -45,7 +46,7 @@ use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
     IngestOutcome, Lease, LeasedDelivery, MessageFilter, OutcomeRecord, Page, PageRequest,
-    PoolStatus, QueueDepth, QueueMetrics, Store, StoreResult, StoredResponse, TimeWindow,
+    PoolStatus, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use tokio::sync::Notify;
 
@@ -577,6 +578,18 @@ impl Store for SqliteStore {
 
     async fn expire_dedup_keys(&self, before: Timestamp, limit: usize) -> StoreResult<u64> {
         self.write(move |c| sources::expire_dedup_keys(c, before, limit))
+            .await
+    }
+
+    async fn take_send_slot(
+        &self,
+        lease: &Lease,
+        endpoint_id: &EndpointId,
+        spacing: Duration,
+        now: Timestamp,
+    ) -> StoreResult<SendSlot> {
+        let (lease, endpoint_id) = (lease.clone(), endpoint_id.clone());
+        self.write(move |c| send_slots::take_send_slot(c, &lease, &endpoint_id, spacing, now))
             .await
     }
 }

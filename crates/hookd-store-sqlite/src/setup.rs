@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_retention.sql"),
     include_str!("../migrations/0003_sources.sql"),
+    include_str!("../migrations/0004_send_slots.sql"),
 ];
 
 /// The schema version this build writes.

@@ -19,6 +19,7 @@ mod queue;
 mod records;
 mod retention;
 mod runs;
+mod send_slots;
 mod sources;
 
 use std::any::Any;
@@ -30,6 +31,7 @@ pub use queue::*;
 pub use records::*;
 pub use retention::*;
 pub use runs::*;
+pub use send_slots::*;
 pub use sources::*;
 
 use crate::Store;
@@ -140,6 +142,11 @@ macro_rules! store_conformance_tests {
             expire_inbound_requests_and_dedup_keys,
             delete_source_and_application_cascade,
             concurrent_ingests_of_one_event_id_make_one_message,
+            // send slots of throttled endpoints
+            send_slots_space_deliveries_to_one_endpoint,
+            send_slots_are_distinct_when_taken_concurrently,
+            send_slots_stale_and_early_claims,
+            send_slots_need_the_lease_and_are_per_endpoint,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

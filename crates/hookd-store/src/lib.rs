@@ -20,6 +20,7 @@ mod handoff;
 mod observability;
 mod operational;
 mod retention;
+mod send_slots;
 mod sources;
 mod types;
 
@@ -40,6 +41,7 @@ pub use handoff::{LocalWorker, Reservation};
 pub use observability::{PoolStatus, QueueMetrics};
 pub use operational::OperationalWebhooks;
 pub use retention::{payload_gone_attempt, ExpiryKind};
+pub use send_slots::SendSlot;
 pub use sources::*;
 pub use types::*;
 
@@ -309,4 +311,21 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_inbound_requests(&self, before: Timestamp, limit: usize) -> StoreResult<u64>;
     /// Deletes up to `limit` dedup keys first seen before `before`. Returns how many.
     async fn expire_dedup_keys(&self, before: Timestamp, limit: usize) -> StoreResult<u64>;
+
+    // ---- throttling (send slots shared by every node) ----
+
+    /// Takes a send slot for a claimed delivery to an endpoint with a `throttleRate`
+    /// (`spacing` = 1 s ÷ rate), applying `hookd_core::throttle::decide` atomically to the
+    /// endpoint's next free slot and the delivery's reserved slot, so the rate holds
+    /// across every node on the database. `Later(at)` means the delivery has been given
+    /// back, due at `at`, holding its slot; `LeaseLost` means the lease is no longer
+    /// current and nothing changed. Only called for throttled endpoints: others pay
+    /// nothing.
+    async fn take_send_slot(
+        &self,
+        lease: &Lease,
+        endpoint_id: &EndpointId,
+        spacing: Duration,
+        now: Timestamp,
+    ) -> StoreResult<SendSlot>;
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -22,6 +22,8 @@ pub struct Received {
     /// Header names lowercased; the last value wins.
     pub headers: HashMap<String, String>,
     pub body: Bytes,
+    /// When the request reached the sink's handler (before any scripted delay).
+    pub received_at: Instant,
 }
 
 impl Received {
@@ -119,6 +121,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
+    let received_at = Instant::now();
     let index = {
         let mut served = state
             .served
@@ -146,6 +149,7 @@ async fn receive(
             })
             .collect(),
         body,
+        received_at,
     };
     if !state.script.delay.is_zero() {
         tokio::time::sleep(state.script.delay).await;

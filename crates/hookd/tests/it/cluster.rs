@@ -59,6 +59,12 @@ pub struct Node {
 impl Node {
     /// Starts `hookd serve` on `database` with a free `--listen` port.
     pub fn spawn(name: &str, database: &str, role: Role) -> Node {
+        Self::spawn_with(name, database, role, &[])
+    }
+
+    /// [`Node::spawn`] with more `serve` arguments: `--worker-concurrency` replaces the
+    /// default [`WORKER_CONCURRENCY`]; other flags must not repeat ones `spawn` passes.
+    pub fn spawn_with(name: &str, database: &str, role: Role, extra_args: &[&str]) -> Node {
         let dir = tempfile::tempdir().expect("temp dir for the node's log");
         let log = dir.path().join("stderr.log");
         let port = free_port();
@@ -72,7 +78,14 @@ impl Node {
                 "--request-timeout",
                 &format!("{}s", REQUEST_TIMEOUT.as_secs()),
             ])
-            .args(["--worker-concurrency", &WORKER_CONCURRENCY.to_string()]);
+            .args(if extra_args.contains(&"--worker-concurrency") {
+                Vec::new()
+            } else {
+                vec![
+                    "--worker-concurrency".to_owned(),
+                    WORKER_CONCURRENCY.to_string(),
+                ]
+            });
         match role {
             Role::Both => {}
             Role::ApiOnly => {
@@ -82,6 +95,7 @@ impl Node {
                 command.arg("--no-api");
             }
         }
+        command.args(extra_args);
         let child = command
             .env("HOOKD_LOG", "warn")
             .stdin(Stdio::null())
@@ -124,6 +138,11 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The child's process id, for reading `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL, and reap.

@@ -2,9 +2,11 @@
 //! HTTP receivers, and third-party verifiers. One test binary, as STYLE.md asks.
 
 mod bad_input;
+mod burst;
 mod cluster;
 mod crash;
 mod delivery;
+mod limits;
 mod multinode;
 mod observability;
 mod operational;
