@@ -31,6 +31,7 @@ mod rows;
 mod runs;
 mod settings;
 mod setup;
+mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod wakeups;
@@ -47,7 +48,8 @@ use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
     PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
 };
-use tokio::sync::Notify;
+use hookd_store::{StreamBatch, StreamCursor};
+use tokio::sync::{broadcast, Notify};
 
 use crate::db::Db;
 use crate::setup::Settings;
@@ -252,6 +254,7 @@ impl Store for PostgresStore {
         if n_deliveries > 0 {
             self.wakeups.work_committed();
         }
+        self.wakeups.message_committed(&message.app_id);
         Ok(())
     }
 
@@ -393,5 +396,30 @@ impl Store for PostgresStore {
 
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
         runs::lease_of(&self.db, delivery_id).await
+    }
+
+    async fn stream_messages(
+        &self,
+        app_id: &ApplicationId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<StreamBatch> {
+        streams::stream_messages(&self.db, app_id, after, limit).await
+    }
+
+    async fn stream_head(&self, app_id: &ApplicationId) -> StoreResult<StreamCursor> {
+        streams::stream_head(&self.db, app_id).await
+    }
+
+    async fn stream_cursor_of(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+    ) -> StoreResult<StreamCursor> {
+        streams::stream_cursor_of(&self.db, app_id, msg_id).await
+    }
+
+    fn message_commits(&self) -> broadcast::Receiver<ApplicationId> {
+        self.wakeups.message_commits()
     }
 }

@@ -24,11 +24,20 @@ pub(crate) struct Migration {
 
 /// Every migration, in order. N.B.: they run inside a transaction, so a migration cannot
 /// use statements that refuse one (`CREATE INDEX CONCURRENTLY`, `VACUUM`).
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    // The file is numbered 0006 (the number this change was given); versions count up
+    // without gaps, so it is version 2 until the migrations before it land.
+    Migration {
+        version: 2,
+        name: "streams",
+        sql: include_str!("../migrations/0006_streams.sql"),
+    },
+];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,
 /// then 1): any constant works as long as every hookd uses the same one.

@@ -23,6 +23,7 @@ mod readers;
 mod rows;
 mod settings;
 mod setup;
+mod streams;
 mod writer;
 
 #[cfg(test)]
@@ -40,7 +41,8 @@ use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, Lease, MessageFilter, OutcomeRecord, Page,
     PageRequest, QueueDepth, Store, StoreResult, StoredResponse, TimeWindow,
 };
-use tokio::sync::Notify;
+use hookd_store::{StreamBatch, StreamCursor};
+use tokio::sync::{broadcast, Notify};
 
 use crate::readers::Readers;
 use crate::writer::{Wake, Writer};
@@ -48,6 +50,10 @@ use crate::writer::{Wake, Writer};
 /// Read connections kept open. Reads are short indexed lookups, so a few connections
 /// keep up with many concurrent requests.
 const READ_CONNECTIONS: usize = 4;
+
+/// Announcements of committed messages a slow listener may fall behind by before it
+/// hears `Lagged` (and then re-reads every stream it serves).
+const MESSAGE_COMMITS_CAPACITY: usize = 4096;
 
 /// Tuning of a [`SqliteStore`]. `SqliteOptions::default()` is what `open` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +87,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
     notify: Arc<Notify>,
+    /// Announces the application of each committed message (live streams).
+    message_commits: broadcast::Sender<ApplicationId>,
 }
 
 impl SqliteStore {
@@ -112,6 +120,7 @@ impl SqliteStore {
             writer,
             readers,
             notify,
+            message_commits: broadcast::channel(MESSAGE_COMMITS_CAPACITY).0,
         })
     }
 
@@ -281,8 +290,12 @@ impl Store for SqliteStore {
         endpoint_ids: &[EndpointId],
     ) -> StoreResult<()> {
         let (message, endpoint_ids) = (message.clone(), endpoint_ids.to_vec());
+        let app_id = message.app_id.clone();
         self.write_and_wake(move |c| messages::create_message(c, &message, &endpoint_ids))
-            .await
+            .await?;
+        // Nobody listening is fine: streams start from the store.
+        let _ = self.message_commits.send(app_id);
+        Ok(())
     }
 
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {
@@ -448,5 +461,35 @@ impl Store for SqliteStore {
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>> {
         let delivery_id = delivery_id.clone();
         self.read(move |c| queue::lease_of(c, &delivery_id)).await
+    }
+
+    async fn stream_messages(
+        &self,
+        app_id: &ApplicationId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<StreamBatch> {
+        let app_id = app_id.clone();
+        self.read(move |c| streams::stream_messages(c, &app_id, after, limit))
+            .await
+    }
+
+    async fn stream_head(&self, app_id: &ApplicationId) -> StoreResult<StreamCursor> {
+        let app_id = app_id.clone();
+        self.read(move |c| streams::stream_head(c, &app_id)).await
+    }
+
+    async fn stream_cursor_of(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+    ) -> StoreResult<StreamCursor> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        self.read(move |c| streams::stream_cursor_of(c, &app_id, &msg_id))
+            .await
+    }
+
+    fn message_commits(&self) -> broadcast::Receiver<ApplicationId> {
+        self.message_commits.subscribe()
     }
 }

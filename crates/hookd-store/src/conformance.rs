@@ -17,6 +17,7 @@ mod messages;
 mod queue;
 mod records;
 mod runs;
+mod streams;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use messages::*;
 pub use queue::*;
 pub use records::*;
 pub use runs::*;
+pub use streams::*;
 
 use crate::Store;
 
@@ -113,6 +115,11 @@ macro_rules! store_conformance_tests {
             list_attempts_filters,
             attempt_lookup,
             paginate_attempts,
+            // live streams
+            stream_reads_in_commit_order_and_resumes,
+            stream_has_every_concurrent_message_once,
+            message_commits_are_announced,
+            stream_of_deleted_application_is_empty,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -16,6 +16,7 @@
 
 pub mod conformance;
 mod error;
+mod stream;
 mod types;
 
 use std::sync::Arc;
@@ -25,9 +26,10 @@ use async_trait::async_trait;
 use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Application, Attempt, Endpoint, EventType, Message};
 use hookd_core::Timestamp;
-use tokio::sync::Notify;
+use tokio::sync::{broadcast, Notify};
 
 pub use error::StoreError;
+pub use stream::*;
 pub use types::*;
 
 /// The result type of every store call.
@@ -213,4 +215,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ids only used in tests and diagnostics: the lease held on a delivery.
     async fn lease_of(&self, delivery_id: &DeliveryId) -> StoreResult<Option<Timestamp>>;
+
+    // ---- live streams ----
+
+    /// Up to `limit` messages of the application committed after `after`, in commit
+    /// order (see [`StreamCursor`]). Only messages a later call can never precede are
+    /// returned; see [`StreamBatch::settled`] for the ones held back.
+    async fn stream_messages(
+        &self,
+        app_id: &ApplicationId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<StreamBatch>;
+    /// The cursor of the newest message of the application that `stream_messages` would
+    /// return now ([`StreamCursor::START`] when there is none): where a new subscriber
+    /// starts.
+    async fn stream_head(&self, app_id: &ApplicationId) -> StoreResult<StreamCursor>;
+    /// The cursor of one message of the application (to resume after a message id).
+    /// `NotFound("message")` when the application has no such message (any more).
+    async fn stream_cursor_of(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+    ) -> StoreResult<StreamCursor>;
+    /// Announces committed messages: the application id of each message committed
+    /// through this store and, when the database is shared, by other nodes. A receiver
+    /// that lags (`RecvError::Lagged`) must assume every application has news.
+    fn message_commits(&self) -> broadcast::Receiver<ApplicationId>;
 }
