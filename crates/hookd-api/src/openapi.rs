@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{application, attempt, endpoint, event_type, message};
+use crate::{app_access, application, attempt, endpoint, event_type, message};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,7 @@ use crate::{application, attempt, endpoint, event_type, message};
         event_type::patch, event_type::delete,
         message::create, message::list, message::get,
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::resend,
+        app_access::app_portal_access,
     ),
     modifiers(&BearerAuth)
 )]

@@ -1,4 +1,4 @@
-//! The command line: `hookd serve | migrate`, parsed with clap, each subcommand a
+//! The command line: `hookd serve | migrate | token`, parsed with clap, each subcommand a
 //! function that returns the process exit code.
 
 use std::process::ExitCode;
@@ -30,6 +30,9 @@ enum Command {
         #[arg(long, env = "HOOKD_DATABASE")]
         database: Option<String>,
     },
+    /// Application tokens for browsers (asks a running server).
+    #[command(subcommand)]
+    Token(crate::token::TokenCommand),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -58,6 +61,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
             let database = parse_database_url(database.as_deref().unwrap_or("sqlite://hookd.db"))?;
             runtime.block_on(crate::serve::open_store(&database))?;
             eprintln!("hookd: database {database:?} is at the current schema");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(command) => {
+            runtime.block_on(crate::token::run(command))?;
             Ok(ExitCode::SUCCESS)
         }
     }

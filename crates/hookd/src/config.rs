@@ -70,6 +70,19 @@ pub struct ServeArgs {
     /// commit [default: 512].
     #[arg(long, env = "HOOKD_SQLITE_MAX_BATCH", hide = true)]
     pub sqlite_max_batch: Option<usize>,
+    /// Heartbeat of an idle live stream (SSE comment, WebSocket ping) [default: 15s].
+    #[arg(long, env = "HOOKD_STREAM_HEARTBEAT")]
+    pub stream_heartbeat: Option<String>,
+    /// Messages a stream client may fall behind by before it is cut off [default: 1024].
+    #[arg(long, env = "HOOKD_STREAM_BUFFER")]
+    pub stream_buffer: Option<usize>,
+    /// Longest wait a long-poll (`/events?wait=`) may ask for [default: 30s].
+    #[arg(long, env = "HOOKD_LONG_POLL_MAX_WAIT")]
+    pub long_poll_max_wait: Option<String>,
+    /// Browser origin allowed to call the stream routes, or `*` (repeatable;
+    /// comma-separated in env) [default: none].
+    #[arg(long, env = "HOOKD_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -93,6 +106,10 @@ struct FileConfig {
     response_body_limit: Option<String>,
     max_database_size: Option<String>,
     sqlite_max_batch: Option<usize>,
+    stream_heartbeat: Option<String>,
+    stream_buffer: Option<usize>,
+    long_poll_max_wait: Option<String>,
+    cors_allowed_origins: Option<Vec<String>>,
 }
 
 /// Where the data lives.
@@ -140,6 +157,10 @@ pub struct Config {
     pub sqlite_max_batch: usize,
     /// Largest size of the SQLite file, in bytes.
     pub max_database_size: Option<u64>,
+    pub stream_heartbeat: Duration,
+    pub stream_buffer: usize,
+    pub long_poll_max_wait: Duration,
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -168,6 +189,10 @@ impl std::fmt::Debug for Config {
             .field("response_body_limit", &self.response_body_limit)
             .field("sqlite_max_batch", &self.sqlite_max_batch)
             .field("max_database_size", &self.max_database_size)
+            .field("stream_heartbeat", &self.stream_heartbeat)
+            .field("stream_buffer", &self.stream_buffer)
+            .field("long_poll_max_wait", &self.long_poll_max_wait)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .finish()
     }
 }
@@ -286,7 +311,42 @@ impl Config {
             .or(file.max_database_size)
             .map(|text| parse_size("max_database_size", &text).map(|bytes| bytes as u64))
             .transpose()?;
+        let stream_heartbeat = duration(
+            "stream_heartbeat",
+            args.stream_heartbeat.or(file.stream_heartbeat),
+            "15s",
+        )?;
+        if stream_heartbeat.is_zero() {
+            bail!("stream_heartbeat: must be more than zero");
+        }
+        let stream_buffer = args.stream_buffer.or(file.stream_buffer).unwrap_or(1024);
+        if stream_buffer == 0 {
+            bail!("stream_buffer: must be at least 1");
+        }
+        let long_poll_max_wait = duration(
+            "long_poll_max_wait",
+            args.long_poll_max_wait.or(file.long_poll_max_wait),
+            "30s",
+        )?;
+        let cors_allowed_origins = if args.cors_allowed_origins.is_empty() {
+            file.cors_allowed_origins.unwrap_or_default()
+        } else {
+            args.cors_allowed_origins
+        };
+        for origin in &cors_allowed_origins {
+            let valid = origin == "*"
+                || url::Url::parse(origin).is_ok_and(|url| {
+                    url.origin().ascii_serialization() == origin.trim_end_matches('/')
+                });
+            if !valid {
+                bail!("cors_allowed_origins: {origin:?} is not an origin like https://app.example.com, or *");
+            }
+        }
         Ok(Self {
+            stream_heartbeat,
+            stream_buffer,
+            long_poll_max_wait,
+            cors_allowed_origins,
             max_database_size,
             response_body_limit,
             sqlite_max_batch,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use hookd_api::{ApiConfig, AppState};
+use hookd_api::{ApiConfig, AppState, StreamConfig};
 use hookd_core::network::NetworkPolicy;
 use hookd_core::retry::RetryPolicy;
 use hookd_delivery::{HttpSender, SenderConfig, Worker, WorkerConfig};
@@ -18,6 +18,8 @@ use crate::config::{Config, DatabaseUrl};
 
 /// The settings key under which the admin token's SHA-256 (hex) is kept.
 const ADMIN_TOKEN_KEY: &str = "admin_token_sha256";
+/// The settings key of the key (hex) that signs application tokens, shared by all nodes.
+const APP_TOKEN_KEY: &str = "app_token_key";
 
 /// Opens the store a configuration names, creating the SQLite file and schema if missing,
 /// or connecting to PostgreSQL and applying its migrations.
@@ -111,6 +113,7 @@ pub async fn run(
         let address = listener
             .local_addr()
             .context("reading the listen address")?;
+        let app_token_key = ensure_app_token_key(store.as_ref()).await?;
         let state = AppState::new(
             store.clone(),
             ApiConfig {
@@ -118,8 +121,16 @@ pub async fn run(
                 body_limit: config.body_limit,
                 idempotency_window: std::time::Duration::from_secs(24 * 3600),
                 secret_grace_period: config.secret_grace_period,
+                streams: StreamConfig {
+                    heartbeat: config.stream_heartbeat,
+                    buffer: config.stream_buffer,
+                    long_poll_max_wait: config.long_poll_max_wait,
+                    cors_allowed_origins: config.cors_allowed_origins.clone(),
+                },
+                app_token_key,
             },
-        );
+        )
+        .with_shutdown(shutdown.clone());
         let token = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(listener, hookd_api::service(state))
@@ -181,6 +192,26 @@ async fn ensure_admin_token(
          hookd: send it as `Authorization: Bearer <token>`, or set your own with --admin-token / HOOKD_ADMIN_TOKEN."
     );
     Ok(hash)
+}
+
+/// The key that signs application tokens: the stored one, or a new random one stored
+/// for every node to share (the first node to store one wins).
+async fn ensure_app_token_key(store: &dyn Store) -> anyhow::Result<[u8; 32]> {
+    if let Some(stored) = store.setting(APP_TOKEN_KEY).await? {
+        return decode_hash(&stored).context("the stored application token key is corrupt");
+    }
+    let key: [u8; 32] = rand::random();
+    if store
+        .set_setting_if_absent(APP_TOKEN_KEY, &encode_hash(&key))
+        .await?
+    {
+        return Ok(key);
+    }
+    let stored = store
+        .setting(APP_TOKEN_KEY)
+        .await?
+        .context("application token key vanished")?;
+    decode_hash(&stored).context("the stored application token key is corrupt")
 }
 
 fn new_admin_token() -> String {

@@ -9,4 +9,5 @@ mod multinode;
 mod peers;
 mod postgres;
 mod schemes;
+mod streams;
 mod support;

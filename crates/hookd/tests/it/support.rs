@@ -30,6 +30,9 @@ pub struct Options {
     pub database: Option<String>,
     pub worker_concurrency: Option<usize>,
     pub endpoint_concurrency: Option<usize>,
+    pub stream_buffer: Option<usize>,
+    pub stream_heartbeat: Option<&'static str>,
+    pub cors_allowed_origins: Vec<&'static str>,
 }
 
 impl Default for Options {
@@ -43,6 +46,9 @@ impl Default for Options {
             database: None,
             worker_concurrency: None,
             endpoint_concurrency: None,
+            stream_buffer: None,
+            stream_heartbeat: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -72,6 +78,13 @@ impl TestServer {
                 worker_concurrency: options.worker_concurrency,
                 endpoint_concurrency: options.endpoint_concurrency,
                 request_timeout: Some("5s".into()),
+                stream_buffer: options.stream_buffer,
+                stream_heartbeat: options.stream_heartbeat.map(str::to_owned),
+                cors_allowed_origins: options
+                    .cors_allowed_origins
+                    .iter()
+                    .map(|origin| (*origin).to_owned())
+                    .collect(),
                 ..ServeArgs::default()
             };
         let config = Config::load(args).expect("test config is valid");
