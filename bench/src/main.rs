@@ -13,6 +13,7 @@ mod report;
 mod scenario;
 mod servers;
 mod stats;
+mod stream;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -48,6 +49,15 @@ struct Args {
     /// The hookd binary [default: `hookd` next to this program, i.e. target/release/hookd].
     #[arg(long)]
     hookd: Option<PathBuf>,
+    /// Which scenarios to run: all, send (publish and delivery) or stream.
+    #[arg(long, default_value = "all", value_parser = ["all", "send", "stream"])]
+    scenarios: String,
+    /// Concurrent SSE subscribers in the stream scenario (capped by `ulimit -n`).
+    #[arg(long, default_value_t = 5000)]
+    stream_subscribers: usize,
+    /// Messages published per second in the stream scenario.
+    #[arg(long, default_value_t = 100.0)]
+    stream_rate: f64,
     /// Directory the JSON results go to.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
     out: PathBuf,
@@ -95,7 +105,15 @@ async fn main() -> anyhow::Result<()> {
     let mut runs = Vec::with_capacity(args.runs);
     for index in 1..=args.runs {
         eprintln!("hookd-bench: run {index} of {}", args.runs);
-        runs.push(scenario::run_once(&setup).await?);
+        let mut numbers = if args.scenarios == "stream" {
+            Map::new()
+        } else {
+            scenario::run_once(&setup).await?
+        };
+        if args.scenarios != "send" {
+            numbers.extend(stream::run(&setup, args.stream_subscribers, args.stream_rate).await?);
+        }
+        runs.push(numbers);
     }
     let medians = report::medians(&runs);
     eprintln!(
@@ -125,6 +143,9 @@ fn write_json(
             "duration_s": args.duration.as_secs_f64(),
             "connections": args.connections,
             "fanout_endpoints": args.fanout_endpoints,
+            "scenarios": args.scenarios,
+            "stream_subscribers": args.stream_subscribers,
+            "stream_rate": args.stream_rate,
         },
         "median": medians,
         "runs": runs,

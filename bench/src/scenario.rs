@@ -333,7 +333,7 @@ fn thread_shares(
 
 /// CPU the machine spent on programs other than ours, in percent of one core over `wall`.
 /// Clock-tick rounding can make it slightly negative; it is reported as 0 then.
-fn others_cpu_pct(machine: Duration, ours: Duration, wall: Duration) -> f64 {
+pub(crate) fn others_cpu_pct(machine: Duration, ours: Duration, wall: Duration) -> f64 {
     let others = machine.as_secs_f64() - ours.as_secs_f64();
     (100.0 * others / wall.as_secs_f64().max(1e-9)).max(0.0)
 }
