@@ -121,7 +121,10 @@ pub async fn run(
     };
     let (hookd_before, bench_before) = (hookd.cpu()?, own_cpu()?);
     let (machine_before, began) = (machine_busy()?, Instant::now());
-    let load = loadgen::run(&target, 4, setup.duration, Pace::FixedRate(rate)).await?;
+    // Enough connections that the open loop keeps its rate even when a publish (a commit
+    // on a busy disk) takes half a second.
+    let connections = (rate / 2.0).ceil().clamp(4.0, 64.0) as usize;
+    let load = loadgen::run(&target, connections, setup.duration, Pace::FixedRate(rate)).await?;
     let expected = load.ok * subscribers as u64;
     let drained = wait_until(
         || {
