@@ -91,7 +91,7 @@ fn sse_response(subscriber: Subscriber) -> Response {
     let body = futures::stream::unfold(Some(subscriber), |subscriber| async move {
         let mut subscriber = subscriber?;
         let chunk = match subscriber.next().await {
-            StreamEvent::Message(item) => item.sse.clone(),
+            StreamEvent::Message(item) => coalesce(&item, &mut subscriber),
             StreamEvent::Ready(cursor) => frame::sse_ready(cursor),
             StreamEvent::Heartbeat => Bytes::from_static(frame::SSE_HEARTBEAT),
             StreamEvent::Closing(closing, cursor) => {
@@ -113,6 +113,25 @@ fn sse_response(subscriber: Subscriber) -> Response {
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     *response.status_mut() = StatusCode::OK;
     response
+}
+
+/// The message's event, followed by those of up to `MAX_COALESCED - 1` more messages that
+/// are ready without waiting: a client that is behind catches up with fewer writes.
+fn coalesce(first: &frame::StreamItem, subscriber: &mut Subscriber) -> Bytes {
+    const MAX_COALESCED: usize = 64;
+    let Some(second) = subscriber.try_next_message() else {
+        return first.sse.clone();
+    };
+    let mut chunk = bytes::BytesMut::with_capacity(first.sse.len() * 4);
+    chunk.extend_from_slice(&first.sse);
+    chunk.extend_from_slice(&second.sse);
+    for _ in 2..MAX_COALESCED {
+        match subscriber.try_next_message() {
+            Some(item) => chunk.extend_from_slice(&item.sse),
+            None => break,
+        }
+    }
+    chunk.freeze()
 }
 
 fn last_event_id(headers: &HeaderMap) -> Option<&str> {

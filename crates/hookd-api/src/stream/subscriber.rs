@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use hookd_core::ids::ApplicationId;
 use hookd_store::{Store, StoreResult, StreamCursor};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -74,6 +74,8 @@ pub(crate) struct Subscriber {
     subscription: Option<Subscription>,
     /// The replay has read everything up to the subscription's cursor.
     caught_up: bool,
+    /// The receiver lagged while polled without waiting; the next `next` cuts off.
+    lagged: bool,
     phase: Phase,
     heartbeat: Interval,
     shutdown: CancellationToken,
@@ -101,6 +103,7 @@ impl Subscriber {
             pending: VecDeque::new(),
             subscription: None,
             caught_up: false,
+            lagged: false,
             phase: Phase::Replay,
             heartbeat,
             shutdown: state.shutdown.clone(),
@@ -134,6 +137,9 @@ impl Subscriber {
                     }
                 }
                 Phase::Live => {
+                    if self.lagged {
+                        return self.close(Closing::SlowClient);
+                    }
                     let Some(subscription) = self.subscription.as_mut() else {
                         return self.close(Closing::Unavailable);
                     };
@@ -158,6 +164,41 @@ impl Subscriber {
                         _ = self.heartbeat.tick() => return StreamEvent::Heartbeat,
                     }
                 }
+            }
+        }
+    }
+
+    /// A message that can be sent right now without waiting (replayed, or live and
+    /// already received), so that a client that is behind gets several in one write.
+    /// `None` when the next thing to send is not such a message.
+    pub(crate) fn try_next_message(&mut self) -> Option<Arc<StreamItem>> {
+        if let Some(item) = self.pending.pop_front() {
+            self.given = Some(item.cursor);
+            return Some(item);
+        }
+        if !matches!(self.phase, Phase::Live) || self.lagged {
+            return None;
+        }
+        let subscription = self.subscription.as_mut()?;
+        loop {
+            match subscription.receiver.try_recv() {
+                Ok(item) => {
+                    if self.passed.is_some_and(|passed| item.cursor <= passed) {
+                        continue;
+                    }
+                    self.passed = Some(item.cursor);
+                    if self.filter.accepts(&item) {
+                        self.given = Some(item.cursor);
+                        return Some(item);
+                    }
+                }
+                // N.B.: `try_recv` reports a lag once and then skips ahead, so it is
+                // remembered here; the next `next` cuts the client off.
+                Err(TryRecvError::Lagged(_)) => {
+                    self.lagged = true;
+                    return None;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
             }
         }
     }
