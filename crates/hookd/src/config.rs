@@ -441,6 +441,10 @@ mod tests {
         assert_eq!(config.body_limit, 1 << 20);
         assert!(config.run_worker && config.run_api);
         assert_eq!(config.sqlite_max_batch, 512);
+        assert_eq!(config.stream_heartbeat, Duration::from_secs(15));
+        assert_eq!(config.stream_buffer, 1024);
+        assert_eq!(config.long_poll_max_wait, Duration::from_secs(30));
+        assert!(config.cors_allowed_origins.is_empty());
     }
 
     #[test]
@@ -508,6 +512,27 @@ mod tests {
                     ..Default::default()
                 },
                 "no_worker",
+            ),
+            (
+                ServeArgs {
+                    cors_allowed_origins: vec!["https://app.example.com/path".into()],
+                    ..Default::default()
+                },
+                "cors_allowed_origins",
+            ),
+            (
+                ServeArgs {
+                    stream_buffer: Some(0),
+                    ..Default::default()
+                },
+                "stream_buffer",
+            ),
+            (
+                ServeArgs {
+                    stream_heartbeat: Some("0s".into()),
+                    ..Default::default()
+                },
+                "stream_heartbeat",
             ),
         ];
         for (args, setting) in cases {
