@@ -16,6 +16,7 @@ mod report;
 mod scenario;
 mod servers;
 mod stats;
+mod stream;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -68,6 +69,15 @@ struct Args {
     /// Longest a backlog drain may take.
     #[arg(long, default_value = "300s", value_parser = stats::parse_duration)]
     backlog_timeout: Duration,
+    /// Which scenarios to run: all, send (publish and delivery) or stream.
+    #[arg(long, default_value = "all", value_parser = ["all", "send", "stream"])]
+    scenarios: String,
+    /// Concurrent SSE subscribers in the stream scenario (capped by `ulimit -n`).
+    #[arg(long, default_value_t = 5000)]
+    stream_subscribers: usize,
+    /// Messages published per second in the stream scenario.
+    #[arg(long, default_value_t = 100.0)]
+    stream_rate: f64,
     /// Directory the JSON results go to.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
     out: PathBuf,
@@ -122,9 +132,18 @@ async fn main() -> anyhow::Result<()> {
     let mut runs = Vec::with_capacity(args.runs);
     for index in 1..=args.runs {
         eprintln!("hookd-bench: run {index} of {}", args.runs);
-        let mut numbers = scenario::run_once(&setup).await?;
-        if let Some(pg) = &pg {
-            postgres::run_once(&setup, pg, &mut numbers).await?;
+        let mut numbers = if args.scenarios == "stream" {
+            Map::new()
+        } else {
+            scenario::run_once(&setup).await?
+        };
+        if args.scenarios != "stream" {
+            if let Some(pg) = &pg {
+                postgres::run_once(&setup, pg, &mut numbers).await?;
+            }
+        }
+        if args.scenarios != "send" {
+            numbers.extend(stream::run(&setup, args.stream_subscribers, args.stream_rate).await?);
         }
         runs.push(numbers);
     }
@@ -159,6 +178,9 @@ fn write_json(
             "postgres": !args.no_postgres,
             "drain_messages": args.drain_messages,
             "drain_endpoints": args.drain_endpoints,
+            "scenarios": args.scenarios,
+            "stream_subscribers": args.stream_subscribers,
+            "stream_rate": args.stream_rate,
         },
         "median": medians,
         "runs": runs,

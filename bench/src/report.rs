@@ -241,6 +241,31 @@ const ROWS: &[(&str, &str)] = &[
         "ratio.pg_two_nodes_over_one_drain",
         "Ratio: PostgreSQL 2 nodes ÷ 1 node, drain deliveries/s",
     ),
+    ("stream.subscribers", "Stream: concurrent SSE subscribers"),
+    (
+        "stream.publish_per_s",
+        "Stream: published msg/s (open loop)",
+    ),
+    ("stream.arrival_p50_ms", "Stream: publish→arrival p50 ms"),
+    ("stream.arrival_p99_ms", "Stream: publish→arrival p99 ms"),
+    (
+        "stream.delivered_fraction",
+        "Stream: (subscriber, message) pairs delivered, fraction",
+    ),
+    ("stream.cut_off", "Stream: subscribers cut off as slow"),
+    (
+        "stream.kib_per_idle_subscriber",
+        "Stream: hookd RSS per idle subscriber, KiB",
+    ),
+    ("stream.hookd_cpu_pct", "Stream: hookd CPU, % of a core"),
+    (
+        "stream.bench_cpu_pct",
+        "Stream: subscribers + publisher CPU, % of a core",
+    ),
+    (
+        "stream.others_cpu_pct",
+        "Other programs' CPU during the stream, % of a core",
+    ),
 ];
 
 /// A target from the issue: the number it reads, a description, and the test.
@@ -285,6 +310,16 @@ const GOALS: &[Goal] = &[
         key: "rss.idle_mb",
         text: "idle RSS < 40 MB",
         met: |mib| mib * 1.048_576 < 40.0,
+    },
+    Goal {
+        key: "stream.arrival_p99_ms",
+        text: "stream publish→arrival p99 < 100 ms at 100 msg/s",
+        met: |p99| p99 < 100.0,
+    },
+    Goal {
+        key: "stream.kib_per_idle_subscriber",
+        text: "stream memory per idle subscriber < 16 KiB",
+        met: |kib| kib < 16.0,
     },
 ];
 

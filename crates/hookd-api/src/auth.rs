@@ -1,4 +1,5 @@
-//! Bearer-token authentication of the API.
+//! Bearer-token authentication of the admin API. An application token (see
+//! `app_access`) is recognised here only to answer 403 instead of 401.
 //!
 //! **Invariant:** the admin token itself is never stored or logged; requests are checked
 //! by hashing the presented token and comparing hashes in constant time.
@@ -45,6 +46,20 @@ pub async fn require_admin(
         .ct_eq(&state.config.admin_token_hash)
         .into();
     if !matches {
+        if hookd_core::app_token::looks_like(presented) {
+            let now = chrono::Utc::now().timestamp();
+            return Err(
+                match hookd_core::app_token::verify(&state.config.app_token_key, presented, now) {
+                    Ok(claims) => ApiError::Forbidden(format!(
+                        "an application token (for {}) only opens that application's stream and events; this route needs the admin token",
+                        claims.app_id
+                    )),
+                    Err(error) => {
+                        ApiError::Unauthorized(format!("application token refused: {error}"))
+                    }
+                },
+            );
+        }
         return Err(ApiError::Unauthorized("invalid token".into()));
     }
     Ok(next.run(request).await)

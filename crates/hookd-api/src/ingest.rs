@@ -426,6 +426,8 @@ mod tests {
                     global_rate_limit: Some(1),
                     ..InboundConfig::default()
                 },
+                streams: crate::StreamConfig::default(),
+                app_token_key: [7; 32],
             },
         );
         let router = crate::router(state);

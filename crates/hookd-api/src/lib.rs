@@ -7,6 +7,7 @@
 //! `router(state)` builds the routes so tests can call them with `oneshot`; `service`
 //! wraps them with path normalisation (a trailing slash is accepted everywhere).
 
+pub mod app_access;
 mod app_cache;
 pub mod application;
 pub mod attempt;
@@ -28,6 +29,7 @@ pub mod pagination;
 mod schema;
 pub mod source;
 mod state;
+pub mod stream;
 mod validate;
 mod wire;
 
@@ -39,7 +41,7 @@ use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use inbound_state::InboundConfig;
-pub use state::{ApiConfig, AppState};
+pub use state::{ApiConfig, AppState, StreamConfig};
 
 /// The routes, without path normalisation.
 pub fn router(state: AppState) -> Router {
@@ -136,6 +138,10 @@ pub fn router(state: AppState) -> Router {
             "/source/{source_id}/request/{request_id}/replay",
             post(inbound_request::replay),
         )
+        .route(
+            "/auth/app-portal-access/{app_id}",
+            post(app_access::app_portal_access),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,
@@ -144,6 +150,24 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_admin,
         ));
+    // Live routes: app tokens as well as the admin token, CORS for browsers, and no
+    // idempotency layer (nothing is written).
+    let live = Router::new()
+        // OPTIONS is routed so the CORS layer sees preflights (the 405 fallback set on
+        // the whole router would otherwise answer them without CORS headers).
+        .route(
+            "/app/{app_id}/stream",
+            get(stream::stream).options(preflight),
+        )
+        .route(
+            "/app/{app_id}/events",
+            get(stream::events).options(preflight),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            app_access::require_app_access,
+        ))
+        .layer(cors_layer(&state.config.streams.cors_allowed_origins));
     let public = Router::new()
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::serve));
@@ -153,7 +177,7 @@ pub fn router(state: AppState) -> Router {
         any(ingest::receive).layer(DefaultBodyLimit::disable()),
     );
     Router::new()
-        .nest("/api/v1", api.merge(public))
+        .nest("/api/v1", api.merge(live).merge(public))
         .route("/metrics", get(metrics::serve))
         .merge(inbound)
         .fallback(health::not_found)
@@ -163,6 +187,37 @@ pub fn router(state: AppState) -> Router {
             health::panicked,
         ))
         .with_state(state)
+}
+
+/// A preflight the CORS layer did not answer (no allowed origin): nothing to allow.
+async fn preflight() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}
+
+/// CORS for the live routes: the configured origins (`*` for any), GET with the headers
+/// EventSource and fetch send. No origins: no CORS headers, so browsers keep to the same
+/// origin.
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 /// The router with trailing slashes trimmed before routing.

@@ -7,7 +7,10 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{application, attempt, endpoint, event_type, inbound_request, ingest, message, source};
+use crate::{
+    app_access, application, attempt, endpoint, event_type, inbound_request, ingest, message,
+    source,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +32,7 @@ use crate::{application, attempt, endpoint, event_type, inbound_request, ingest,
         source::list, source::create, source::get, source::update, source::delete,
         source::get_secret, inbound_request::list, inbound_request::get, inbound_request::replay,
         ingest::receive,
+        app_access::app_portal_access,
     ),
     modifiers(&BearerAuth)
 )]

@@ -1,9 +1,11 @@
-//! [`AppState`]: what every handler shares: the store, the API settings, and caches.
+//! [`AppState`]: what every handler shares: the store, the API settings, caches, the
+//! live-stream hubs and the shutdown signal.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_store::{LocalWorker, Store};
+use tokio_util::sync::CancellationToken;
 
 use crate::schema::SchemaCache;
 
@@ -20,6 +22,37 @@ pub struct ApiConfig {
     pub secret_grace_period: Duration,
     /// The receive side (`/in/{source}`).
     pub inbound: crate::inbound_state::InboundConfig,
+    /// Live streams: heartbeats, buffers, long-poll bound, browser origins.
+    pub streams: StreamConfig,
+    /// The key application tokens are signed with (shared by every node).
+    pub app_token_key: [u8; 32],
+}
+
+/// Settings of the live streams (`/stream`, `/events`) and of browser access.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// How often an idle stream sends a heartbeat (an SSE comment, a WebSocket ping).
+    /// Default: 15 s.
+    pub heartbeat: Duration,
+    /// Messages a subscriber may fall behind by before it is cut off as too slow.
+    /// Default: 1024.
+    pub buffer: usize,
+    /// Longest `wait` a long-poll may ask for; longer asks are cut to it. Default: 30 s.
+    pub long_poll_max_wait: Duration,
+    /// Origins a browser may call the stream routes from (CORS); `*` allows any. Default:
+    /// none (same origin only).
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(15),
+            buffer: 1024,
+            long_poll_max_wait: Duration::from_secs(30),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -30,6 +63,8 @@ impl std::fmt::Debug for ApiConfig {
             .field("idempotency_window", &self.idempotency_window)
             .field("secret_grace_period", &self.secret_grace_period)
             .field("inbound", &self.inbound)
+            .field("streams", &self.streams)
+            .field("app_token_key", &"[redacted]")
             .finish()
     }
 }
@@ -49,14 +84,15 @@ pub struct AppState {
     /// Where `endpoint.created/updated/deleted/disabled` events go, if anywhere.
     pub(crate) operational: Option<hookd_store::OperationalWebhooks>,
     pub(crate) inbound: Arc<crate::inbound_state::InboundState>,
+    pub(crate) streams: Arc<crate::stream::StreamHubs>,
+    /// Cancelled when the server shuts down: open streams and long-polls end then.
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> Self {
         let inbound = crate::inbound_state::InboundState::new(config.inbound.clone());
         Self {
-            store,
-            config: Arc::new(config),
             schemas: Arc::new(SchemaCache::default()),
             applications: Arc::new(crate::app_cache::AppCache::default()),
             idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
@@ -64,6 +100,13 @@ impl AppState {
             metrics: None,
             operational: None,
             inbound: Arc::new(inbound),
+            streams: Arc::new(crate::stream::StreamHubs::new(
+                Arc::clone(&store),
+                config.streams.buffer,
+            )),
+            shutdown: CancellationToken::new(),
+            store,
+            config: Arc::new(config),
         }
     }
 
@@ -83,6 +126,13 @@ impl AppState {
     /// Serves `GET /metrics` with `render` (the binary's Prometheus exporter).
     pub fn with_metrics(mut self, render: crate::metrics::MetricsRender) -> Self {
         self.metrics = Some(render);
+        self
+    }
+
+    /// Ends open streams and long-polls when `shutdown` is cancelled (graceful shutdown
+    /// waits for every open request, so they must end for it to finish).
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
         self
     }
 }

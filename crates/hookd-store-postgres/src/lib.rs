@@ -35,6 +35,7 @@ mod send_slots;
 mod settings;
 mod setup;
 mod sources;
+mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod wakeups;
@@ -55,7 +56,8 @@ use hookd_store::{
     IngestOutcome, Lease, LeasedDelivery, MessageFilter, OutcomeRecord, Page, PageRequest,
     PoolStatus, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
-use tokio::sync::Notify;
+use hookd_store::{StreamBatch, StreamCursor};
+use tokio::sync::{broadcast, Notify};
 
 use crate::db::Db;
 use crate::setup::Settings;
@@ -260,6 +262,7 @@ impl Store for PostgresStore {
         if n_deliveries > 0 {
             self.wakeups.work_committed();
         }
+        self.wakeups.message_committed(&message.app_id);
         Ok(())
     }
 
@@ -270,7 +273,10 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
     ) -> StoreResult<Vec<LeasedDelivery>> {
         // No wake-up: the deliveries are leased to the caller's worker already.
-        messages::create_message_leased(&self.db, message, endpoint_ids, lease_until).await
+        let leased =
+            messages::create_message_leased(&self.db, message, endpoint_ids, lease_until).await?;
+        self.wakeups.message_committed(&message.app_id);
+        Ok(leased)
     }
 
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {
@@ -467,6 +473,7 @@ impl Store for PostgresStore {
 
     async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome> {
         let (outcome, wrote_deliveries) = sources::ingest_inbound(&self.db, ingest).await?;
+        self.wakeups.message_committed(&ingest.message.app_id);
         if wrote_deliveries {
             self.wakeups.work_committed();
         }
@@ -506,5 +513,30 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<SendSlot> {
         send_slots::take_send_slot(&self.db, lease, endpoint_id, spacing, now).await
+    }
+
+    async fn stream_messages(
+        &self,
+        app_id: &ApplicationId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<StreamBatch> {
+        streams::stream_messages(&self.db, app_id, after, limit).await
+    }
+
+    async fn stream_head(&self, app_id: &ApplicationId) -> StoreResult<StreamCursor> {
+        streams::stream_head(&self.db, app_id).await
+    }
+
+    async fn stream_cursor_of(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+    ) -> StoreResult<StreamCursor> {
+        streams::stream_cursor_of(&self.db, app_id, msg_id).await
+    }
+
+    fn message_commits(&self) -> broadcast::Receiver<ApplicationId> {
+        self.wakeups.message_commits()
     }
 }

@@ -45,6 +45,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "send_slots",
         sql: include_str!("../migrations/0004_send_slots.sql"),
     },
+    Migration {
+        version: 5,
+        name: "streams",
+        sql: include_str!("../migrations/0005_streams.sql"),
+    },
 ];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,

@@ -1,5 +1,6 @@
 //! Wake-ups across nodes: the store's work notifier, fed by PostgreSQL `LISTEN/NOTIFY`
-//! on the channel `hookd_work`.
+//! on the channel `hookd_work`, and the announcements of committed messages (live
+//! streams) on the channel `hookd_messages`, whose payload is the application id.
 //!
 //! One background task owns a dedicated connection (outside the pool). It `LISTEN`s, and
 //! wakes the notifier on every notification another session sends; it also sends this
@@ -17,15 +18,19 @@
 //!   one fsync at a time; sent afterwards, it costs publishers nothing. The price: a node
 //!   that dies between its commit and its announcement leaves the others to find that
 //!   work by polling.
+//! - A committed message is announced on this node at once, and to the others after the
+//!   commit (coalesced the same way: one `NOTIFY` per application per round).
 //! - The task ends when the store is dropped.
 
+use std::collections::BTreeSet;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hookd_core::ids::ApplicationId;
 use hookd_store::{StoreError, StoreResult};
-use tokio::sync::Notify;
+use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 use tokio_postgres::tls::NoTlsStream;
 use tokio_postgres::{AsyncMessage, Config, Connection, NoTls, Socket};
@@ -34,6 +39,11 @@ use crate::error::{self, unavailable, MachineryError};
 
 /// The one channel hookd uses.
 pub(crate) const CHANNEL: &str = "hookd_work";
+/// The channel of committed messages; the payload is the application id.
+pub(crate) const MESSAGES_CHANNEL: &str = "hookd_messages";
+/// Announcements of committed messages a slow listener may fall behind by before it
+/// hears `Lagged`.
+const MESSAGE_COMMITS_CAPACITY: usize = 4096;
 
 /// How long connecting and subscribing may take before it counts as a failure.
 const CONNECT_LIMIT: Duration = Duration::from_secs(15);
@@ -47,8 +57,27 @@ const LAST_RETRY: Duration = Duration::from_secs(30);
 /// The notifier, and the task that keeps it connected to the other nodes.
 pub(crate) struct Wakeups {
     notify: Arc<Notify>,
-    announce: Arc<Notify>,
+    announce: Arc<Announcements>,
+    message_commits: broadcast::Sender<ApplicationId>,
     task: JoinHandle<()>,
+}
+
+/// What this node still has to tell the others, and the permit that wakes the sender.
+#[derive(Default)]
+struct Announcements {
+    wake: Notify,
+    work: AtomicBool,
+    applications: Mutex<BTreeSet<String>>,
+}
+
+impl Announcements {
+    fn take_applications(&self) -> Vec<String> {
+        let mut applications = self
+            .applications
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::take(&mut *applications).into_iter().collect()
+    }
 }
 
 impl Wakeups {
@@ -56,18 +85,24 @@ impl Wakeups {
     /// connection to a background task that keeps it.
     pub(crate) async fn start(config: Config, server: Arc<str>) -> StoreResult<Wakeups> {
         let notify = Arc::new(Notify::new());
-        let announce = Arc::new(Notify::new());
-        let listener = Listener::connect(&config, &server, &notify).await?;
+        let announce = Arc::new(Announcements::default());
+        let message_commits = broadcast::channel(MESSAGE_COMMITS_CAPACITY).0;
+        let receivers = Receivers {
+            work: Arc::clone(&notify),
+            message_commits: message_commits.clone(),
+        };
+        let listener = Listener::connect(&config, &server, &receivers).await?;
         let task = tokio::spawn(keep_listening(
             listener,
             config,
             server,
-            Arc::clone(&notify),
+            receivers,
             Arc::clone(&announce),
         ));
         Ok(Wakeups {
             notify,
             announce,
+            message_commits,
             task,
         })
     }
@@ -80,9 +115,28 @@ impl Wakeups {
     /// Called after a commit that made work due: wakes this node now, the others soon.
     pub(crate) fn work_committed(&self) {
         wake(&self.notify);
+        self.announce.work.store(true, Ordering::Release);
         // A stored permit, not a queue: announcements requested while one is being sent
         // collapse into one.
-        self.announce.notify_one();
+        self.announce.wake.notify_one();
+    }
+
+    /// Called after a message of `app_id` committed: tells this node's streams now, the
+    /// other nodes' soon.
+    pub(crate) fn message_committed(&self, app_id: &ApplicationId) {
+        // Nobody listening is fine: streams start from the store.
+        let _ = self.message_commits.send(app_id.clone());
+        self.announce
+            .applications
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(app_id.to_string());
+        self.announce.wake.notify_one();
+    }
+
+    /// A receiver of committed messages' application ids.
+    pub(crate) fn message_commits(&self) -> broadcast::Receiver<ApplicationId> {
+        self.message_commits.subscribe()
     }
 }
 
@@ -99,6 +153,13 @@ fn wake(notify: &Notify) {
     notify.notify_one();
 }
 
+/// Where notifications from other nodes go.
+#[derive(Clone)]
+struct Receivers {
+    work: Arc<Notify>,
+    message_commits: broadcast::Sender<ApplicationId>,
+}
+
 /// A subscribed connection: the client to send on, and the task polling the connection,
 /// which wakes the notifier on each notification and ends with the connection.
 struct Listener {
@@ -107,14 +168,18 @@ struct Listener {
 }
 
 impl Listener {
-    async fn connect(config: &Config, server: &str, notify: &Arc<Notify>) -> StoreResult<Listener> {
+    async fn connect(
+        config: &Config,
+        server: &str,
+        receivers: &Receivers,
+    ) -> StoreResult<Listener> {
         let connecting = async {
             let (client, connection) = config
                 .connect(NoTls)
                 .await
                 .map_err(|error| error::map(server, error))?;
             let own_pid = Arc::new(AtomicI32::new(0));
-            let driver = tokio::spawn(drive(connection, Arc::clone(notify), Arc::clone(&own_pid)));
+            let driver = tokio::spawn(drive(connection, receivers.clone(), Arc::clone(&own_pid)));
             let listener = Listener { client, driver };
             // Our own announcements come back to us; this node already woke for them.
             let row = listener
@@ -126,7 +191,7 @@ impl Listener {
             own_pid.store(pid, Ordering::Relaxed);
             listener
                 .client
-                .batch_execute(&format!("LISTEN {CHANNEL}"))
+                .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {MESSAGES_CHANNEL}"))
                 .await
                 .map_err(|error| error::map(server, error))?;
             Ok(listener)
@@ -138,7 +203,7 @@ impl Listener {
     }
 
     /// Serves until the connection fails; returns why.
-    async fn serve(&mut self, server: &str, announce: &Notify) -> StoreError {
+    async fn serve(&mut self, server: &str, announce: &Announcements) -> StoreError {
         let mut health = tokio::time::interval(HEALTH_INTERVAL);
         health.tick().await;
         loop {
@@ -150,9 +215,24 @@ impl Listener {
                         Err(join_error) => StoreError::internal(join_error),
                     };
                 }
-                () = announce.notified() => {
-                    if let Err(error) = self.client.batch_execute(&format!("NOTIFY {CHANNEL}")).await {
-                        return error::map(server, error);
+                () = announce.wake.notified() => {
+                    if announce.work.swap(false, Ordering::AcqRel) {
+                        if let Err(error) = self.client.batch_execute(&format!("NOTIFY {CHANNEL}")).await {
+                            return error::map(server, error);
+                        }
+                    }
+                    let applications = announce.take_applications();
+                    if !applications.is_empty() {
+                        let sent = self
+                            .client
+                            .execute(
+                                "SELECT pg_notify($1, app_id) FROM unnest($2::text[]) AS app_id",
+                                &[&MESSAGES_CHANNEL, &applications],
+                            )
+                            .await;
+                        if let Err(error) = sent {
+                            return error::map(server, error);
+                        }
                     }
                 }
                 _ = health.tick() => {
@@ -177,14 +257,21 @@ impl Drop for Listener {
 /// connection's error when it fails, `None` when it closes.
 async fn drive(
     mut connection: Connection<Socket, NoTlsStream>,
-    notify: Arc<Notify>,
+    receivers: Receivers,
     own_pid: Arc<AtomicI32>,
 ) -> Option<tokio_postgres::Error> {
     loop {
         match poll_fn(|cx| connection.poll_message(cx)).await {
             Some(Ok(AsyncMessage::Notification(notification))) => {
-                if notification.process_id() != own_pid.load(Ordering::Relaxed) {
-                    wake(&notify);
+                if notification.process_id() == own_pid.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if notification.channel() == MESSAGES_CHANNEL {
+                    if let Some(app_id) = ApplicationId::parse(notification.payload()) {
+                        let _ = receivers.message_commits.send(app_id);
+                    }
+                } else {
+                    wake(&receivers.work);
                 }
             }
             Some(Ok(AsyncMessage::Notice(notice))) => {
@@ -202,8 +289,8 @@ async fn keep_listening(
     mut listener: Listener,
     config: Config,
     server: Arc<str>,
-    notify: Arc<Notify>,
-    announce: Arc<Notify>,
+    receivers: Receivers,
+    announce: Arc<Announcements>,
 ) {
     loop {
         let lost = listener.serve(&server, &announce).await;
@@ -218,7 +305,7 @@ async fn keep_listening(
         listener = loop {
             // Jitter, so that nodes that lost the server together do not return in step.
             tokio::time::sleep(delay.mul_f64(1.0 + rand::random::<f64>() / 4.0)).await;
-            match Listener::connect(&config, &server, &notify).await {
+            match Listener::connect(&config, &server, &receivers).await {
                 Ok(listener) => break listener,
                 Err(error) => {
                     delay = (delay * 2).min(LAST_RETRY);
@@ -232,8 +319,9 @@ async fn keep_listening(
             }
         };
         tracing::info!(server = %server, "LISTEN connection to PostgreSQL re-established");
-        // Notifications sent while nobody listened are gone: look for work once.
-        wake(&notify);
+        // Notifications sent while nobody listened are gone: look for work once. Streams
+        // find the messages they missed by their own polling.
+        wake(&receivers.work);
     }
 }
 

@@ -27,6 +27,7 @@ mod send_slots;
 mod settings;
 mod setup;
 mod sources;
+mod streams;
 mod writer;
 
 #[cfg(test)]
@@ -48,7 +49,8 @@ use hookd_store::{
     IngestOutcome, Lease, LeasedDelivery, MessageFilter, OutcomeRecord, Page, PageRequest,
     PoolStatus, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
-use tokio::sync::Notify;
+use hookd_store::{StreamBatch, StreamCursor};
+use tokio::sync::{broadcast, Notify};
 
 use crate::readers::Readers;
 use crate::writer::{Wake, Writer};
@@ -56,6 +58,10 @@ use crate::writer::{Wake, Writer};
 /// Read connections kept open. Reads are short indexed lookups, so a few connections
 /// keep up with many concurrent requests.
 const READ_CONNECTIONS: usize = 4;
+
+/// Announcements of committed messages a slow listener may fall behind by before it
+/// hears `Lagged` (and then re-reads every stream it serves).
+const MESSAGE_COMMITS_CAPACITY: usize = 4096;
 
 /// Tuning of a [`SqliteStore`]. `SqliteOptions::default()` is what `open` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +95,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
     notify: Arc<Notify>,
+    /// Announces the application of each committed message (live streams).
+    message_commits: broadcast::Sender<ApplicationId>,
 }
 
 impl SqliteStore {
@@ -120,6 +128,7 @@ impl SqliteStore {
             writer,
             readers,
             notify,
+            message_commits: broadcast::channel(MESSAGE_COMMITS_CAPACITY).0,
         })
     }
 
@@ -289,8 +298,12 @@ impl Store for SqliteStore {
         endpoint_ids: &[EndpointId],
     ) -> StoreResult<()> {
         let (message, endpoint_ids) = (message.clone(), endpoint_ids.to_vec());
+        let app_id = message.app_id.clone();
         self.write_and_wake(move |c| messages::create_message(c, &message, &endpoint_ids))
-            .await
+            .await?;
+        // Nobody listening is fine: streams start from the store.
+        let _ = self.message_commits.send(app_id);
+        Ok(())
     }
 
     async fn create_message_leased(
@@ -300,11 +313,16 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
     ) -> StoreResult<Vec<LeasedDelivery>> {
         let (message, endpoint_ids) = (message.clone(), endpoint_ids.to_vec());
+        let app_id = message.app_id.clone();
         // No wake-up: the deliveries are leased to the caller's worker already.
-        self.write(move |c| {
-            messages::create_message_leased(c, &message, &endpoint_ids, lease_until)
-        })
-        .await
+        let leased = self
+            .write(move |c| {
+                messages::create_message_leased(c, &message, &endpoint_ids, lease_until)
+            })
+            .await?;
+        // Nobody listening is fine: streams start from the store.
+        let _ = self.message_commits.send(app_id);
+        Ok(leased)
     }
 
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {
@@ -546,8 +564,13 @@ impl Store for SqliteStore {
 
     async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome> {
         let ingest = ingest.clone();
-        self.write_and_wake(move |c| sources::ingest_inbound(c, &ingest))
-            .await
+        let app_id = ingest.message.app_id.clone();
+        let outcome = self
+            .write_and_wake(move |c| sources::ingest_inbound(c, &ingest))
+            .await?;
+        // A duplicate wrote no message, and an extra announcement only costs a re-read.
+        let _ = self.message_commits.send(app_id);
+        Ok(outcome)
     }
 
     async fn list_inbound_requests(
@@ -591,5 +614,35 @@ impl Store for SqliteStore {
         let (lease, endpoint_id) = (lease.clone(), endpoint_id.clone());
         self.write(move |c| send_slots::take_send_slot(c, &lease, &endpoint_id, spacing, now))
             .await
+    }
+
+    async fn stream_messages(
+        &self,
+        app_id: &ApplicationId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<StreamBatch> {
+        let app_id = app_id.clone();
+        self.read(move |c| streams::stream_messages(c, &app_id, after, limit))
+            .await
+    }
+
+    async fn stream_head(&self, app_id: &ApplicationId) -> StoreResult<StreamCursor> {
+        let app_id = app_id.clone();
+        self.read(move |c| streams::stream_head(c, &app_id)).await
+    }
+
+    async fn stream_cursor_of(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+    ) -> StoreResult<StreamCursor> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        self.read(move |c| streams::stream_cursor_of(c, &app_id, &msg_id))
+            .await
+    }
+
+    fn message_commits(&self) -> broadcast::Receiver<ApplicationId> {
+        self.message_commits.subscribe()
     }
 }

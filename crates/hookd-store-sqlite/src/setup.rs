@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_retention.sql"),
     include_str!("../migrations/0003_sources.sql"),
     include_str!("../migrations/0004_send_slots.sql"),
+    include_str!("../migrations/0005_streams.sql"),
 ];
 
 /// The schema version this build writes.

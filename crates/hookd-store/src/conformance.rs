@@ -21,6 +21,7 @@ mod retention;
 mod runs;
 mod send_slots;
 mod sources;
+mod streams;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use retention::*;
 pub use runs::*;
 pub use send_slots::*;
 pub use sources::*;
+pub use streams::*;
 
 use crate::Store;
 
@@ -147,6 +149,11 @@ macro_rules! store_conformance_tests {
             send_slots_are_distinct_when_taken_concurrently,
             send_slots_stale_and_early_claims,
             send_slots_need_the_lease_and_are_per_endpoint,
+            // live streams
+            stream_reads_in_commit_order_and_resumes,
+            stream_has_every_concurrent_message_once,
+            message_commits_are_announced,
+            stream_of_deleted_application_is_empty,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -22,6 +22,7 @@ mod operational;
 mod retention;
 mod send_slots;
 mod sources;
+mod stream;
 mod types;
 
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use hookd_core::ids::{
 use hookd_core::model::{Application, Attempt, Endpoint, EventType, Message};
 use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
-use tokio::sync::Notify;
+use tokio::sync::{broadcast, Notify};
 
 pub use error::StoreError;
 pub use handoff::{LocalWorker, Reservation};
@@ -43,6 +44,7 @@ pub use operational::OperationalWebhooks;
 pub use retention::{payload_gone_attempt, ExpiryKind};
 pub use send_slots::SendSlot;
 pub use sources::*;
+pub use stream::*;
 pub use types::*;
 
 /// The result type of every store call.
@@ -328,4 +330,30 @@ pub trait Store: Send + Sync + 'static {
         spacing: Duration,
         now: Timestamp,
     ) -> StoreResult<SendSlot>;
+    // ---- live streams ----
+
+    /// Up to `limit` messages of the application committed after `after`, in commit
+    /// order (see [`StreamCursor`]). Only messages a later call can never precede are
+    /// returned; see [`StreamBatch::settled`] for the ones held back.
+    async fn stream_messages(
+        &self,
+        app_id: &ApplicationId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<StreamBatch>;
+    /// The cursor of the newest message of the application that `stream_messages` would
+    /// return now ([`StreamCursor::START`] when there is none): where a new subscriber
+    /// starts.
+    async fn stream_head(&self, app_id: &ApplicationId) -> StoreResult<StreamCursor>;
+    /// The cursor of one message of the application (to resume after a message id).
+    /// `NotFound("message")` when the application has no such message (any more).
+    async fn stream_cursor_of(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+    ) -> StoreResult<StreamCursor>;
+    /// Announces committed messages: the application id of each message committed
+    /// through this store and, when the database is shared, by other nodes. A receiver
+    /// that lags (`RecvError::Lagged`) must assume every application has news.
+    fn message_commits(&self) -> broadcast::Receiver<ApplicationId>;
 }

@@ -1,4 +1,4 @@
-//! The command line: `hookd serve | migrate | verify`, parsed with clap, each subcommand a
+//! The command line: `hookd serve | migrate | verify | token`, parsed with clap, each subcommand a
 //! function that returns the process exit code.
 
 use std::process::ExitCode;
@@ -33,6 +33,9 @@ enum Command {
     /// Check a captured request against a provider's rules and secrets, and say which
     /// check failed (exit 0 verified, 1 a check failed, 2 usage error).
     Verify(Box<crate::verify::VerifyArgs>),
+    /// Application tokens for browsers (asks a running server).
+    #[command(subcommand)]
+    Token(crate::token::TokenCommand),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -64,6 +67,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => crate::verify::run(*args),
+        Command::Token(command) => {
+            runtime.block_on(crate::token::run(command))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

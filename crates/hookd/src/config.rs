@@ -103,6 +103,19 @@ pub struct ServeArgs {
     /// How long a provider event id is remembered to drop re-sends [default: 7d].
     #[arg(long, env = "HOOKD_INBOUND_DEDUP_WINDOW")]
     pub inbound_dedup_window: Option<String>,
+    /// Heartbeat of an idle live stream (SSE comment, WebSocket ping) [default: 15s].
+    #[arg(long, env = "HOOKD_STREAM_HEARTBEAT")]
+    pub stream_heartbeat: Option<String>,
+    /// Messages a stream client may fall behind by before it is cut off [default: 1024].
+    #[arg(long, env = "HOOKD_STREAM_BUFFER")]
+    pub stream_buffer: Option<usize>,
+    /// Longest wait a long-poll (`/events?wait=`) may ask for [default: 30s].
+    #[arg(long, env = "HOOKD_LONG_POLL_MAX_WAIT")]
+    pub long_poll_max_wait: Option<String>,
+    /// Browser origin allowed to call the stream routes, or `*` (repeatable;
+    /// comma-separated in env) [default: none].
+    #[arg(long, env = "HOOKD_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -136,6 +149,10 @@ struct FileConfig {
     public_base_url: Option<String>,
     inbound_rate_limit: Option<u32>,
     inbound_dedup_window: Option<String>,
+    stream_heartbeat: Option<String>,
+    stream_buffer: Option<usize>,
+    long_poll_max_wait: Option<String>,
+    cors_allowed_origins: Option<Vec<String>>,
 }
 
 /// Where the data lives.
@@ -200,6 +217,10 @@ pub struct Config {
     pub inbound_rate_limit: Option<u32>,
     /// How long a provider event id is remembered.
     pub inbound_dedup_window: Duration,
+    pub stream_heartbeat: Duration,
+    pub stream_buffer: usize,
+    pub long_poll_max_wait: Duration,
+    pub cors_allowed_origins: Vec<String>,
     /// Serve HTTPS with this certificate and key (checked when the server starts).
     pub tls: Option<TlsFiles>,
 }
@@ -252,6 +273,10 @@ impl std::fmt::Debug for Config {
             .field("public_base_url", &self.public_base_url)
             .field("inbound_rate_limit", &self.inbound_rate_limit)
             .field("inbound_dedup_window", &self.inbound_dedup_window)
+            .field("stream_heartbeat", &self.stream_heartbeat)
+            .field("stream_buffer", &self.stream_buffer)
+            .field("long_poll_max_wait", &self.long_poll_max_wait)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .finish()
     }
 }
@@ -429,6 +454,37 @@ impl Config {
             args.inbound_dedup_window.or(file.inbound_dedup_window),
             "7d",
         )?;
+        let stream_heartbeat = duration(
+            "stream_heartbeat",
+            args.stream_heartbeat.or(file.stream_heartbeat),
+            "15s",
+        )?;
+        if stream_heartbeat.is_zero() {
+            bail!("stream_heartbeat: must be more than zero");
+        }
+        let stream_buffer = args.stream_buffer.or(file.stream_buffer).unwrap_or(1024);
+        if stream_buffer == 0 {
+            bail!("stream_buffer: must be at least 1");
+        }
+        let long_poll_max_wait = duration(
+            "long_poll_max_wait",
+            args.long_poll_max_wait.or(file.long_poll_max_wait),
+            "30s",
+        )?;
+        let cors_allowed_origins = if args.cors_allowed_origins.is_empty() {
+            file.cors_allowed_origins.unwrap_or_default()
+        } else {
+            args.cors_allowed_origins
+        };
+        for origin in &cors_allowed_origins {
+            let valid = origin == "*"
+                || url::Url::parse(origin).is_ok_and(|url| {
+                    url.origin().ascii_serialization() == origin.trim_end_matches('/')
+                });
+            if !valid {
+                bail!("cors_allowed_origins: {origin:?} is not an origin like https://app.example.com, or *");
+            }
+        }
         Ok(Self {
             tls,
             retention_payload,
@@ -439,6 +495,10 @@ impl Config {
             public_base_url,
             inbound_rate_limit,
             inbound_dedup_window,
+            stream_heartbeat,
+            stream_buffer,
+            long_poll_max_wait,
+            cors_allowed_origins,
             max_database_size,
             response_body_limit,
             sqlite_max_batch,
@@ -560,6 +620,10 @@ mod tests {
         assert_eq!(config.body_limit, 1 << 20);
         assert!(config.run_worker && config.run_api);
         assert_eq!(config.sqlite_max_batch, 512);
+        assert_eq!(config.stream_heartbeat, Duration::from_secs(15));
+        assert_eq!(config.stream_buffer, 1024);
+        assert_eq!(config.long_poll_max_wait, Duration::from_secs(30));
+        assert!(config.cors_allowed_origins.is_empty());
     }
 
     #[test]
@@ -692,6 +756,27 @@ mod tests {
                     ..Default::default()
                 },
                 "no_worker",
+            ),
+            (
+                ServeArgs {
+                    cors_allowed_origins: vec!["https://app.example.com/path".into()],
+                    ..Default::default()
+                },
+                "cors_allowed_origins",
+            ),
+            (
+                ServeArgs {
+                    stream_buffer: Some(0),
+                    ..Default::default()
+                },
+                "stream_buffer",
+            ),
+            (
+                ServeArgs {
+                    stream_heartbeat: Some("0s".into()),
+                    ..Default::default()
+                },
+                "stream_heartbeat",
             ),
         ];
         for (args, setting) in cases {

@@ -9,4 +9,5 @@ pub mod operational;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
+pub mod token;
 pub mod verify;

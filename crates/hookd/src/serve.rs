@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use axum::serve::ListenerExt;
-use hookd_api::{ApiConfig, AppState};
+use hookd_api::{ApiConfig, AppState, StreamConfig};
 use hookd_core::network::NetworkPolicy;
 use hookd_core::retry::RetryPolicy;
 use hookd_delivery::{
@@ -21,6 +21,8 @@ use crate::config::{Config, DatabaseUrl};
 
 /// The settings key under which the admin token's SHA-256 (hex) is kept.
 const ADMIN_TOKEN_KEY: &str = "admin_token_sha256";
+/// The settings key of the key (hex) that signs application tokens, shared by all nodes.
+const APP_TOKEN_KEY: &str = "app_token_key";
 
 /// How long an idempotency key replays its first response; the retention job deletes
 /// keys older than this.
@@ -140,6 +142,7 @@ pub async fn run(
         let address = listener
             .local_addr()
             .context("reading the listen address")?;
+        let app_token_key = ensure_app_token_key(store.as_ref()).await?;
         let mut state = AppState::new(
             store.clone(),
             ApiConfig {
@@ -152,9 +155,17 @@ pub async fn run(
                     global_rate_limit: config.inbound_rate_limit,
                     dedup_window: config.inbound_dedup_window,
                 },
+                streams: StreamConfig {
+                    heartbeat: config.stream_heartbeat,
+                    buffer: config.stream_buffer,
+                    long_poll_max_wait: config.long_poll_max_wait,
+                    cors_allowed_origins: config.cors_allowed_origins.clone(),
+                },
+                app_token_key,
             },
         )
-        .with_metrics(metrics_render);
+        .with_metrics(metrics_render)
+        .with_shutdown(shutdown.clone());
         if let Some(hooks) = &operational {
             state = state.with_operational_webhooks(hooks.clone());
         }
@@ -260,6 +271,26 @@ async fn ensure_admin_token(
          hookd: send it as `Authorization: Bearer <token>`, or set your own with --admin-token / HOOKD_ADMIN_TOKEN."
     );
     Ok(hash)
+}
+
+/// The key that signs application tokens: the stored one, or a new random one stored
+/// for every node to share (the first node to store one wins).
+async fn ensure_app_token_key(store: &dyn Store) -> anyhow::Result<[u8; 32]> {
+    if let Some(stored) = store.setting(APP_TOKEN_KEY).await? {
+        return decode_hash(&stored).context("the stored application token key is corrupt");
+    }
+    let key: [u8; 32] = rand::random();
+    if store
+        .set_setting_if_absent(APP_TOKEN_KEY, &encode_hash(&key))
+        .await?
+    {
+        return Ok(key);
+    }
+    let stored = store
+        .setting(APP_TOKEN_KEY)
+        .await?
+        .context("application token key vanished")?;
+    decode_hash(&stored).context("the stored application token key is corrupt")
 }
 
 fn new_admin_token() -> String {

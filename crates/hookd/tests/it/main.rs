@@ -16,6 +16,7 @@ mod provider_peers;
 mod retention;
 mod schemes;
 mod sources;
+mod streams;
 mod support;
 mod tls;
 mod verify_command;

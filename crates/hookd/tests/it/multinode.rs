@@ -58,7 +58,12 @@ async fn three_nodes_deliver_ten_thousand_messages_each_exactly_once() {
         "{:?}",
         published.unexpected.lock().unwrap()
     );
-    assert_eq!(published.unavailable_total(), 0);
+    assert_eq!(
+        published.unavailable_total(),
+        0,
+        "{:?}",
+        published.unavailable_example.lock().unwrap()
+    );
     assert_eq!(published.no_answer.load(Ordering::Relaxed), 0);
     let acknowledged = published.acknowledged_set();
     assert_eq!(acknowledged.len(), MESSAGES, "every publish got its own id");

@@ -35,6 +35,9 @@ pub struct Options {
     /// Where operational webhooks go, and their secret.
     pub operational_webhook_url: Option<String>,
     pub operational_webhook_secret: Option<String>,
+    pub stream_buffer: Option<usize>,
+    pub stream_heartbeat: Option<&'static str>,
+    pub cors_allowed_origins: Vec<&'static str>,
 }
 
 impl Default for Options {
@@ -51,6 +54,9 @@ impl Default for Options {
             retention: None,
             operational_webhook_url: None,
             operational_webhook_secret: None,
+            stream_buffer: None,
+            stream_heartbeat: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -85,6 +91,13 @@ impl TestServer {
                 retention_interval: options.retention.map(|(_, _, interval)| interval.into()),
                 operational_webhook_url: options.operational_webhook_url.clone(),
                 operational_webhook_secret: options.operational_webhook_secret.clone(),
+                stream_buffer: options.stream_buffer,
+                stream_heartbeat: options.stream_heartbeat.map(str::to_owned),
+                cors_allowed_origins: options
+                    .cors_allowed_origins
+                    .iter()
+                    .map(|origin| (*origin).to_owned())
+                    .collect(),
                 ..ServeArgs::default()
             };
         let config = Config::load(args).expect("test config is valid");

@@ -1,0 +1,180 @@
+//! Live streams of an application's messages: `GET /api/v1/app/{app}/stream` as
+//! Server-Sent Events or, on an upgrade request, WebSocket; and
+//! `GET /api/v1/app/{app}/events`, the long-poll fallback.
+//!
+//! Every message carries a cursor, its commit position (see `hookd_store::StreamCursor`).
+//! A client resumes with `Last-Event-ID` (what EventSource sends on reconnect) or
+//! `?after=` (a cursor, or a message id); the stream then replays from the store what
+//! was committed after it and continues live, without a gap or a repeat at the seam.
+//! Filters: `event_types` (or `eventTypes`) and `channels` (or `channel`), lists.
+//!
+//! **Invariant:** a stream never buffers without bound: a client that falls behind by
+//! more than the configured buffer is cut off with a reason and the cursor to resume
+//! from, and every stream ends when the server shuts down.
+
+mod frame;
+mod hub;
+mod long_poll;
+mod subscriber;
+mod websocket;
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use bytes::Bytes;
+use hookd_core::ids::MessageId;
+use hookd_core::model::Application;
+use hookd_store::{StoreError, StreamCursor};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
+use crate::state::AppState;
+
+pub(crate) use hub::StreamHubs;
+pub use long_poll::events;
+use subscriber::{StreamEvent, StreamFilter, Subscriber};
+
+/// `GET /api/v1/app/{app}/stream`: SSE, or WebSocket when the request asks to upgrade.
+pub async fn stream(
+    State(state): State<AppState>,
+    Extension(app): Extension<Application>,
+    query: Query,
+    request: Request,
+) -> ApiResult<Response> {
+    let (mut parts, _body) = request.into_parts();
+    let filter = filter_of(&query);
+    let wants_websocket = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+    if wants_websocket {
+        // EventSource's Last-Event-ID does not exist here: WebSocket resumes by ?after=.
+        let after = resume_cursor(&state, &app, query.get("after")).await?;
+        let upgrade =
+            match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state).await
+            {
+                Ok(upgrade) => upgrade,
+                Err(rejection) => return Ok(rejection.into_response()),
+            };
+        let subscriber = Subscriber::new(
+            &state,
+            app.id.clone(),
+            filter,
+            after,
+            state.config.streams.heartbeat,
+        );
+        return Ok(websocket::respond(upgrade, subscriber));
+    }
+    let after = resume_cursor(
+        &state,
+        &app,
+        last_event_id(&parts.headers).or(query.get("after")),
+    )
+    .await?;
+    let subscriber = Subscriber::new(
+        &state,
+        app.id.clone(),
+        filter,
+        after,
+        state.config.streams.heartbeat,
+    );
+    Ok(sse_response(subscriber))
+}
+
+/// The SSE response: a body that pulls from the subscriber as the connection can take.
+fn sse_response(subscriber: Subscriber) -> Response {
+    let body = futures::stream::unfold(Some(subscriber), |subscriber| async move {
+        let mut subscriber = subscriber?;
+        let chunk = match subscriber.next().await {
+            StreamEvent::Message(item) => coalesce(&item, &mut subscriber),
+            StreamEvent::Ready(cursor) => frame::sse_ready(cursor),
+            StreamEvent::Heartbeat => Bytes::from_static(frame::SSE_HEARTBEAT),
+            StreamEvent::Closing(closing, cursor) => {
+                let chunk = frame::sse_closing(closing, cursor);
+                return Some((Ok::<_, Infallible>(chunk), None));
+            }
+            StreamEvent::End => return None,
+        };
+        Some((Ok(chunk), Some(subscriber)))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies such as nginx buffer responses unless told not to.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+/// The message's event, followed by those of up to `MAX_COALESCED - 1` more messages that
+/// are ready without waiting: a client that is behind catches up with fewer writes.
+fn coalesce(first: &frame::StreamItem, subscriber: &mut Subscriber) -> Bytes {
+    const MAX_COALESCED: usize = 64;
+    let Some(second) = subscriber.try_next_message() else {
+        return first.sse.clone();
+    };
+    let mut chunk = bytes::BytesMut::with_capacity(first.sse.len() * 4);
+    chunk.extend_from_slice(&first.sse);
+    chunk.extend_from_slice(&second.sse);
+    for _ in 2..MAX_COALESCED {
+        match subscriber.try_next_message() {
+            Some(item) => chunk.extend_from_slice(&item.sse),
+            None => break,
+        }
+    }
+    chunk.freeze()
+}
+
+fn last_event_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+}
+
+/// The filter the query asks for.
+fn filter_of(query: &Query) -> StreamFilter {
+    StreamFilter {
+        event_types: query
+            .list("event_types")
+            .or_else(|| query.list("eventTypes")),
+        channels: query.list("channels").or_else(|| query.list("channel")),
+    }
+}
+
+/// Where a client resumes: after a cursor (`0.42`), or after a message id.
+async fn resume_cursor(
+    state: &AppState,
+    app: &Application,
+    text: Option<&str>,
+) -> ApiResult<Option<StreamCursor>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    if let Some(msg_id) = MessageId::parse(text) {
+        return match state.store.stream_cursor_of(&app.id, &msg_id).await {
+            Ok(cursor) => Ok(Some(cursor)),
+            Err(StoreError::NotFound(_)) => Err(ApiError::NotFound(format!(
+                "message {msg_id} to resume after (it is not in application {}, or no longer retained)",
+                app.id
+            ))),
+            Err(error) => Err(error.into()),
+        };
+    }
+    StreamCursor::parse(text).map(Some).ok_or_else(|| {
+        ApiError::field(
+            "after",
+            format!("expected a stream cursor such as 0.42 (an event id of this stream) or a message id, found {text:?}"),
+        )
+    })
+}
