@@ -41,6 +41,9 @@ pub struct AppState {
     pub(crate) idempotency_locks: Arc<crate::idempotency::KeyLocks>,
     /// This node's delivery worker, when it runs one: publishes hand it their deliveries.
     pub(crate) local_worker: Option<Arc<dyn LocalWorker>>,
+    /// Names of the commands configured on this node, the only `command://NAME` URLs an
+    /// endpoint may have.
+    pub(crate) commands: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             applications: Arc::new(crate::app_cache::AppCache::default()),
             idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
             local_worker: None,
+            commands: Arc::default(),
         }
     }
 
@@ -59,6 +63,13 @@ impl AppState {
     /// room, instead of leaving them for the next claim.
     pub fn with_local_worker(mut self, worker: Arc<dyn LocalWorker>) -> Self {
         self.local_worker = Some(worker);
+        self
+    }
+
+    /// The commands configured on this node (from the config file), which endpoints may
+    /// target as `command://NAME`.
+    pub fn with_commands(mut self, names: std::collections::BTreeSet<String>) -> Self {
+        self.commands = Arc::new(names);
         self
     }
 }

@@ -4,6 +4,7 @@
 //! random source. Time and randomness are parameters, so every decision here is a pure
 //! function that tests can drive with fixed inputs.
 
+pub mod command;
 pub mod filter;
 pub mod ids;
 pub mod inbound;

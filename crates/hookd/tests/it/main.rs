@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cluster;
+mod commands;
 mod crash;
 mod delivery;
 mod multinode;

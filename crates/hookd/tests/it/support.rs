@@ -30,6 +30,8 @@ pub struct Options {
     pub database: Option<String>,
     pub worker_concurrency: Option<usize>,
     pub endpoint_concurrency: Option<usize>,
+    /// A config file (e.g. with `[commands.NAME]` tables).
+    pub config: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             database: None,
             worker_concurrency: None,
             endpoint_concurrency: None,
+            config: None,
         }
     }
 }
@@ -72,6 +75,7 @@ impl TestServer {
                 worker_concurrency: options.worker_concurrency,
                 endpoint_concurrency: options.endpoint_concurrency,
                 request_timeout: Some("5s".into()),
+                config: options.config.clone(),
                 ..ServeArgs::default()
             };
         let config = Config::load(args).expect("test config is valid");
