@@ -1,4 +1,4 @@
-//! The command line: `hookd serve | migrate | verify`, parsed with clap, each subcommand a
+//! The command line: `hookd serve | migrate | verify | send`, parsed with clap, each subcommand a
 //! function that returns the process exit code.
 
 use std::process::ExitCode;
@@ -33,6 +33,9 @@ enum Command {
     /// Check a captured request against a provider's rules and secrets, and say which
     /// check failed (exit 0 verified, 1 a check failed, 2 usage error).
     Verify(Box<crate::verify::VerifyArgs>),
+    /// Fire one signed test event at a URL and print the request and the answer
+    /// (exit 0 on a 2xx answer, 1 otherwise, 2 usage error).
+    Send(Box<crate::send::SendArgs>),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -64,6 +67,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => crate::verify::run(*args),
+        Command::Send(args) => {
+            drop(runtime);
+            crate::send::run(*args)
+        }
     }
 }
 

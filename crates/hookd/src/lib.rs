@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod send;
 pub mod serve;
 pub mod tls;
 pub mod verify;

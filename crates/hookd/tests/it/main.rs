@@ -11,6 +11,7 @@ mod peers;
 mod postgres;
 mod provider_peers;
 mod schemes;
+mod send_command;
 mod support;
 mod tls;
 mod verify_command;
