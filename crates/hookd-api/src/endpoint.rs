@@ -230,7 +230,7 @@ pub async fn create(
     ApiJson(input): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = state.store.application(&app_id).await?;
-    let endpoint = new_endpoint(app.id, input)?;
+    let endpoint = new_endpoint(&state, app.id, input)?;
     state.store.create_endpoint(&endpoint).await?;
     endpoint_changed(&state, EndpointChange::Created, &endpoint).await;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
@@ -269,7 +269,7 @@ pub async fn upsert(
     let app = state.store.application(&app_id).await?;
     match state.store.endpoint(&app.id, &endpoint_id).await {
         Ok(existing) => {
-            let mut replaced = new_endpoint(app.id, input)?;
+            let mut replaced = new_endpoint(&state, app.id, input)?;
             replaced.id = existing.id;
             replaced.secret = existing.secret;
             replaced.retired_secrets = existing.retired_secrets;
@@ -293,7 +293,7 @@ pub async fn upsert(
                 validate::name_like("uid", &endpoint_id)?;
                 input.uid = Some(endpoint_id);
             }
-            let endpoint = new_endpoint(app.id, input)?;
+            let endpoint = new_endpoint(&state, app.id, input)?;
             state.store.create_endpoint(&endpoint).await?;
             endpoint_changed(&state, EndpointChange::Created, &endpoint).await;
             Ok((StatusCode::CREATED, Json(endpoint.into())))
@@ -319,7 +319,7 @@ pub async fn patch(
     let mut endpoint = find(&state, &app_id, &endpoint_id).await?;
     let was_disabled = endpoint.disabled;
     if let Some(url) = input.url {
-        validate::endpoint_url("url", &url)?;
+        validate::endpoint_target("url", &url, &state.commands)?;
         endpoint.url = url;
     }
     if let Some(description) = input.description {
@@ -631,10 +631,11 @@ async fn find(state: &AppState, app_id: &str, endpoint_id: &str) -> Result<Endpo
 }
 
 fn new_endpoint(
+    state: &AppState,
     app_id: hookd_core::ids::ApplicationId,
     input: EndpointIn,
 ) -> Result<Endpoint, ApiError> {
-    validate::endpoint_url("url", &input.url)?;
+    validate::endpoint_target("url", &input.url, &state.commands)?;
     if let Some(uid) = &input.uid {
         check_uid(uid)?;
     }

@@ -87,6 +87,9 @@ pub struct AppState {
     pub(crate) streams: Arc<crate::stream::StreamHubs>,
     /// Cancelled when the server shuts down: open streams and long-polls end then.
     pub(crate) shutdown: CancellationToken,
+    /// Names of the commands configured on this node, the only `command://NAME` URLs an
+    /// endpoint may have.
+    pub(crate) commands: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl AppState {
@@ -105,6 +108,7 @@ impl AppState {
                 config.streams.buffer,
             )),
             shutdown: CancellationToken::new(),
+            commands: Arc::default(),
             store,
             config: Arc::new(config),
         }
@@ -133,6 +137,13 @@ impl AppState {
     /// waits for every open request, so they must end for it to finish).
     pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// The commands configured on this node (from the config file), which endpoints may
+    /// target as `command://NAME`.
+    pub fn with_commands(mut self, names: std::collections::BTreeSet<String>) -> Self {
+        self.commands = Arc::new(names);
         self
     }
 }

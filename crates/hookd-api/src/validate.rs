@@ -58,6 +58,28 @@ pub fn endpoint_url(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// An endpoint's target: a `command://NAME` naming a command configured on this node,
+/// or else an http(s) URL as [`endpoint_url`] checks it.
+pub fn endpoint_target(
+    field: &str,
+    value: &str,
+    commands: &std::collections::BTreeSet<String>,
+) -> Result<(), ApiError> {
+    let Some(name) = hookd_core::command::command_target(value) else {
+        return endpoint_url(field, value);
+    };
+    hookd_core::command::check_command_name(name).map_err(|error| ApiError::field(field, error))?;
+    if !commands.contains(name) {
+        return Err(ApiError::field(
+            field,
+            format!(
+                "no command named {name:?} is configured on this node (commands are declared by the operator under [commands.{name}] in the config file)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_chars(
     field: &str,
     value: &str,

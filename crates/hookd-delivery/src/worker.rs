@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
+use hookd_core::command::command_target;
 use hookd_core::ids::{AttemptId, DeliveryId};
 use hookd_core::model::{Attempt, MessageStatus};
 use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
@@ -30,8 +31,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::command::CommandRunner;
+use crate::command_gate::Ticket;
 use crate::recorder::Recorder;
-use crate::sender::HttpSender;
+use crate::sender::{HttpSender, SendResult};
 use crate::slots::EndpointSlots;
 use crate::{events, metrics};
 
@@ -104,6 +107,8 @@ pub struct Worker {
     operational: Option<OperationalWebhooks>,
     /// Records attempts' outcomes in groups; started on first use (inside the runtime).
     recorder: OnceLock<Recorder>,
+    /// The configured commands that `command://` endpoints run.
+    commands: Option<Arc<CommandRunner>>,
 }
 
 impl Worker {
@@ -120,6 +125,7 @@ impl Worker {
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(false),
             operational: None,
+            commands: None,
             config,
         }
     }
@@ -135,6 +141,20 @@ impl Worker {
         self
     }
 
+    /// Runs `command://NAME` endpoints with `commands`. Without it, such deliveries fail
+    /// (and are retried) with "not configured on this node".
+    pub fn with_commands(mut self, commands: Arc<CommandRunner>) -> Self {
+        self.commands = Some(commands);
+        self
+    }
+
+    /// A place in line for a delivery to a command endpoint, taken when the delivery is
+    /// started so that runs keep message order whichever task runs first.
+    fn command_ticket(&self, delivery: &ClaimedDelivery) -> Option<Ticket> {
+        let name = command_target(&delivery.endpoint.url)?;
+        self.commands.as_ref()?.ticket(name, &delivery.message)
+    }
+
     /// This worker as the target of its own node's publishes (see [`LocalWorker`]).
     pub fn local_worker(self: &Arc<Self>) -> Arc<dyn LocalWorker> {
         Arc::new(Handoff(self.clone()))
@@ -143,9 +163,10 @@ impl Worker {
     /// Starts attempting `delivery` on the task tracker, holding `permit` until done.
     fn spawn_attempt(self: &Arc<Self>, delivery: ClaimedDelivery, permit: OwnedSemaphorePermit) {
         let worker = self.clone();
+        let ticket = self.command_ticket(&delivery);
         self.tasks.spawn(async move {
             // A store error is already logged inside the delivery's span.
-            let _ = worker.attempt(delivery).await;
+            let _ = worker.attempt(delivery, ticket).await;
             drop(permit);
         });
     }
@@ -164,7 +185,8 @@ impl Worker {
         let mut tasks = JoinSet::new();
         for delivery in claimed {
             let worker = self.clone();
-            tasks.spawn(async move { worker.attempt(delivery).await });
+            let ticket = self.command_ticket(&delivery);
+            tasks.spawn(async move { worker.attempt(delivery, ticket).await });
         }
         while let Some(joined) = tasks.join_next().await {
             if let Ok(Err(error)) = joined {
@@ -303,7 +325,11 @@ impl Worker {
         info!("delivery worker stopped");
     }
 
-    async fn attempt(&self, claimed: ClaimedDelivery) -> Result<(), StoreError> {
+    async fn attempt(
+        &self,
+        claimed: ClaimedDelivery,
+        ticket: Option<Ticket>,
+    ) -> Result<(), StoreError> {
         let span = tracing::info_span!(
             "delivery",
             msg_id = %claimed.message.id,
@@ -312,7 +338,10 @@ impl Worker {
             attempt = claimed.delivery.n_attempts + 1,
         );
         self.track(&claimed.lease, true);
-        let result = self.attempt_inner(&claimed).instrument(span.clone()).await;
+        let result = self
+            .attempt_inner(&claimed, ticket)
+            .instrument(span.clone())
+            .await;
         self.track(&claimed.lease, false);
         if let Err(error) = &result {
             span.in_scope(|| warn!(error = %error, "recording a delivery outcome failed; its lease will expire and it will be retried"));
@@ -332,7 +361,11 @@ impl Worker {
         }
     }
 
-    async fn attempt_inner(&self, claimed: &ClaimedDelivery) -> Result<(), StoreError> {
+    async fn attempt_inner(
+        &self,
+        claimed: &ClaimedDelivery,
+        ticket: Option<Ticket>,
+    ) -> Result<(), StoreError> {
         let ClaimedDelivery {
             lease,
             delivery,
@@ -372,6 +405,11 @@ impl Worker {
             };
             self.store.record_outcome(&record).await?;
             return Ok(());
+        }
+        if let Some(name) = command_target(&endpoint.url) {
+            // Commands have their own concurrency limit (the ticket), so they do not use
+            // the per-endpoint request slots.
+            return self.attempt_command(claimed, name, ticket, now).await;
         }
         let Some(_endpoint_slot) = self.endpoint_slots.try_take(&endpoint.id) else {
             // The endpoint already has its share of requests in flight (a slow or hanging
@@ -453,6 +491,69 @@ impl Worker {
 
         let sent = self.sender.send(&endpoint.url, &headers, body).await;
         metrics::record_attempt(&sent);
+        self.record_sent(claimed, now, sent, &headers).await
+    }
+
+    /// Runs a `command://` endpoint's command once its ticket gets a slot, and records
+    /// the run as the attempt.
+    async fn attempt_command(
+        &self,
+        claimed: &ClaimedDelivery,
+        name: &str,
+        ticket: Option<Ticket>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let sent = match (self.commands.as_ref(), ticket) {
+            (Some(commands), Some(mut ticket)) => {
+                let timeout = commands.timeout_of(name).unwrap_or(Duration::ZERO);
+                // Wait in line only while the lease can still cover the run itself; past
+                // that, give the delivery back for a moment rather than let the lease
+                // expire under a running command (another worker would run it again).
+                let budget = self
+                    .config
+                    .lease
+                    .saturating_sub(timeout)
+                    .saturating_sub(Duration::from_secs(5));
+                if tokio::time::timeout(budget, ticket.wait()).await.is_err() {
+                    let later = Utc::now() + chrono::Duration::seconds(1);
+                    debug!("command busy past the lease budget; delivery given back");
+                    self.store.release_delivery(&claimed.lease, later).await?;
+                    self.wake_at(later);
+                    return Ok(());
+                }
+                let sent = commands.run(name, &claimed.message).await;
+                drop(ticket);
+                sent
+            }
+            _ => SendResult {
+                outcome: Outcome::NoResponse,
+                status_code: 0,
+                response: format!(
+                    "command {name:?} is not configured on this node (declare it under [commands.{name}] on every node that runs a worker)"
+                ),
+                duration: Duration::ZERO,
+                no_response: Some(crate::sender::NoResponseReason::Other),
+            },
+        };
+        metrics::record_attempt(&sent);
+        self.record_sent(claimed, now, sent, &[]).await
+    }
+
+    /// Judges what an attempt produced, records it with the next step, and schedules a
+    /// wake-up for a retry.
+    async fn record_sent(
+        &self,
+        claimed: &ClaimedDelivery,
+        now: Timestamp,
+        sent: SendResult,
+        headers: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let ClaimedDelivery {
+            lease,
+            delivery,
+            endpoint,
+            ..
+        } = claimed;
         let finished = Utc::now();
         let n_attempts = delivery.n_attempts + 1;
         let step = retry::next_step(
@@ -487,7 +588,7 @@ impl Worker {
             sent.status_code,
             sent.response,
             sent.duration.as_millis() as u64,
-            &headers,
+            headers,
             status,
         );
         let record = OutcomeRecord {

@@ -1,4 +1,4 @@
-//! The command line: `hookd serve | migrate | verify | token`, parsed with clap, each subcommand a
+//! The command line: `hookd serve | migrate | verify | token | send`, parsed with clap, each subcommand a
 //! function that returns the process exit code.
 
 use std::process::ExitCode;
@@ -36,6 +36,9 @@ enum Command {
     /// Application tokens for browsers (asks a running server).
     #[command(subcommand)]
     Token(crate::token::TokenCommand),
+    /// Fire one signed test event at a URL and print the request and the answer
+    /// (exit 0 on a 2xx answer, 1 otherwise, 2 usage error).
+    Send(Box<crate::send::SendArgs>),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -70,6 +73,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Token(command) => {
             runtime.block_on(crate::token::run(command))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Send(args) => {
+            drop(runtime);
+            crate::send::run(*args)
         }
     }
 }

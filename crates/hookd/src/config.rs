@@ -153,6 +153,19 @@ struct FileConfig {
     stream_buffer: Option<usize>,
     long_poll_max_wait: Option<String>,
     cors_allowed_origins: Option<Vec<String>>,
+    /// `[commands.NAME]` tables: local commands that `command://NAME` endpoints run.
+    commands: Option<std::collections::BTreeMap<String, CommandFile>>,
+}
+
+/// One `[commands.NAME]` table of the config file (file only: never a flag or the API).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandFile {
+    argv: Vec<String>,
+    timeout: Option<String>,
+    concurrency: Option<usize>,
+    env: Option<std::collections::BTreeMap<String, String>>,
+    working_dir: Option<PathBuf>,
 }
 
 /// Where the data lives.
@@ -223,6 +236,8 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// Serve HTTPS with this certificate and key (checked when the server starts).
     pub tls: Option<TlsFiles>,
+    /// Local commands `command://NAME` endpoints run (config file only).
+    pub commands: Vec<hookd_delivery::CommandSpec>,
 }
 
 /// The PEM files `serve` uses for HTTPS.
@@ -277,6 +292,7 @@ impl std::fmt::Debug for Config {
             .field("stream_buffer", &self.stream_buffer)
             .field("long_poll_max_wait", &self.long_poll_max_wait)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("commands", &self.commands)
             .finish()
     }
 }
@@ -485,7 +501,14 @@ impl Config {
                 bail!("cors_allowed_origins: {origin:?} is not an origin like https://app.example.com, or *");
             }
         }
+        let commands = file
+            .commands
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, command)| command_spec(name, command))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
+            commands,
             tls,
             retention_payload,
             retention_attempt_body,
@@ -531,6 +554,94 @@ fn parse_public_base_url(text: &str) -> anyhow::Result<String> {
         bail!("public_base_url: {text:?} is not an http(s) URL like https://hooks.example.com");
     }
     Ok(trimmed.to_owned())
+}
+
+/// Validates one `[commands.NAME]` table: a valid name, a program that exists (a bare
+/// name is looked up on `PATH`; a relative path is taken from `working_dir`, else the
+/// current directory), a positive timeout and concurrency, and valid variable names and
+/// JSON pointers.
+fn command_spec(name: String, file: CommandFile) -> anyhow::Result<hookd_delivery::CommandSpec> {
+    use hookd_core::command::{check_command_name, check_env_name, check_json_pointer};
+    let at = format!("commands.{name}");
+    check_command_name(&name).map_err(|error| anyhow::anyhow!("{at}: {error}"))?;
+    let working_dir = match file.working_dir {
+        Some(dir) => {
+            let dir = std::path::absolute(&dir)
+                .with_context(|| format!("{at}.working_dir: {}", dir.display()))?;
+            if !dir.is_dir() {
+                bail!("{at}.working_dir: {} is not a directory", dir.display());
+            }
+            Some(dir)
+        }
+        None => None,
+    };
+    let mut argv = file.argv;
+    let Some(program) = argv.first() else {
+        bail!("{at}.argv: must name a program, e.g. [\"/usr/local/bin/deploy.sh\"]");
+    };
+    if program.is_empty() {
+        bail!("{at}.argv: the program (argv[0]) must not be empty");
+    }
+    let resolved = resolve_program(program, working_dir.as_deref())
+        .with_context(|| format!("{at}.argv: program {program:?}"))?;
+    argv[0] = resolved.display().to_string();
+    let timeout = duration(&format!("{at}.timeout"), file.timeout, "60s")?;
+    if timeout.is_zero() {
+        bail!("{at}.timeout: must be more than zero");
+    }
+    let concurrency = file.concurrency.unwrap_or(1);
+    if concurrency == 0 {
+        bail!("{at}.concurrency: must be at least 1");
+    }
+    let mut env = Vec::new();
+    for (variable, pointer) in file.env.unwrap_or_default() {
+        check_env_name(&variable).map_err(|error| anyhow::anyhow!("{at}.env: {error}"))?;
+        check_json_pointer(&pointer)
+            .map_err(|error| anyhow::anyhow!("{at}.env.{variable}: {error}"))?;
+        env.push((variable, pointer));
+    }
+    Ok(hookd_delivery::CommandSpec {
+        name,
+        argv,
+        timeout,
+        concurrency,
+        env,
+        working_dir,
+    })
+}
+
+/// The absolute path of an executable file: `program` itself when absolute, found on
+/// `PATH` when it has no `/`, else relative to `working_dir` (or the current directory).
+fn resolve_program(program: &str, working_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_executable = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    let candidate = Path::new(program);
+    if candidate.is_absolute() {
+        if is_executable(candidate) {
+            return Ok(candidate.to_path_buf());
+        }
+        bail!("not found or not an executable file");
+    }
+    if !program.contains('/') {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        return std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|path| is_executable(path))
+            .context("not found on PATH (give an absolute path)");
+    }
+    let base = match working_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_dir().context("reading the current directory")?,
+    };
+    let path = base.join(candidate);
+    if is_executable(&path) {
+        return Ok(path);
+    }
+    bail!("{} is not found or not an executable file", path.display());
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -902,6 +1013,76 @@ mod tests {
         })
         .unwrap_err();
         assert!(error.to_string().starts_with("tls_cert"), "{error}");
+    }
+
+    #[test]
+    fn commands_are_validated_at_start_with_the_setting_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.toml");
+        let load = |tables: &str| {
+            std::fs::write(&path, tables).unwrap();
+            Config::load(ServeArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            })
+        };
+        let config = load(
+            "[commands.deploy]\nargv = [\"sh\", \"-c\", \"true\"]\ntimeout = \"5m\"\n\
+             env = { REF = \"/ref\" }\n",
+        )
+        .unwrap();
+        let deploy = &config.commands[0];
+        assert_eq!(deploy.name, "deploy");
+        assert!(
+            Path::new(&deploy.argv[0]).is_absolute(),
+            "{:?}",
+            deploy.argv
+        );
+        assert_eq!(deploy.timeout, Duration::from_secs(300));
+        assert_eq!(deploy.concurrency, 1);
+        assert_eq!(deploy.env, vec![("REF".to_owned(), "/ref".to_owned())]);
+        let cases = [
+            ("[commands.deploy]\nargv = []\n", "commands.deploy.argv"),
+            (
+                "[commands.deploy]\nargv = [\"no-such-program-hookd\"]\n",
+                "commands.deploy.argv",
+            ),
+            (
+                "[commands.deploy]\nargv = [\"/no/such/deploy.sh\"]\n",
+                "commands.deploy.argv",
+            ),
+            (
+                "[commands.deploy]\nargv = [\"./deploy.sh\"]\n",
+                "commands.deploy.argv",
+            ),
+            (
+                "[commands.deploy]\nargv = [\"sh\"]\nenv = { REF = \"ref\" }\n",
+                "commands.deploy.env.REF",
+            ),
+            (
+                "[commands.deploy]\nargv = [\"sh\"]\nenv = { HOOKD_X = \"/ref\" }\n",
+                "commands.deploy.env",
+            ),
+            (
+                "[commands.deploy]\nargv = [\"sh\"]\nconcurrency = 0\n",
+                "commands.deploy.concurrency",
+            ),
+            (
+                "[commands.deploy]\nargv = [\"sh\"]\ntimeout = \"soon\"\n",
+                "commands.deploy.timeout",
+            ),
+            (
+                "[commands.\"de ploy\"]\nargv = [\"sh\"]\n",
+                "commands.de ploy",
+            ),
+        ];
+        for (tables, setting) in cases {
+            let error = format!("{:#}", load(tables).unwrap_err());
+            assert!(
+                error.starts_with(setting),
+                "{error:?} should name {setting}"
+            );
+        }
     }
 
     #[test]

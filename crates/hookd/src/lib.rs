@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod operational;
+pub mod send;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

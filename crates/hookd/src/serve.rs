@@ -9,7 +9,7 @@ use hookd_api::{ApiConfig, AppState, StreamConfig};
 use hookd_core::network::NetworkPolicy;
 use hookd_core::retry::RetryPolicy;
 use hookd_delivery::{
-    HttpSender, RetentionConfig, RetentionJob, SenderConfig, Worker, WorkerConfig,
+    CommandRunner, HttpSender, RetentionConfig, RetentionJob, SenderConfig, Worker, WorkerConfig,
 };
 use hookd_store::{ExpiryKind, Store};
 use hookd_store_sqlite::SqliteOptions;
@@ -100,6 +100,12 @@ pub async fn run(
             response_body_limit: config.response_body_limit,
         })
         .context("building the HTTP client")?;
+        let commands = Arc::new(CommandRunner::new(
+            config.commands.clone(),
+            config.response_body_limit,
+        ));
+        // A lease must outlast the longest attempt, a command run included.
+        let longest_attempt = config.request_timeout.max(commands.longest_timeout());
         let worker_config = WorkerConfig {
             retry: RetryPolicy {
                 schedule: config.retry_schedule.clone(),
@@ -108,11 +114,11 @@ pub async fn run(
             concurrency: config.worker_concurrency,
             endpoint_concurrency: config.endpoint_concurrency,
             disable_after: config.disable_endpoint_after,
-            lease: config.request_timeout + std::time::Duration::from_secs(10),
-            drain_timeout: config.request_timeout + std::time::Duration::from_secs(5),
+            lease: longest_attempt + std::time::Duration::from_secs(10),
+            drain_timeout: longest_attempt + std::time::Duration::from_secs(5),
             ..WorkerConfig::default()
         };
-        let mut worker = Worker::new(store.clone(), sender, worker_config);
+        let mut worker = Worker::new(store.clone(), sender, worker_config).with_commands(commands);
         if let Some(hooks) = &operational {
             worker = worker.with_operational_webhooks(hooks.clone());
         }
@@ -172,6 +178,13 @@ pub async fn run(
         if let Some(worker) = local_worker {
             state = state.with_local_worker(worker);
         }
+        state = state.with_commands(
+            config
+                .commands
+                .iter()
+                .map(|command| command.name.clone())
+                .collect(),
+        );
         let service = hookd_api::service(state);
         let token = shutdown.clone();
         let scheme = match tls_config {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod burst;
 mod cluster;
+mod commands;
 mod crash;
 mod delivery;
 mod limits;
@@ -15,6 +16,7 @@ mod postgres;
 mod provider_peers;
 mod retention;
 mod schemes;
+mod send_command;
 mod sources;
 mod streams;
 mod support;

@@ -38,6 +38,8 @@ pub struct Options {
     pub stream_buffer: Option<usize>,
     pub stream_heartbeat: Option<&'static str>,
     pub cors_allowed_origins: Vec<&'static str>,
+    /// A config file (e.g. with `[commands.NAME]` tables).
+    pub config: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             stream_buffer: None,
             stream_heartbeat: None,
             cors_allowed_origins: Vec::new(),
+            config: None,
         }
     }
 }
@@ -98,6 +101,7 @@ impl TestServer {
                     .iter()
                     .map(|origin| (*origin).to_owned())
                     .collect(),
+                config: options.config.clone(),
                 ..ServeArgs::default()
             };
         let config = Config::load(args).expect("test config is valid");
