@@ -206,7 +206,17 @@ impl Worker {
             "delivery worker started"
         );
         while !shutdown.is_cancelled() {
-            let available = self.permits.available_permits().min(self.config.batch_size);
+            // Take the permits before claiming, so that claims and hand-offs together
+            // never lease more deliveries than `concurrency` (what a dead node can leave
+            // behind for others to take over).
+            let mut permits = Vec::with_capacity(self.config.batch_size);
+            while permits.len() < self.config.batch_size {
+                match self.permits.clone().try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
+            let available = permits.len();
             if available == 0 {
                 // Wait for any attempt (claimed or handed over) to give its permit back.
                 tokio::select! {
@@ -230,6 +240,7 @@ impl Worker {
                     claimed
                 }
                 Err(error) => {
+                    drop(permits);
                     warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "claiming deliveries failed; backing off");
                     // A commit (a publish on this node, or the LISTEN connection coming
                     // back) means the database is back: look at once.
@@ -243,6 +254,8 @@ impl Worker {
                 }
             };
             if claimed.is_empty() {
+                // Idle: leave every permit to this node's publishes while waiting.
+                drop(permits);
                 let pause = self.pause_before_next_poll();
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -251,16 +264,8 @@ impl Worker {
                 }
                 continue;
             }
-            for delivery in claimed {
-                // Hand-offs may have taken permits since `available` was read; a claimed
-                // delivery then waits for one (it is leased, nobody else takes it).
-                let permit = match self.permits.clone().try_acquire_owned() {
-                    Ok(permit) => permit,
-                    Err(_) => match self.permits.clone().acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                };
+            // Permits left over (fewer were due) go back as `permits` drops.
+            for (delivery, permit) in claimed.into_iter().zip(permits) {
                 self.spawn_attempt(delivery, permit);
             }
         }
