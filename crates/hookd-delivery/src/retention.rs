@@ -34,6 +34,10 @@ pub struct RetentionConfig {
     /// Pause between two full batches of a pass, so that other writers get the
     /// database in between. Default: 20 ms.
     pub batch_pause: Duration,
+    /// How long stored inbound requests (`/in/{source}`) are kept. Default: forever.
+    pub inbound_requests: Option<Duration>,
+    /// How long providers' event ids are remembered for deduplication. Default: forever.
+    pub inbound_dedup_keys: Option<Duration>,
 }
 
 impl Default for RetentionConfig {
@@ -43,6 +47,8 @@ impl Default for RetentionConfig {
             interval: Duration::from_secs(60),
             batch_size: 500,
             batch_pause: Duration::from_millis(20),
+            inbound_requests: None,
+            inbound_dedup_keys: None,
         }
     }
 }
@@ -74,27 +80,57 @@ impl RetentionJob {
             let Some(cutoff) = cutoff(now, period) else {
                 continue;
             };
-            let mut total = 0;
-            loop {
-                let count = self
-                    .store
-                    .expire_batch(kind, cutoff, self.config.batch_size.max(1))
-                    .await?;
-                total += count;
-                if count < self.config.batch_size.max(1) as u64 || shutdown.is_cancelled() {
-                    break;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(self.config.batch_pause) => {}
-                }
-            }
-            if total > 0 {
-                debug!(kind = kind.name(), expired = total, "retention pass");
-            }
+            let total = self
+                .in_batches(kind.name(), shutdown, |limit| {
+                    self.store.expire_batch(kind, cutoff, limit)
+                })
+                .await?;
             expired.push((kind, total));
         }
+        if let Some(cutoff) = self.config.inbound_requests.and_then(|p| cutoff(now, p)) {
+            self.in_batches("inbound_requests", shutdown, |limit| {
+                self.store.expire_inbound_requests(cutoff, limit)
+            })
+            .await?;
+        }
+        if let Some(cutoff) = self.config.inbound_dedup_keys.and_then(|p| cutoff(now, p)) {
+            self.in_batches("inbound_dedup_keys", shutdown, |limit| {
+                self.store.expire_dedup_keys(cutoff, limit)
+            })
+            .await?;
+        }
         Ok(expired)
+    }
+
+    /// Calls `batch` with the batch size until a batch comes back short (or `shutdown`
+    /// is cancelled), pausing between full batches; returns how many it expired.
+    async fn in_batches<'a, F, Fut>(
+        &'a self,
+        name: &str,
+        shutdown: &CancellationToken,
+        batch: F,
+    ) -> Result<u64, StoreError>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<u64, StoreError>> + 'a,
+    {
+        let limit = self.config.batch_size.max(1);
+        let mut total = 0;
+        loop {
+            let count = batch(limit).await?;
+            total += count;
+            if count < limit as u64 || shutdown.is_cancelled() {
+                break;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.config.batch_pause) => {}
+            }
+        }
+        if total > 0 {
+            debug!(kind = name, expired = total, "retention pass");
+        }
+        Ok(total)
     }
 
     /// Runs a pass every `interval` until `shutdown` is cancelled.
@@ -296,5 +332,53 @@ mod tests {
             Some(fixtures::at_ms(1_699_999_999_000))
         );
         assert_eq!(cutoff(now, Duration::MAX), None);
+    }
+
+    #[tokio::test]
+    async fn stored_inbound_requests_expire_with_their_period() {
+        use hookd_store::conformance::{inbound_request_at, inbound_source};
+        use hookd_store::{InboundFilter, Ordering, PageRequest};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("r.db")).unwrap());
+        let application = fixtures::application("acme");
+        store.create_application(&application).await.unwrap();
+        let source = inbound_source(&application.id, None);
+        store.create_source(&source).await.unwrap();
+        let now = fixtures::now();
+        let old = inbound_request_at(&source.id, b"{}", fixtures::earlier(now, DAY * 40));
+        let recent = inbound_request_at(&source.id, b"{}", fixtures::earlier(now, DAY));
+        store.record_inbound_request(&old).await.unwrap();
+        store.record_inbound_request(&recent).await.unwrap();
+
+        let job = RetentionJob::new(
+            store.clone(),
+            RetentionConfig {
+                inbound_requests: Some(DAY * 30),
+                inbound_dedup_keys: Some(DAY * 7),
+                ..RetentionConfig::default()
+            },
+        );
+        job.run_once(now, &CancellationToken::new()).await.unwrap();
+
+        let page = PageRequest {
+            limit: 10,
+            iterator: None,
+            order: Ordering::Descending,
+        };
+        let kept = store
+            .list_inbound_requests(&source.id, &InboundFilter::default(), &page)
+            .await
+            .unwrap();
+        let ids: Vec<_> = kept
+            .items
+            .iter()
+            .map(|request| request.id.clone())
+            .collect();
+        assert_eq!(
+            ids,
+            vec![recent.id],
+            "only the request older than 30 days expired"
+        );
     }
 }

@@ -248,6 +248,10 @@ fn retention_config(config: &Config) -> RetentionConfig {
     RetentionConfig {
         periods,
         interval: config.retention_interval,
+        // A stored inbound request holds the provider's payload: it is kept as long as
+        // message payloads are. A provider's event id is forgotten after its window.
+        inbound_requests: config.retention_payload,
+        inbound_dedup_keys: Some(config.inbound_dedup_window),
         ..RetentionConfig::default()
     }
 }

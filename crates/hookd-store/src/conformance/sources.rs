@@ -23,8 +23,8 @@ fn unix_ms(at: Timestamp) -> u64 {
     u64::try_from(at.timestamp_millis()).expect("after 1970")
 }
 
-/// A standard-webhooks source of `app_id`, created now.
-fn source(app_id: &hookd_core::ids::ApplicationId, uid: Option<&str>) -> Source {
+/// A standard-webhooks source of `app_id`, created now (a fixture).
+pub fn inbound_source(app_id: &hookd_core::ids::ApplicationId, uid: Option<&str>) -> Source {
     let now = fixtures::now();
     Source {
         id: SourceId::new(unix_ms(now), fixtures::random_bytes()),
@@ -45,8 +45,12 @@ fn source(app_id: &hookd_core::ids::ApplicationId, uid: Option<&str>) -> Source 
     }
 }
 
-/// A request received by `source_id` at `received_at`.
-fn request(source_id: &SourceId, body: &[u8], received_at: Timestamp) -> InboundRecord {
+/// A verified request received by `source_id` at `received_at` (a fixture).
+pub fn inbound_request_at(
+    source_id: &SourceId,
+    body: &[u8],
+    received_at: Timestamp,
+) -> InboundRecord {
     InboundRecord {
         id: InboundRequestId::new(unix_ms(received_at), fixtures::random_bytes()),
         source_id: source_id.clone(),
@@ -74,7 +78,7 @@ fn rejected(source_id: &SourceId, received_at: Timestamp) -> InboundRecord {
         status: InboundStatus::Rejected,
         error_code: Some("signature_mismatch".to_owned()),
         error_detail: Some("the signature matches none of the source's 1 secret(s)".to_owned()),
-        ..request(source_id, b"{\"forged\":true}", received_at)
+        ..inbound_request_at(source_id, b"{\"forged\":true}", received_at)
     }
 }
 
@@ -96,7 +100,7 @@ fn ingest(
     InboundIngest {
         request: InboundRecord {
             event_id: event_id.map(str::to_owned),
-            ..request(&source.id, body, received_at)
+            ..inbound_request_at(&source.id, body, received_at)
         },
         message,
         endpoint_ids,
@@ -119,7 +123,7 @@ const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
 /// needs its application.
 pub async fn source_crud(store: Arc<dyn Store>) {
     let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
-    let stripe = source(&application.id, Some("stripe-live"));
+    let stripe = inbound_source(&application.id, Some("stripe-live"));
     store.create_source(&stripe).await.unwrap();
     assert_eq!(store.source(stripe.id.as_str()).await.unwrap(), stripe);
     assert_eq!(store.source("stripe-live").await.unwrap(), stripe);
@@ -127,14 +131,14 @@ pub async fn source_crud(store: Arc<dyn Store>) {
 
     let clash = expect_conflict(
         store
-            .create_source(&source(&application.id, Some("stripe-live")))
+            .create_source(&inbound_source(&application.id, Some("stripe-live")))
             .await,
     );
     assert!(clash.contains("stripe-live"), "{clash}");
-    let orphan = source(&fixtures::application_id(), None);
+    let orphan = inbound_source(&fixtures::application_id(), None);
     expect_not_found(store.create_source(&orphan).await, "application");
 
-    let github = source(&application.id, None);
+    let github = inbound_source(&application.id, None);
     store.create_source(&github).await.unwrap();
     let page = store.list_sources(&fixtures::first_page(1)).await.unwrap();
     assert_eq!(page.items, vec![stripe.clone()]);
@@ -169,7 +173,7 @@ pub async fn source_crud(store: Arc<dyn Store>) {
 /// points at it, all from one call.
 pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>) {
     let (application, endpoints) = app_with_endpoints(store.as_ref(), 2).await;
-    let src = source(&application.id, None);
+    let src = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     let now = fixtures::now();
     let ingest = ingest(
@@ -223,8 +227,8 @@ pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>)
 /// may use the same id.
 pub async fn ingest_deduplicates_by_event_id_within_the_window(store: Arc<dyn Store>) {
     let (application, endpoints) = app_with_endpoints(store.as_ref(), 1).await;
-    let src = source(&application.id, None);
-    let other = source(&application.id, None);
+    let src = inbound_source(&application.id, None);
+    let other = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     store.create_source(&other).await.unwrap();
     let targets = vec![endpoints[0].id.clone()];
@@ -291,7 +295,7 @@ pub async fn ingest_deduplicates_by_event_id_within_the_window(store: Arc<dyn St
 /// Without an event id nothing is deduplicated.
 pub async fn ingest_without_event_id_always_creates(store: Arc<dyn Store>) {
     let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
-    let src = source(&application.id, None);
+    let src = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     let now = fixtures::now();
     for _ in 0..2 {
@@ -312,8 +316,8 @@ pub async fn ingest_without_event_id_always_creates(store: Arc<dyn Store>) {
 /// first, filter by status, and are scoped to their source.
 pub async fn inbound_requests_are_listed_and_filtered(store: Arc<dyn Store>) {
     let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
-    let src = source(&application.id, None);
-    let other = source(&application.id, None);
+    let src = inbound_source(&application.id, None);
+    let other = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     store.create_source(&other).await.unwrap();
     let start = fixtures::now();
@@ -331,7 +335,7 @@ pub async fn inbound_requests_are_listed_and_filtered(store: Arc<dyn Store>) {
     store.ingest_inbound(&good).await.unwrap();
     let handshake = InboundRecord {
         status: InboundStatus::Handshake,
-        ..request(
+        ..inbound_request_at(
             &src.id,
             b"",
             fixtures::later(start, Duration::from_millis(10)),
@@ -403,7 +407,7 @@ pub async fn inbound_requests_are_listed_and_filtered(store: Arc<dyn Store>) {
 /// per call; an expired dedup key lets the event id through again.
 pub async fn expire_inbound_requests_and_dedup_keys(store: Arc<dyn Store>) {
     let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
-    let src = source(&application.id, None);
+    let src = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     let start = fixtures::now();
     let old = fixtures::earlier(start, Duration::from_secs(10 * 24 * 3600));
@@ -474,7 +478,7 @@ pub async fn expire_inbound_requests_and_dedup_keys(store: Arc<dyn Store>) {
 /// removes the source.
 pub async fn delete_source_and_application_cascade(store: Arc<dyn Store>) {
     let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
-    let src = source(&application.id, Some("cascade"));
+    let src = inbound_source(&application.id, Some("cascade"));
     store.create_source(&src).await.unwrap();
     let now = fixtures::now();
     let first = ingest(&src, Vec::new(), Some("evt_1"), now, WEEK);
@@ -503,7 +507,7 @@ pub async fn delete_source_and_application_cascade(store: Arc<dyn Store>) {
 /// nodes): exactly one makes a message, the others are duplicates pointing at it.
 pub async fn concurrent_ingests_of_one_event_id_make_one_message(store: Arc<dyn Store>) {
     let (application, endpoints) = app_with_endpoints(store.as_ref(), 1).await;
-    let src = source(&application.id, None);
+    let src = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     let now = fixtures::now();
     let mut tasks = Vec::new();
