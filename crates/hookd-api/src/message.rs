@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::filter::endpoint_accepts;
 use hookd_core::ids::{EndpointId, MessageId};
-use hookd_core::model::{Application, Endpoint, Message};
-use hookd_store::{ClaimedDelivery, MessageFilter, Ordering, StoreError};
+use hookd_core::model::{Application, Message};
+use hookd_store::{MessageFilter, Ordering, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::Instrument;
@@ -135,7 +135,7 @@ async fn publish(
         .await?;
 
     let endpoints = state.store.active_endpoints(&app.id).await?;
-    let targets: Vec<Endpoint> = endpoints
+    let targets: Vec<EndpointId> = endpoints
         .into_iter()
         .filter(|endpoint| {
             endpoint_accepts(
@@ -145,6 +145,7 @@ async fn publish(
                 &channels,
             )
         })
+        .map(|endpoint| endpoint.id)
         .collect();
     let now = wire::now();
     let (ms, random) = wire::id_parts(now);
@@ -160,55 +161,12 @@ async fn publish(
         tags,
         created_at: now,
     };
-    commit_message(&state, &message, targets).await?;
+    state.store.create_message(&message, &targets).await?;
+    tracing::debug!(msg_id = %message.id, endpoints = targets.len(), "message committed");
     tracing::Span::current().record("msg_id", tracing::field::display(&message.id));
     let mut out = MessageOut::from(message);
     out.payload = input.payload;
     Ok((StatusCode::ACCEPTED, Json(out)))
-}
-
-/// Commits `message` with a delivery per endpoint of `targets`. When this node's worker
-/// has room, the deliveries are written leased to it and handed over at once; otherwise
-/// they wait in the queue for a claim.
-async fn commit_message(
-    state: &AppState,
-    message: &Message,
-    targets: Vec<Endpoint>,
-) -> ApiResult<()> {
-    let ids: Vec<EndpointId> = targets.iter().map(|endpoint| endpoint.id.clone()).collect();
-    let reservation = match &state.local_worker {
-        Some(worker) if !targets.is_empty() => worker.reserve(targets.len()),
-        _ => None,
-    };
-    let Some(reservation) = reservation else {
-        state.store.create_message(message, &ids).await?;
-        tracing::debug!(msg_id = %message.id, endpoints = ids.len(), "message committed");
-        return Ok(());
-    };
-    let lease = chrono::Duration::from_std(reservation.lease())
-        .map_err(|error| ApiError::Internal(error.into()))?;
-    let leased = state
-        .store
-        .create_message_leased(message, &ids, wire::now() + lease)
-        .await?;
-    tracing::debug!(msg_id = %message.id, endpoints = leased.len(), "message committed; deliveries handed to this node's worker");
-    let mut targets = targets;
-    let claimed = leased
-        .into_iter()
-        .filter_map(|leased| {
-            let at = targets
-                .iter()
-                .position(|endpoint| endpoint.id == leased.delivery.endpoint_id)?;
-            Some(ClaimedDelivery {
-                lease: leased.lease,
-                delivery: leased.delivery,
-                message: message.clone(),
-                endpoint: targets.swap_remove(at),
-            })
-        })
-        .collect();
-    reservation.deliver(claimed);
-    Ok(())
 }
 
 #[utoipa::path(

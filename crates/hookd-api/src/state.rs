@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookd_store::{LocalWorker, Store};
+use hookd_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::schema::SchemaCache;
@@ -77,8 +77,6 @@ pub struct AppState {
     pub(crate) schemas: Arc<SchemaCache>,
     pub(crate) applications: Arc<crate::app_cache::AppCache>,
     pub(crate) idempotency_locks: Arc<crate::idempotency::KeyLocks>,
-    /// This node's delivery worker, when it runs one: publishes hand it their deliveries.
-    pub(crate) local_worker: Option<Arc<dyn LocalWorker>>,
     /// Renders `/metrics`; `None` answers that route 404.
     pub(crate) metrics: Option<crate::metrics::MetricsRender>,
     /// Where `endpoint.created/updated/deleted/disabled` events go, if anywhere.
@@ -99,7 +97,6 @@ impl AppState {
             schemas: Arc::new(SchemaCache::default()),
             applications: Arc::new(crate::app_cache::AppCache::default()),
             idempotency_locks: Arc::new(crate::idempotency::KeyLocks::default()),
-            local_worker: None,
             metrics: None,
             operational: None,
             inbound: Arc::new(inbound),
@@ -112,13 +109,6 @@ impl AppState {
             store,
             config: Arc::new(config),
         }
-    }
-
-    /// Publishes on this node hand their deliveries straight to `worker` while it has
-    /// room, instead of leaving them for the next claim.
-    pub fn with_local_worker(mut self, worker: Arc<dyn LocalWorker>) -> Self {
-        self.local_worker = Some(worker);
-        self
     }
 
     /// Sends operational events about endpoint changes through `hooks`. Default: none.

@@ -9,7 +9,6 @@
 //! its lease released so another worker (or the next start) retries it at once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -22,8 +21,8 @@ use hookd_core::signature;
 use hookd_core::throttle;
 use hookd_core::Timestamp;
 use hookd_store::{
-    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, LocalWorker, OperationalWebhooks,
-    OutcomeRecord, Reservation, SendSlot, Store, StoreError,
+    ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OperationalWebhooks, OutcomeRecord,
+    SendSlot, Store, StoreError,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -101,8 +100,6 @@ pub struct Worker {
     permits: Arc<Semaphore>,
     /// Every running attempt, wherever it was started, so shutdown can wait for them.
     tasks: TaskTracker,
-    /// Whether `run` is running and not draining: only then are hand-offs accepted.
-    accepting: AtomicBool,
     /// Where operational events go (`endpoint.disabled`, `message.attempt.*`), if anywhere.
     operational: Option<OperationalWebhooks>,
     /// Records attempts' outcomes in groups; started on first use (inside the runtime).
@@ -123,7 +120,6 @@ impl Worker {
             recorder: OnceLock::new(),
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             tasks: TaskTracker::new(),
-            accepting: AtomicBool::new(false),
             operational: None,
             commands: None,
             config,
@@ -153,11 +149,6 @@ impl Worker {
     fn command_ticket(&self, delivery: &ClaimedDelivery) -> Option<Ticket> {
         let name = command_target(&delivery.endpoint.url)?;
         self.commands.as_ref()?.ticket(name, &delivery.message)
-    }
-
-    /// This worker as the target of its own node's publishes (see [`LocalWorker`]).
-    pub fn local_worker(self: &Arc<Self>) -> Arc<dyn LocalWorker> {
-        Arc::new(Handoff(self.clone()))
     }
 
     /// Starts attempting `delivery` on the task tracker, holding `permit` until done.
@@ -200,7 +191,6 @@ impl Worker {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let notifier = self.store.work_notifier();
         let mut backoff = Duration::from_millis(100);
-        self.accepting.store(true, Ordering::SeqCst);
         info!(
             concurrency = self.config.concurrency,
             "delivery worker started"
@@ -269,7 +259,6 @@ impl Worker {
                 self.spawn_attempt(delivery, permit);
             }
         }
-        self.accepting.store(false, Ordering::SeqCst);
         self.drain().await;
     }
 
@@ -702,29 +691,5 @@ impl Worker {
             request_headers,
             created_at: started,
         }
-    }
-}
-
-/// A worker seen by its own node's publishes: reserves permits, then starts the attempts
-/// of deliveries written already leased.
-struct Handoff(Arc<Worker>);
-
-impl LocalWorker for Handoff {
-    fn reserve(&self, deliveries: usize) -> Option<Reservation> {
-        let worker = &self.0;
-        if deliveries == 0 || !worker.accepting.load(Ordering::SeqCst) {
-            return None;
-        }
-        let mut permits = Vec::with_capacity(deliveries);
-        for _ in 0..deliveries {
-            // Not enough room: the permits taken so far go back as `permits` drops.
-            permits.push(worker.permits.clone().try_acquire_owned().ok()?);
-        }
-        let worker = worker.clone();
-        Some(Reservation::new(worker.config.lease, move |claimed| {
-            for (delivery, permit) in claimed.into_iter().zip(permits) {
-                worker.spawn_attempt(delivery, permit);
-            }
-        }))
     }
 }

@@ -53,8 +53,8 @@ use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
-    IngestOutcome, Lease, LeasedDelivery, MessageFilter, OutcomeRecord, Page, PageRequest,
-    PoolStatus, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
+    IngestOutcome, Lease, MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth,
+    QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use hookd_store::{StreamBatch, StreamCursor};
 use tokio::sync::{broadcast, Notify};
@@ -264,19 +264,6 @@ impl Store for PostgresStore {
         }
         self.wakeups.message_committed(&message.app_id);
         Ok(())
-    }
-
-    async fn create_message_leased(
-        &self,
-        message: &Message,
-        endpoint_ids: &[EndpointId],
-        lease_until: Timestamp,
-    ) -> StoreResult<Vec<LeasedDelivery>> {
-        // No wake-up: the deliveries are leased to the caller's worker already.
-        let leased =
-            messages::create_message_leased(&self.db, message, endpoint_ids, lease_until).await?;
-        self.wakeups.message_committed(&message.app_id);
-        Ok(leased)
     }
 
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {

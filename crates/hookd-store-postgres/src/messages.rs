@@ -9,9 +9,7 @@
 use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Attempt, Message, MessageStatus, TriggerType};
 use hookd_core::Timestamp;
-use hookd_store::{
-    AttemptFilter, LeasedDelivery, MessageFilter, Page, PageRequest, StoreError, StoreResult,
-};
+use hookd_store::{AttemptFilter, MessageFilter, Page, PageRequest, StoreError, StoreResult};
 use tokio_postgres::types::Json;
 
 use crate::db::Db;
@@ -29,30 +27,6 @@ pub(crate) async fn create_message(
     message: &Message,
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<u64> {
-    let written = insert_message(db, message, endpoint_ids, None).await?;
-    Ok(u64::try_from(written.len()).unwrap_or(u64::MAX))
-}
-
-/// [`create_message`] with every delivery leased until `lease_until` (see
-/// `Store::create_message_leased`); returns the deliveries written with their leases.
-pub(crate) async fn create_message_leased(
-    db: &Db,
-    message: &Message,
-    endpoint_ids: &[EndpointId],
-    lease_until: Timestamp,
-) -> StoreResult<Vec<LeasedDelivery>> {
-    insert_message(db, message, endpoint_ids, Some(lease_until)).await
-}
-
-/// Writes the message and its deliveries in one statement; each delivery leased until
-/// `lease_until` when given (its token is a random prefix followed by its id, as claims
-/// make them). Returns the deliveries written, with their tokens when leased.
-async fn insert_message(
-    db: &Db,
-    message: &Message,
-    endpoint_ids: &[EndpointId],
-    lease_until: Option<Timestamp>,
-) -> StoreResult<Vec<LeasedDelivery>> {
     // One statement is one transaction: the data-modifying CTE inserts the message, and
     // the outer INSERT fans it out, joined through `endpoints` so that only endpoints
     // of the application get a delivery. A missing application fails the message's
@@ -65,16 +39,13 @@ async fn insert_message(
              RETURNING id, app_id, created_at \
          ) \
          INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
-             trigger_type, next_attempt_at, lease_token, lease_expires_at, created_at, \
-             updated_at) \
+             trigger_type, next_attempt_at, created_at, updated_at) \
          SELECT target.delivery_id, message.app_id, message.id, e.id, {pending}, 0, \
-             {scheduled}, message.created_at, $11 || target.delivery_id, $12, \
-             message.created_at, message.created_at \
+             {scheduled}, message.created_at, message.created_at, message.created_at \
          FROM message \
          CROSS JOIN unnest($9::text[], $10::text[]) AS target (endpoint_id, delivery_id) \
          JOIN endpoints e ON e.id = target.endpoint_id AND e.app_id = message.app_id \
-         ON CONFLICT (msg_id, endpoint_id) DO NOTHING \
-         RETURNING id, endpoint_id, lease_token",
+         ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
         pending = status_code(MessageStatus::Pending),
         scheduled = trigger_code(TriggerType::Scheduled),
     );
@@ -83,42 +54,23 @@ async fn insert_message(
         .iter()
         .map(|_| new_delivery_id(message.created_at).to_string())
         .collect();
-    // NULL || id is NULL: unleased deliveries get no token.
-    let token_prefix: Option<String> = lease_until.map(|_| crate::queue::new_token_prefix());
-    let rows = db
-        .try_query(
-            &sql,
-            &[
-                &message.id.as_str(),
-                &message.app_id.as_str(),
-                &message.event_id,
-                &message.event_type,
-                &message.payload,
-                &Json(&message.channels),
-                &Json(&message.tags),
-                &message.created_at,
-                &targets,
-                &delivery_ids,
-                &token_prefix,
-                &lease_until,
-            ],
-        )
-        .await?
-        .map_err(|error| {
-            db.error_naming(error, |constraint| message_conflict(constraint, message))
-        })?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let token: Option<String> = row.get(2);
-            LeasedDelivery::pending(
-                DeliveryId::from_trusted(row.get(0)),
-                message,
-                EndpointId::from_trusted(row.get(1)),
-                token.unwrap_or_default(),
-            )
-        })
-        .collect())
+    db.execute_naming(
+        &sql,
+        &[
+            &message.id.as_str(),
+            &message.app_id.as_str(),
+            &message.event_id,
+            &message.event_type,
+            &message.payload,
+            &Json(&message.channels),
+            &Json(&message.tags),
+            &message.created_at,
+            &targets,
+            &delivery_ids,
+        ],
+        |constraint| message_conflict(constraint, message),
+    )
+    .await
 }
 
 /// A message of the application by id, or else by its `eventId`.

@@ -46,8 +46,8 @@ use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
-    IngestOutcome, Lease, LeasedDelivery, MessageFilter, OutcomeRecord, Page, PageRequest,
-    PoolStatus, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
+    IngestOutcome, Lease, MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth,
+    QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
 use hookd_store::{StreamBatch, StreamCursor};
 use tokio::sync::{broadcast, Notify};
@@ -304,25 +304,6 @@ impl Store for SqliteStore {
         // Nobody listening is fine: streams start from the store.
         let _ = self.message_commits.send(app_id);
         Ok(())
-    }
-
-    async fn create_message_leased(
-        &self,
-        message: &Message,
-        endpoint_ids: &[EndpointId],
-        lease_until: Timestamp,
-    ) -> StoreResult<Vec<LeasedDelivery>> {
-        let (message, endpoint_ids) = (message.clone(), endpoint_ids.to_vec());
-        let app_id = message.app_id.clone();
-        // No wake-up: the deliveries are leased to the caller's worker already.
-        let leased = self
-            .write(move |c| {
-                messages::create_message_leased(c, &message, &endpoint_ids, lease_until)
-            })
-            .await?;
-        // Nobody listening is fine: streams start from the store.
-        let _ = self.message_commits.send(app_id);
-        Ok(leased)
     }
 
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {

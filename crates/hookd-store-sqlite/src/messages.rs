@@ -7,10 +7,7 @@
 
 use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Attempt, Message, MessageStatus, TriggerType};
-use hookd_core::Timestamp;
-use hookd_store::{
-    AttemptFilter, LeasedDelivery, MessageFilter, Page, PageRequest, StoreError, StoreResult,
-};
+use hookd_store::{AttemptFilter, MessageFilter, Page, PageRequest, StoreError, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -48,70 +45,41 @@ pub(crate) fn create_message(
         ])
         .map_err(|error| message_conflict(error, message))?;
 
-    insert_deliveries(connection, message, endpoint_ids, None)?;
-    Ok(())
+    insert_deliveries(connection, message, endpoint_ids)
 }
 
-/// [`create_message`] with every delivery leased until `lease_until` (see
-/// `Store::create_message_leased`); returns the deliveries written with their leases.
-pub(crate) fn create_message_leased(
-    connection: &Connection,
-    message: &Message,
-    endpoint_ids: &[EndpointId],
-    lease_until: Timestamp,
-) -> StoreResult<Vec<LeasedDelivery>> {
-    create_message(connection, message, &[])?;
-    insert_deliveries(connection, message, endpoint_ids, Some(lease_until))
-}
-
-/// Writes one pending delivery of `message` per endpoint of `endpoint_ids`, leased until
-/// `lease_until` when given, and returns those written.
+/// Writes one pending delivery of `message` per endpoint of `endpoint_ids`.
 fn insert_deliveries(
     connection: &Connection,
     message: &Message,
     endpoint_ids: &[EndpointId],
-    lease_until: Option<Timestamp>,
-) -> StoreResult<Vec<LeasedDelivery>> {
+) -> StoreResult<()> {
     let created_at = millis(message.created_at);
     // The SELECT over endpoints both scopes the delivery to the application and skips
     // endpoints that no longer exist; ON CONFLICT absorbs an endpoint listed twice.
     let mut insert = connection
         .prepare_cached(
             "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
-             trigger_type, next_attempt_at, lease_token, lease_expires_at, created_at, \
-             updated_at) \
-             SELECT ?1, e.app_id, ?2, e.id, ?3, 0, ?4, ?5, ?8, ?9, ?5, ?5 \
+             trigger_type, next_attempt_at, created_at, updated_at) \
+             SELECT ?1, e.app_id, ?2, e.id, ?3, 0, ?4, ?5, ?5, ?5 \
              FROM endpoints e WHERE e.id = ?6 AND e.app_id = ?7 \
              ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
         )
         .db()?;
-    let mut leased = Vec::new();
     for endpoint_id in endpoint_ids {
-        let id = new_delivery_id(message.created_at);
-        let token = lease_until.map(|_| crate::queue::new_lease_token());
-        let written = insert
+        insert
             .execute(params![
-                id.as_str(),
+                new_delivery_id(message.created_at).as_str(),
                 message.id.as_str(),
                 MessageStatus::Pending.code(),
                 TriggerType::Scheduled.code(),
                 created_at,
                 endpoint_id.as_str(),
                 message.app_id.as_str(),
-                token,
-                lease_until.map(millis),
             ])
             .db()?;
-        if let (1, Some(token)) = (written, token) {
-            leased.push(LeasedDelivery::pending(
-                id,
-                message,
-                endpoint_id.clone(),
-                token,
-            ));
-        }
     }
-    Ok(leased)
+    Ok(())
 }
 
 pub(crate) fn message(

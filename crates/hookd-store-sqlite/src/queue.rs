@@ -393,6 +393,6 @@ pub(crate) fn lease_of(
 }
 
 /// A lease token nobody can guess or repeat: 128 random bits as hex.
-pub(crate) fn new_lease_token() -> String {
+fn new_lease_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }

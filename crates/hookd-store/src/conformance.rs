@@ -106,7 +106,6 @@ macro_rules! store_conformance_tests {
             claim_skips_deliveries_not_yet_due,
             claim_oldest_due_first_up_to_limit,
             claim_returns_deliveries_of_disabled_endpoints,
-            leased_publish_skips_the_claim,
             record_success,
             record_retry,
             record_failure_and_disable,

@@ -16,7 +16,6 @@
 
 pub mod conformance;
 mod error;
-mod handoff;
 mod observability;
 mod operational;
 mod retention;
@@ -38,7 +37,6 @@ use hookd_core::Timestamp;
 use tokio::sync::{broadcast, Notify};
 
 pub use error::StoreError;
-pub use handoff::{LocalWorker, Reservation};
 pub use observability::{PoolStatus, QueueMetrics};
 pub use operational::OperationalWebhooks;
 pub use retention::{payload_gone_attempt, ExpiryKind};
@@ -121,17 +119,6 @@ pub trait Store: Send + Sync + 'static {
         message: &Message,
         endpoint_ids: &[EndpointId],
     ) -> StoreResult<()>;
-    /// [`Store::create_message`] for a publisher whose own node will attempt the
-    /// deliveries at once: each delivery is written already leased until `lease_until`,
-    /// in the same transaction, so no claim has to find it, and no worker is woken.
-    /// Returns each delivery written (endpoints deleted meanwhile are skipped) with its
-    /// lease. If that node dies, the leases expire and any worker claims the deliveries.
-    async fn create_message_leased(
-        &self,
-        message: &Message,
-        endpoint_ids: &[EndpointId],
-        lease_until: Timestamp,
-    ) -> StoreResult<Vec<LeasedDelivery>>;
     /// A message of `app_id` by id or by its `eventId`.
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message>;
     async fn list_messages(

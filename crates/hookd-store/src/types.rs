@@ -142,43 +142,6 @@ pub struct ClaimedDelivery {
     pub endpoint: Endpoint,
 }
 
-/// A delivery written already leased by [`Store::create_message_leased`](crate::Store::create_message_leased).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeasedDelivery {
-    pub lease: Lease,
-    pub delivery: Delivery,
-}
-
-impl LeasedDelivery {
-    /// The fresh, pending delivery of `message` to `endpoint_id` with id `id`, leased
-    /// under `token`: what a leased publish writes, as a record.
-    pub fn pending(
-        id: DeliveryId,
-        message: &Message,
-        endpoint_id: EndpointId,
-        token: String,
-    ) -> Self {
-        Self {
-            lease: Lease {
-                delivery_id: id.clone(),
-                token,
-            },
-            delivery: Delivery {
-                id,
-                app_id: message.app_id.clone(),
-                msg_id: message.id.clone(),
-                endpoint_id,
-                status: MessageStatus::Pending,
-                n_attempts: 0,
-                trigger: hookd_core::model::TriggerType::Scheduled,
-                next_attempt_at: Some(message.created_at),
-                created_at: message.created_at,
-                updated_at: message.created_at,
-            },
-        }
-    }
-}
-
 /// What becomes of a delivery after an attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryOutcome {

@@ -173,9 +173,6 @@ pub async fn run(
         if let Some(hooks) = &operational {
             state = state.with_operational_webhooks(hooks.clone());
         }
-        // N.B.: the publish hand-off (`AppState::with_local_worker`) is not wired: measured
-        // on this machine it cost more CPU per message than the claim it skips (BENCHMARKS.md,
-        // "Bisecting the regression"), so publishes leave their deliveries to the claim.
         state = state.with_commands(
             config
                 .commands
