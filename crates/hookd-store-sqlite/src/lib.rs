@@ -292,6 +292,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn publish_message(&self, message: &Message) -> StoreResult<usize> {
+        let message = message.clone();
+        let app_id = message.app_id.clone();
+        let deliveries = self
+            .write_and_wake(move |c| messages::publish_message(c, &message))
+            .await?;
+        // Nobody listening is fine: streams start from the store.
+        let _ = self.message_commits.send(app_id);
+        Ok(deliveries)
+    }
+
     async fn create_message(
         &self,
         message: &Message,

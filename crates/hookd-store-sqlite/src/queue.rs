@@ -189,15 +189,17 @@ fn apply_endpoint_health(
     let scope = "WHERE app_id = ?1 AND id = ?2";
     let changed = match health {
         EndpointHealth::Unchanged => return Ok(()),
+        // Both updates skip a row already in the wanted state, so the common case (a
+        // success on a healthy endpoint) writes nothing.
         EndpointHealth::Healthy => connection
             .prepare_cached(&format!(
-                "UPDATE endpoints SET failing_since = NULL {scope}"
+                "UPDATE endpoints SET failing_since = NULL {scope} AND failing_since IS NOT NULL"
             ))
             .db()?
             .execute([app_id, endpoint_id]),
         EndpointHealth::Failing(at) => connection
             .prepare_cached(&format!(
-                "UPDATE endpoints SET failing_since = coalesce(failing_since, ?3) {scope}"
+                "UPDATE endpoints SET failing_since = ?3 {scope} AND failing_since IS NULL"
             ))
             .db()?
             .execute(params![app_id, endpoint_id, millis(*at)]),

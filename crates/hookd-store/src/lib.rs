@@ -119,6 +119,25 @@ pub trait Store: Send + Sync + 'static {
         message: &Message,
         endpoint_ids: &[EndpointId],
     ) -> StoreResult<()>;
+    /// Publishes `message`: writes it with one pending delivery per endpoint of its
+    /// application that is not disabled and whose `eventTypes`/`channels` filters accept
+    /// it, and returns how many deliveries that made. `Conflict` and `NotFound` as for
+    /// [`Store::create_message`].
+    ///
+    /// The default reads the endpoints, then writes; a backend that can choose them
+    /// inside the write transaction should, which saves a round trip and means an
+    /// endpoint changed during the publish is either wholly before or wholly after it.
+    async fn publish_message(&self, message: &Message) -> StoreResult<usize> {
+        let targets: Vec<EndpointId> = self
+            .active_endpoints(&message.app_id)
+            .await?
+            .into_iter()
+            .filter(|endpoint| endpoint_accepts_message(endpoint, message))
+            .map(|endpoint| endpoint.id)
+            .collect();
+        self.create_message(message, &targets).await?;
+        Ok(targets.len())
+    }
     /// A message of `app_id` by id or by its `eventId`.
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message>;
     async fn list_messages(
@@ -343,4 +362,15 @@ pub trait Store: Send + Sync + 'static {
     /// through this store and, when the database is shared, by other nodes. A receiver
     /// that lags (`RecvError::Lagged`) must assume every application has news.
     fn message_commits(&self) -> broadcast::Receiver<ApplicationId>;
+}
+
+/// Whether `endpoint`'s filters take `message` (the fan-out rule of
+/// [`Store::publish_message`]).
+pub fn endpoint_accepts_message(endpoint: &Endpoint, message: &Message) -> bool {
+    hookd_core::filter::endpoint_accepts(
+        endpoint.event_types.as_deref(),
+        endpoint.channels.as_deref(),
+        &message.event_type,
+        &message.channels,
+    )
 }
