@@ -150,7 +150,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, write: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(Wake::Nobody, write).await
     }
@@ -158,7 +158,7 @@ impl SqliteStore {
     async fn write_and_wake<T, F>(&self, write: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(Wake::Workers, write).await
     }
@@ -346,8 +346,28 @@ impl Store for SqliteStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |c| queue::lease_candidates(c, candidates, now, lease))
-            .await
+        let ids: Vec<DeliveryId> = candidates
+            .iter()
+            .map(|(delivery, _, _)| delivery.id.clone())
+            .collect();
+        let tokens = self
+            .write(move |c| queue::lease_candidates(c, &ids, now, lease))
+            .await?;
+        Ok(candidates
+            .into_iter()
+            .zip(tokens)
+            .filter_map(|((delivery, message, endpoint), token)| {
+                Some(ClaimedDelivery {
+                    lease: Lease {
+                        delivery_id: delivery.id.clone(),
+                        token: token?,
+                    },
+                    delivery,
+                    message,
+                    endpoint,
+                })
+            })
+            .collect())
     }
 
     async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<bool> {
