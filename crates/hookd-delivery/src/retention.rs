@@ -1,6 +1,6 @@
 //! The retention job: expires message payloads, attempts' content and idempotency keys
-//! once they are older than their retention periods, in small batches, on every node
-//! that runs a worker.
+//! once they are older than their retention periods, and deletes inspector bins past
+//! their expiry with their requests, in small batches, on every node that runs a worker.
 //!
 //! `run_once` is one pass (every kind, batch after batch until a short batch) and is
 //! public so tests can drive it with any `now`; `run` repeats it every `interval` until
@@ -99,6 +99,11 @@ impl RetentionJob {
             })
             .await?;
         }
+        // A bin carries its own expiry; past it the bin already answers 404.
+        self.in_batches("bins", shutdown, |limit| {
+            self.store.expire_bins(now, limit)
+        })
+        .await?;
         Ok(expired)
     }
 
