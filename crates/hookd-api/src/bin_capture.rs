@@ -159,6 +159,8 @@ fn answer(response: &hookd_core::bin::BinResponse, request_id: &BinRequestId) ->
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
     let mut answer = (status, response.body.clone()).into_response();
     let headers = answer.headers_mut();
+    // The bin's own content type replaces the one the body's type implies.
+    headers.remove(CONTENT_TYPE);
     for (name, value) in &response.headers {
         // Checked when the bin was made; a header that no longer parses is skipped.
         if let (Ok(name), Ok(value)) = (
