@@ -248,9 +248,7 @@ pub async fn create(
     let now = wire::now();
     let ttl = match input.expires_in {
         None => config.default_ttl,
-        Some(seconds) if (1..=MAX_TTL.as_secs()).contains(&seconds) => {
-            Duration::from_secs(seconds)
-        }
+        Some(seconds) if (1..=MAX_TTL.as_secs()).contains(&seconds) => Duration::from_secs(seconds),
         Some(_) => {
             return Err(ApiError::field(
                 "expiresIn",
@@ -374,7 +372,9 @@ pub async fn get_request(
     Extension(access): Extension<BinAccess>,
     Path((_bin_id, request_id)): Path<(String, String)>,
 ) -> ApiResult<Json<BinRequestOut>> {
-    Ok(Json(find_request(&state, &access, &request_id).await?.into()))
+    Ok(Json(
+        find_request(&state, &access, &request_id).await?.into(),
+    ))
 }
 
 #[utoipa::path(
@@ -402,15 +402,18 @@ pub async fn replay(
         headers: replay_headers(&captured.headers),
         body: captured.body,
     };
-    let answer = replayer.replay(request).await.map_err(|error| match error {
-        ReplayError::InvalidUrl(_) | ReplayError::InvalidMethod(_) => {
-            ApiError::field("url", error)
-        }
-        ReplayError::Refused(blocked) => ApiError::AddressRefused(blocked.to_string()),
-        ReplayError::Timeout(_) | ReplayError::Connect(_) | ReplayError::Other(_) => {
-            ApiError::BadGateway(format!("replay to {} got no answer: {error}", input.url))
-        }
-    })?;
+    let answer = replayer
+        .replay(request)
+        .await
+        .map_err(|error| match error {
+            ReplayError::InvalidUrl(_) | ReplayError::InvalidMethod(_) => {
+                ApiError::field("url", error)
+            }
+            ReplayError::Refused(blocked) => ApiError::AddressRefused(blocked.to_string()),
+            ReplayError::Timeout(_) | ReplayError::Connect(_) | ReplayError::Other(_) => {
+                ApiError::BadGateway(format!("replay to {} got no answer: {error}", input.url))
+            }
+        })?;
     tracing::info!(bin_id = %access.bin.id, request_id = %captured.id, status = answer.status, "bin request replayed");
     let (body, body_base64) = text_or_base64(answer.body);
     Ok(Json(ReplayOut {

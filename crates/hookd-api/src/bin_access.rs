@@ -87,6 +87,8 @@ fn check_bin_token(state: &AppState, token: &str, path_bin: &str) -> Result<(), 
             ))),
             Err(error) => Err(ApiError::Unauthorized(format!("token refused: {error}"))),
         },
-        Err(error) => Err(ApiError::Unauthorized(format!("bin token refused: {error}"))),
+        Err(error) => Err(ApiError::Unauthorized(format!(
+            "bin token refused: {error}"
+        ))),
     }
 }

@@ -116,7 +116,10 @@ impl Replayer {
         for (name, value) in &request.headers {
             outgoing = outgoing.header(name.as_str(), value.as_str());
         }
-        let mut response = outgoing.send().await.map_err(|error| self.describe(&error))?;
+        let mut response = outgoing
+            .send()
+            .await
+            .map_err(|error| self.describe(&error))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()

@@ -100,10 +100,8 @@ impl RetentionJob {
             .await?;
         }
         // A bin carries its own expiry; past it the bin already answers 404.
-        self.in_batches("bins", shutdown, |limit| {
-            self.store.expire_bins(now, limit)
-        })
-        .await?;
+        self.in_batches("bins", shutdown, |limit| self.store.expire_bins(now, limit))
+            .await?;
         Ok(expired)
     }
 

@@ -813,7 +813,10 @@ mod tests {
             bin_max_requests: Some(0),
             ..ServeArgs::default()
         });
-        assert!(refused.unwrap_err().to_string().contains("bin_max_requests"));
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("bin_max_requests"));
     }
 
     #[test]

@@ -86,7 +86,15 @@ pub async fn bin_stream(
         }),
     };
     let topic = Topic::Bin(bin_id);
-    Ok(open_stream(&state, topic, StreamFilter::default(), parts, after, websocket).await)
+    Ok(open_stream(
+        &state,
+        topic,
+        StreamFilter::default(),
+        parts,
+        after,
+        websocket,
+    )
+    .await)
 }
 
 fn wants_websocket(headers: &HeaderMap) -> bool {
@@ -117,12 +125,14 @@ async fn open_stream(
 ) -> Response {
     let heartbeat = state.config.streams.heartbeat;
     if websocket {
-        let upgrade =
-            match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, state).await
-            {
-                Ok(upgrade) => upgrade,
-                Err(rejection) => return rejection.into_response(),
-            };
+        let upgrade = match axum::extract::ws::WebSocketUpgrade::from_request_parts(
+            &mut parts, state,
+        )
+        .await
+        {
+            Ok(upgrade) => upgrade,
+            Err(rejection) => return rejection.into_response(),
+        };
         let subscriber = Subscriber::new(state, topic, filter, after, heartbeat);
         return websocket::respond(upgrade, subscriber);
     }

@@ -52,7 +52,10 @@ pub fn bin_request_at(bin_id: &BinId, body: &[u8], received_at: Timestamp) -> Bi
         path: "/deep/path".to_owned(),
         query: Some("a=1&b=%20".to_owned()),
         headers: vec![
-            ("content-type".to_owned(), "application/octet-stream".to_owned()),
+            (
+                "content-type".to_owned(),
+                "application/octet-stream".to_owned(),
+            ),
             ("x-repeat".to_owned(), "1".to_owned()),
             ("x-repeat".to_owned(), "2".to_owned()),
         ],
@@ -101,7 +104,10 @@ pub async fn bin_crud(store: Arc<dyn Store>) {
     store.delete_bin(&first.id).await.unwrap();
     expect_not_found(store.bin(&first.id).await, "bin");
     expect_not_found(store.delete_bin(&first.id).await, "bin");
-    expect_not_found(store.bin_request(&first.id, &request.id).await, "bin request");
+    expect_not_found(
+        store.bin_request(&first.id, &request.id).await,
+        "bin request",
+    );
     assert!(store
         .stream_bin_requests(&first.id, StreamCursor::START, 10)
         .await
@@ -133,7 +139,10 @@ pub async fn bin_captures_round_trip_in_order(store: Arc<dyn Store>) {
     )
     .await;
 
-    let read = store.bin_request(&target.id, &captured[0].id).await.unwrap();
+    let read = store
+        .bin_request(&target.id, &captured[0].id)
+        .await
+        .unwrap();
     assert_eq!(read, captured[0]);
     assert_eq!(read.body, every_byte);
     expect_not_found(
@@ -147,7 +156,10 @@ pub async fn bin_captures_round_trip_in_order(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let ids = |page: &crate::Page<BinRequest>| -> Vec<BinRequestId> {
-        page.items.iter().map(|request| request.id.clone()).collect()
+        page.items
+            .iter()
+            .map(|request| request.id.clone())
+            .collect()
     };
     assert_eq!(
         ids(&first_page),
@@ -204,7 +216,10 @@ pub async fn bin_capture_refuses_full_expired_and_unknown_bins(store: Arc<dyn St
         store.capture_bin_request(&refused, now).await.unwrap(),
         CaptureOutcome::Full { max_requests: 2 }
     );
-    expect_not_found(store.bin_request(&small.id, &refused.id).await, "bin request");
+    expect_not_found(
+        store.bin_request(&small.id, &refused.id).await,
+        "bin request",
+    );
     assert_eq!(store.bin(&small.id).await.unwrap().n_requests, 2);
 
     let expiring = bin(HOUR, 10);

@@ -76,7 +76,10 @@ async fn bin_records_any_request_with_its_binary_body_intact() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(serde_json::from_slice::<Value>(&answer).unwrap(), json!({"ok": true}));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&answer).unwrap(),
+        json!({"ok": true})
+    );
     let request_id = headers["x-hookd-request-id"].to_str().unwrap().to_owned();
 
     let (status, captured) = server
@@ -101,7 +104,11 @@ async fn bin_records_any_request_with_its_binary_body_intact() {
         .filter(|(name, _)| name == "x-custom")
         .map(|(_, value)| value.as_str())
         .collect();
-    assert_eq!(custom, ["first", "second"], "repeated headers kept in order");
+    assert_eq!(
+        custom,
+        ["first", "second"],
+        "repeated headers kept in order"
+    );
     assert!(headers.iter().all(|(name, _)| *name == name.to_lowercase()));
 
     // Another method and content type, at the bin's own URL, with a text body.
@@ -116,8 +123,7 @@ async fn bin_records_any_request_with_its_binary_body_intact() {
     assert_eq!(status, StatusCode::OK);
     // A body past the capture limit (1 MiB): its start is kept, its size counted.
     let large = vec![b'a'; (1 << 20) + 10];
-    let (status, headers, _) =
-        send(&server, Method::POST, url, "text/plain", large).await;
+    let (status, headers, _) = send(&server, Method::POST, url, "text/plain", large).await;
     assert_eq!(status, StatusCode::OK);
     let large_id = headers["x-hookd-request-id"].to_str().unwrap();
     let (_, truncated) = server
@@ -127,9 +133,7 @@ async fn bin_records_any_request_with_its_binary_body_intact() {
     assert_eq!(truncated["bodyTruncated"], true);
     assert_eq!(body_bytes(&truncated).len(), 1 << 20);
 
-    let (_, listed) = server
-        .get(&format!("/api/v1/bin/{bin_id}/request"))
-        .await;
+    let (_, listed) = server.get(&format!("/api/v1/bin/{bin_id}/request")).await;
     let texts: Vec<&Value> = listed["data"].as_array().unwrap().iter().collect();
     assert_eq!(texts.len(), 3);
     assert_eq!(texts[1]["method"], "PATCH");
@@ -227,11 +231,21 @@ async fn a_full_bin_answers_429_and_an_expired_or_unknown_one_404() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let error: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(error["code"], "bin_full");
-    assert!(error["detail"].as_str().unwrap().contains("full"), "{error}");
+    assert!(
+        error["detail"].as_str().unwrap().contains("full"),
+        "{error}"
+    );
     let (_, listed) = server
-        .get(&format!("/api/v1/bin/{}/request", bin["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/bin/{}/request",
+            bin["id"].as_str().unwrap()
+        ))
         .await;
-    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "nothing stored past the cap");
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        2,
+        "nothing stored past the cap"
+    );
 
     let unknown = format!("{}/b/bin_0000000000000000000000000000", server.base);
     let (status, _, body) = send(&server, Method::GET, &unknown, "text/plain", Vec::new()).await;
@@ -243,12 +257,21 @@ async fn a_full_bin_answers_429_and_an_expired_or_unknown_one_404() {
     let short_url = short["url"].as_str().unwrap();
     let deadline = Instant::now() + WAIT;
     loop {
-        let (status, _, body) =
-            send(&server, Method::POST, short_url, "text/plain", b"late".to_vec()).await;
+        let (status, _, body) = send(
+            &server,
+            Method::POST,
+            short_url,
+            "text/plain",
+            b"late".to_vec(),
+        )
+        .await;
         if status == StatusCode::NOT_FOUND {
             let error: Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(error["code"], "not_found");
-            assert!(error["detail"].as_str().unwrap().contains("expired"), "{error}");
+            assert!(
+                error["detail"].as_str().unwrap().contains("expired"),
+                "{error}"
+            );
             break;
         }
         assert_eq!(status, StatusCode::OK);
@@ -319,8 +342,16 @@ async fn sse_client_gets_captures_live_and_exactly_the_missed_ones_after_reconne
 }
 
 /// A WebSocket on a bin's stream authenticated by `?token=` alone.
-async fn ws_with_token(server: &TestServer, path: &str, token: &str, after: Option<&str>) -> WebSocket {
-    let mut url = format!("{}{path}?token={token}", server.base.replacen("http", "ws", 1));
+async fn ws_with_token(
+    server: &TestServer,
+    path: &str,
+    token: &str,
+    after: Option<&str>,
+) -> WebSocket {
+    let mut url = format!(
+        "{}{path}?token={token}",
+        server.base.replacen("http", "ws", 1)
+    );
     if let Some(after) = after {
         url.push_str(&format!("&after={after}"));
     }
@@ -370,7 +401,10 @@ async fn websocket_client_with_a_bin_token_resumes_with_after_and_misses_nothing
     assert_eq!(replayed_ids, missed);
     assert_eq!(ready["cursor"], replayed[1]["cursor"]);
     let live = capture_n(&server, url, 3, 1).await;
-    assert_eq!(ws_next(&mut socket).await["request"]["id"], live[0].as_str());
+    assert_eq!(
+        ws_next(&mut socket).await["request"]["id"],
+        live[0].as_str()
+    );
     socket.close(None).await.ok();
     while socket.next().await.is_some() {}
     server.stop().await;
@@ -412,7 +446,10 @@ async fn replay_sends_the_captured_request_to_a_real_receiver() {
     assert_eq!(received.path, "/hooks/local");
     assert_eq!(received.body.as_ref(), every_byte.as_slice());
     assert_eq!(received.header("x-signature"), Some("sig=abc"));
-    assert_eq!(received.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        received.header("content-type"),
+        Some("application/octet-stream")
+    );
     assert_eq!(
         received.header("host"),
         Some(sink.address.to_string().as_str()),
@@ -461,7 +498,12 @@ async fn replay_to_a_private_address_is_refused_with_how_to_allow_it() {
 }
 
 /// A request with `token` as the bearer; returns the status and JSON body.
-async fn as_token(server: &TestServer, method: Method, path: &str, token: &str) -> (StatusCode, Value) {
+async fn as_token(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    token: &str,
+) -> (StatusCode, Value) {
     let response = server
         .client
         .request(method, format!("{}{path}", server.base))
@@ -494,7 +536,10 @@ async fn a_bin_token_reads_its_own_bin_only() {
     }
     let query_token = server
         .client
-        .get(format!("{}/api/v1/bin/{mine_id}/request?token={token}", server.base))
+        .get(format!(
+            "{}/api/v1/bin/{mine_id}/request?token={token}",
+            server.base
+        ))
         .send()
         .await
         .unwrap();
@@ -503,9 +548,15 @@ async fn a_bin_token_reads_its_own_bin_only() {
     for (method, path) in [
         (Method::GET, format!("/api/v1/bin/{other_id}/request")),
         (Method::GET, format!("/api/v1/bin/{other_id}/stream")),
-        (Method::GET, "/api/v1/bin/bin_0000000000000000000000000000".to_owned()),
+        (
+            Method::GET,
+            "/api/v1/bin/bin_0000000000000000000000000000".to_owned(),
+        ),
         (Method::DELETE, format!("/api/v1/bin/{mine_id}")),
-        (Method::POST, format!("/api/v1/bin/{mine_id}/request/{request_id}/replay")),
+        (
+            Method::POST,
+            format!("/api/v1/bin/{mine_id}/request/{request_id}/replay"),
+        ),
         (Method::POST, "/api/v1/bin".to_owned()),
         (Method::GET, "/api/v1/bin".to_owned()),
         (Method::GET, "/api/v1/app".to_owned()),
@@ -515,7 +566,13 @@ async fn a_bin_token_reads_its_own_bin_only() {
         assert_eq!(body["code"], "forbidden");
     }
     let forged = format!("{}x", token);
-    let (status, _) = as_token(&server, Method::GET, &format!("/api/v1/bin/{mine_id}"), &forged).await;
+    let (status, _) = as_token(
+        &server,
+        Method::GET,
+        &format!("/api/v1/bin/{mine_id}"),
+        &forged,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // The admin deletes the bin: it answers 404 from then on.
