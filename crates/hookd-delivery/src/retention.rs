@@ -384,4 +384,41 @@ mod tests {
             "only the request older than 30 days expired"
         );
     }
+
+    #[tokio::test]
+    async fn a_pass_deletes_expired_bins_with_their_requests_in_batches() {
+        use hookd_store::conformance::{bin, bin_request_at};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("r.db")).unwrap());
+        let expired = bin(Duration::from_secs(3600), 100);
+        let live = bin(DAY, 100);
+        store.create_bin(&expired).await.unwrap();
+        store.create_bin(&live).await.unwrap();
+        let now = fixtures::now();
+        for _ in 0..7 {
+            let request = bin_request_at(&expired.id, b"old", now);
+            store.capture_bin_request(&request, now).await.unwrap();
+        }
+        let kept = bin_request_at(&live.id, b"kept", now);
+        store.capture_bin_request(&kept, now).await.unwrap();
+
+        let job = RetentionJob::new(
+            store.clone(),
+            RetentionConfig {
+                batch_size: 3,
+                batch_pause: Duration::ZERO,
+                ..RetentionConfig::default()
+            },
+        );
+        let two_hours_later = fixtures::later(now, Duration::from_secs(7200));
+        job.run_once(two_hours_later, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.bin(&expired.id).await,
+            Err(StoreError::NotFound("bin"))
+        ));
+        assert_eq!(store.bin_request(&live.id, &kept.id).await.unwrap(), kept);
+    }
 }
