@@ -124,7 +124,7 @@ async fn capture_inner(
         Err(StoreError::NotFound(_)) => return Err(not_found()),
         Err(error) => return Err(error.into()),
     }
-    metrics::counter!("hookd_bin_requests_total").increment(1);
+    metrics::counter!(crate::metrics::BIN_REQUESTS_TOTAL).increment(1);
     tracing::debug!(bin_id = %bin.id, request_id = %captured.id, method = %captured.method, "bin request captured");
     Ok(answer(&bin.response, &captured.id))
 }
