@@ -197,6 +197,11 @@ id_type!(
     BinId,
     "bin_"
 );
+id_type!(
+    /// One request captured by an inspector bin.
+    BinRequestId,
+    "breq_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -50,6 +50,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "streams",
         sql: include_str!("../migrations/0005_streams.sql"),
     },
+    Migration {
+        version: 6,
+        name: "bins",
+        sql: include_str!("../migrations/0006_bins.sql"),
+    },
 ];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,

@@ -13,7 +13,9 @@
 //! then `event: ready` once the replay is done and live messages follow, comments
 //! (`: keep-alive`) as heartbeats, and `event: closing` with `{"code","detail","cursor"}`
 //! right before the server ends the stream. WebSocket text frames carry the same as JSON:
-//! `{"type":"message","cursor":…,"message":{…}}`, `{"type":"ready","cursor":…}`, and
+//! `{"type":"message","cursor":…,"message":{…}}` (on a bin's stream
+//! `{"type":"request","cursor":…,"request":{…}}`, whose `data:` in SSE is the captured
+//! request as `GET /api/v1/bin/{bin}/request/{id}` answers it), `{"type":"ready","cursor":…}`, and
 //! `{"type":"pong"}` in answer to a client's `{"type":"ping"}`; the server ends with a
 //! close frame whose code and reason say why.
 //!
@@ -23,7 +25,7 @@
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use hookd_core::model::Message;
-use hookd_store::{StreamCursor, StreamedMessage};
+use hookd_store::{StreamCursor, StreamedBinRequest, StreamedMessage};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -59,6 +61,10 @@ enum WebSocketFrame<'a> {
         cursor: String,
         message: &'a RawValue,
     },
+    Request {
+        cursor: String,
+        request: &'a RawValue,
+    },
     Ready {
         cursor: String,
     },
@@ -79,6 +85,29 @@ impl StreamItem {
             cursor,
             event_type: message.event_type,
             channels: message.channels,
+            json,
+            sse,
+            websocket,
+        }
+    }
+}
+
+impl StreamItem {
+    /// A bin's captured request, as `BinRequestOut` JSON.
+    pub(crate) fn render_bin_request(streamed: StreamedBinRequest) -> StreamItem {
+        let StreamedBinRequest { cursor, request } = streamed;
+        let out = crate::bin::BinRequestOut::from(request);
+        let json = RawValue::from_string(to_json(&out)).expect("serde_json writes valid JSON");
+        let cursor_text = cursor.to_string();
+        let sse = Bytes::from(format!("id: {cursor_text}\ndata: {}\n\n", json.get()));
+        let websocket = Utf8Bytes::from(to_json(&WebSocketFrame::Request {
+            cursor: cursor_text,
+            request: &json,
+        }));
+        StreamItem {
+            cursor,
+            event_type: String::new(),
+            channels: Vec::new(),
             json,
             sse,
             websocket,
