@@ -367,7 +367,9 @@ async fn subscribe_with(
         let keep_from = if consumed > 0 {
             consumed
         } else {
-            pending.len().saturating_sub(message_prefix.len() + MSG_ID_LEN)
+            pending
+                .len()
+                .saturating_sub(message_prefix.len() + MSG_ID_LEN)
         };
         pending.drain(..keep_from.min(pending.len()));
         if sampled && local.len() >= 64 {
