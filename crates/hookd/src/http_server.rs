@@ -50,7 +50,13 @@ where
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let service = match make_service.call(remote_addr).await {
+        // The make-service is always ready and never fails (its error is `Infallible`),
+        // but tower's contract asks for readiness before every call.
+        let service = match ServiceExt::<SocketAddr>::ready(&mut make_service).await {
+            Ok(ready) => ready.call(remote_addr).await,
+            Err(never) => match never {},
+        };
+        let service = match service {
             Ok(service) => service,
             Err(never) => match never {},
         };
