@@ -72,7 +72,11 @@ struct Args {
     /// Which scenarios to run: all, send (publish and delivery) or stream.
     #[arg(long, default_value = "all", value_parser = ["all", "send", "stream"])]
     scenarios: String,
-    /// Concurrent SSE subscribers in the stream scenario (capped by `ulimit -n`).
+    /// How the stream scenario's subscribers read: sse, ws (WebSocket) or both (one
+    /// after the other).
+    #[arg(long, default_value = "sse", value_parser = ["sse", "ws", "both"])]
+    stream_transport: String,
+    /// Concurrent subscribers in the stream scenario (capped by `ulimit -n`).
     #[arg(long, default_value_t = 5000)]
     stream_subscribers: usize,
     /// Messages published per second in the stream scenario.
@@ -143,7 +147,12 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         if args.scenarios != "send" {
-            numbers.extend(stream::run(&setup, args.stream_subscribers, args.stream_rate).await?);
+            for transport in stream_transports(&args.stream_transport) {
+                let streamed =
+                    stream::run(&setup, transport, args.stream_subscribers, args.stream_rate)
+                        .await?;
+                numbers.extend(streamed);
+            }
         }
         runs.push(numbers);
     }
@@ -159,6 +168,14 @@ async fn main() -> anyhow::Result<()> {
     let path = write_json(&args, &runs, &medians)?;
     eprintln!("hookd-bench: results written to {}", path.display());
     Ok(())
+}
+
+fn stream_transports(choice: &str) -> Vec<stream::Transport> {
+    match choice {
+        "ws" => vec![stream::Transport::WebSocket],
+        "both" => vec![stream::Transport::Sse, stream::Transport::WebSocket],
+        _ => vec![stream::Transport::Sse],
+    }
 }
 
 fn write_json(
@@ -179,6 +196,7 @@ fn write_json(
             "drain_messages": args.drain_messages,
             "drain_endpoints": args.drain_endpoints,
             "scenarios": args.scenarios,
+            "stream_transport": args.stream_transport,
             "stream_subscribers": args.stream_subscribers,
             "stream_rate": args.stream_rate,
         },

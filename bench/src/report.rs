@@ -266,6 +266,42 @@ const ROWS: &[(&str, &str)] = &[
         "stream.others_cpu_pct",
         "Other programs' CPU during the stream, % of a core",
     ),
+    (
+        "stream_ws.subscribers",
+        "Stream (WebSocket): concurrent subscribers",
+    ),
+    (
+        "stream_ws.publish_per_s",
+        "Stream (WebSocket): published msg/s (open loop)",
+    ),
+    (
+        "stream_ws.arrival_p50_ms",
+        "Stream (WebSocket): publish→arrival p50 ms",
+    ),
+    (
+        "stream_ws.arrival_p99_ms",
+        "Stream (WebSocket): publish→arrival p99 ms",
+    ),
+    (
+        "stream_ws.delivered_fraction",
+        "Stream (WebSocket): (subscriber, message) pairs delivered, fraction",
+    ),
+    (
+        "stream_ws.cut_off",
+        "Stream (WebSocket): subscribers cut off as slow",
+    ),
+    (
+        "stream_ws.kib_per_idle_subscriber",
+        "Stream (WebSocket): hookd RSS per idle subscriber, KiB",
+    ),
+    (
+        "stream_ws.hookd_cpu_pct",
+        "Stream (WebSocket): hookd CPU, % of a core",
+    ),
+    (
+        "stream_ws.others_cpu_pct",
+        "Other programs' CPU during the WebSocket stream, % of a core",
+    ),
 ];
 
 /// A target from the issue: the number it reads, a description, and the test.

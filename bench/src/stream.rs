@@ -1,5 +1,7 @@
-//! The live-stream scenario: N concurrent SSE subscribers (5,000 by default) on one
+//! The live-stream scenario: N concurrent subscribers (5,000 by default) on one
 //! application of a fresh hookd, while messages are published at a fixed rate (100/s).
+//! The subscribers read Server-Sent Events, or WebSocket frames with `--stream-transport
+//! ws` (numbers keyed `stream_ws.` instead of `stream.`).
 //!
 //! It reports publish→arrival latency (arrival at a subscriber minus the publish
 //! request's send time, matched by message id, over a sample of the subscribers), the
@@ -30,8 +32,71 @@ use crate::stats::percentile;
 const SAMPLE_EVERY: usize = 10;
 /// Connections opened at once while subscribing.
 const CONNECT_CONCURRENCY: usize = 128;
-const DATA_PREFIX: &[u8] = b"data: {\"id\":\"";
 const MSG_ID_LEN: usize = 31;
+
+/// How the subscribers read the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `text/event-stream`, one event per message.
+    Sse,
+    /// WebSocket text frames (the same path, upgraded).
+    WebSocket,
+}
+
+impl Transport {
+    /// The prefix of this transport's JSON keys.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Self::Sse => "stream",
+            Self::WebSocket => "stream_ws",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sse => "SSE",
+            Self::WebSocket => "WebSocket",
+        }
+    }
+
+    fn request(self, path: &str, addr: SocketAddr, token: &str) -> String {
+        match self {
+            Self::Sse => format!(
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+            ),
+            // The key is fixed: nothing here checks the server's accept header.
+            Self::WebSocket => format!(
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ),
+        }
+    }
+
+    /// What precedes a message id in a message's event or frame.
+    fn message_prefix(self) -> &'static [u8] {
+        match self {
+            Self::Sse => b"data: {\"id\":\"",
+            Self::WebSocket => b"\"message\":{\"id\":\"",
+        }
+    }
+
+    fn ready_marker(self) -> &'static [u8] {
+        match self {
+            Self::Sse => b"event: ready",
+            Self::WebSocket => b"\"type\":\"ready\"",
+        }
+    }
+
+    /// Whether the server is ending the stream: the SSE `closing` event, or a WebSocket
+    /// close frame, whose reason starts with the closing code.
+    fn is_closing(self, received: &[u8]) -> bool {
+        match self {
+            Self::Sse => find(received, b"event: closing").is_some(),
+            Self::WebSocket => [&b"slow_client"[..], b"shutting_down", b"unavailable"]
+                .iter()
+                .any(|code| find(received, code).is_some()),
+        }
+    }
+}
 
 /// What the subscribers share.
 #[derive(Default)]
@@ -51,11 +116,15 @@ struct Tally {
 /// When hookd cannot start or the subscribers cannot connect.
 pub async fn run(
     setup: &Setup,
+    transport: Transport,
     subscribers: usize,
     rate: f64,
 ) -> anyhow::Result<Map<String, Value>> {
     let subscribers = subscribers.min(open_files_budget()?);
-    eprintln!("  hookd, live stream: {subscribers} SSE subscribers, {rate} msg/s");
+    eprintln!(
+        "  hookd, live stream: {subscribers} {} subscribers, {rate} msg/s",
+        transport.name()
+    );
     let hookd = Hookd::start(&setup.hookd_binary, None).await?;
     let app = hookd.create_app().await?;
     let path = format!("/api/v1/app/{app}/stream");
@@ -64,6 +133,7 @@ pub async fn run(
     // One subscriber first, so the stream machinery exists before the baseline.
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(subscribe(
+        transport,
         hookd.addr,
         path.clone(),
         hookd.token().to_owned(),
@@ -91,7 +161,7 @@ pub async fn run(
         let sampled = index % SAMPLE_EVERY == 0;
         tasks.spawn(async move {
             let guard = Some(permit);
-            subscribe_with(addr, path, token, tally, sampled, guard).await
+            subscribe_with(transport, addr, path, token, tally, sampled, guard).await
         });
     }
     let all_ready = wait_until(
@@ -162,7 +232,7 @@ pub async fn run(
 
     let mut numbers = Map::new();
     let mut put = |key: &str, value: Value| {
-        numbers.insert(format!("stream.{key}"), value);
+        numbers.insert(format!("{}.{key}", transport.key_prefix()), value);
     };
     put("subscribers", json!(subscribers));
     put("connect_s", json!(connect_s));
@@ -229,18 +299,20 @@ async fn wait_until(condition: impl Fn() -> bool, limit: Duration) -> bool {
 }
 
 async fn subscribe(
+    transport: Transport,
     addr: SocketAddr,
     path: String,
     token: String,
     tally: Arc<Tally>,
     sampled: bool,
 ) {
-    subscribe_with(addr, path, token, tally, sampled, None).await;
+    subscribe_with(transport, addr, path, token, tally, sampled, None).await;
 }
 
 /// One subscriber: connects, reads until the stream ends, counting messages. `permit` is
 /// released once it is ready, which paces the connecting.
 async fn subscribe_with(
+    transport: Transport,
     addr: SocketAddr,
     path: String,
     token: String,
@@ -252,9 +324,8 @@ async fn subscribe_with(
         tally.ended.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
-    );
+    let request = transport.request(&path, addr, &token);
+    let message_prefix = transport.message_prefix();
     if stream.write_all(request.as_bytes()).await.is_err() {
         tally.ended.fetch_add(1, Ordering::Relaxed);
         return;
@@ -270,18 +341,18 @@ async fn subscribe_with(
         };
         let arrived = Instant::now();
         pending.extend_from_slice(&buffer[..n]);
-        if !ready && find(&pending, b"event: ready").is_some() {
+        if !ready && find(&pending, transport.ready_marker()).is_some() {
             ready = true;
             tally.ready.fetch_add(1, Ordering::Relaxed);
             permit.take();
         }
-        if find(&pending, b"event: closing").is_some() {
+        if transport.is_closing(&pending) {
             tally.cut_off.fetch_add(1, Ordering::Relaxed);
             break;
         }
         let mut consumed = 0;
-        while let Some(at) = find(&pending[consumed..], DATA_PREFIX) {
-            let start = consumed + at + DATA_PREFIX.len();
+        while let Some(at) = find(&pending[consumed..], message_prefix) {
+            let start = consumed + at + message_prefix.len();
             if pending.len() < start + MSG_ID_LEN {
                 break;
             }
@@ -296,7 +367,9 @@ async fn subscribe_with(
         let keep_from = if consumed > 0 {
             consumed
         } else {
-            pending.len().saturating_sub(DATA_PREFIX.len() + MSG_ID_LEN)
+            pending
+                .len()
+                .saturating_sub(message_prefix.len() + MSG_ID_LEN)
         };
         pending.drain(..keep_from.min(pending.len()));
         if sampled && local.len() >= 64 {

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod http_server;
 pub mod operational;
 pub mod send;
 pub mod serve;

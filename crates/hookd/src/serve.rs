@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use axum::serve::ListenerExt;
 use hookd_api::{ApiConfig, AppState, StreamConfig};
 use hookd_core::network::NetworkPolicy;
 use hookd_core::retry::RetryPolicy;
@@ -192,24 +191,17 @@ pub async fn run(
         let scheme = match tls_config {
             Some(tls_config) => {
                 let listener = crate::tls::TlsListener::new(listener, tls_config, shutdown.clone())
-                    .context("starting the TLS listener")?
-                    // N.B.: axum's connect info (the peer's address) is only implemented
-                    // for TCP listeners and tapped ones, hence the empty tap.
-                    .tap_io(|_| {});
+                    .context("starting the TLS listener")?;
                 tasks.spawn(async move {
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(async move { token.cancelled().await })
-                        .await
-                        .context("serving HTTPS")
+                    crate::http_server::serve(listener, service, token).await;
+                    Ok(())
                 });
                 "https"
             }
             None => {
                 tasks.spawn(async move {
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(async move { token.cancelled().await })
-                        .await
-                        .context("serving HTTP")
+                    crate::http_server::serve(listener, service, token).await;
+                    Ok(())
                 });
                 "http"
             }

@@ -898,3 +898,34 @@ async fn client_last_cursor(server: &TestServer, app: &str) -> String {
         .await;
     body["iterator"].as_str().unwrap().to_owned()
 }
+
+/// hookd's own HTTP server loop (`http_server`): on shutdown, open SSE and WebSocket
+/// streams get their closing event or frame, an idle keep-alive connection is let go, and
+/// `serve::run` returns, none of it waiting for a heartbeat or a timeout.
+#[tokio::test]
+async fn shutdown_ends_open_streams_and_the_server_returns() {
+    let server = TestServer::start().await;
+    let app = server.app("Closing").await;
+    let path = format!("/api/v1/app/{app}/stream");
+    let mut sse = SseClient::connect(&server, &path, None).await;
+    sse.until_ready().await;
+    let mut socket = ws_connect(&server, &path).await;
+    ws_until_ready(&mut socket).await;
+
+    // The client's pool still holds the keep-alive connection that created the app.
+    let stopping = tokio::spawn(server.stop());
+    let closing = sse.expect().await;
+    assert_eq!(closing.event, "closing", "{closing:?}");
+    assert_eq!(closing.json()["code"], "shutting_down");
+    let after_closing = tokio::time::timeout(WAIT, sse.next())
+        .await
+        .expect("the stream ends within the wait");
+    assert!(after_closing.is_none(), "{after_closing:?}");
+    let (code, reason) = ws_close_frame(&mut socket).await;
+    assert_eq!(code, CloseCode::Away);
+    assert!(reason.starts_with("shutting_down"), "{reason}");
+    tokio::time::timeout(WAIT, stopping)
+        .await
+        .expect("the server stops within the wait")
+        .expect("the server task does not panic");
+}
