@@ -36,24 +36,20 @@ const INSERT_REQUEST: &str = "INSERT INTO inbound_requests (id, source_id, metho
 
 // ---- sources ----
 
+/// The columns both source writes set, bound as $2 to $8 after the id ($1); an insert
+/// adds `created_at` ($9). [`source_values`] gives the values of all but `created_at`.
+const SOURCE_FIELDS: &str = "uid, name, app_id, provider, secrets, settings, updated_at";
+
 pub(crate) async fn create_source(db: &Db, source: &Source) -> StoreResult<()> {
-    let sql = "INSERT INTO sources (id, uid, name, app_id, provider, secrets, settings, \
-        created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    db.execute_naming(
-        sql,
-        &[
-            &source.id.as_str(),
-            &source.uid,
-            &source.name,
-            &source.app_id.as_str(),
-            &source.provider.as_str(),
-            &Json(&source.secrets),
-            &Json(&source.settings),
-            &source.created_at,
-            &source.updated_at,
-        ],
-        |constraint| source_conflict(constraint, source),
-    )
+    let sql = format!(
+        "INSERT INTO sources (id, {SOURCE_FIELDS}, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
+    let mut params = source_values(source);
+    params.push(Box::new(source.created_at));
+    db.execute_naming(&sql, &refs(&params), |constraint| {
+        source_conflict(constraint, source)
+    })
     .await?;
     Ok(())
 }
@@ -76,23 +72,14 @@ pub(crate) async fn list_sources(db: &Db, page: &PageRequest) -> StoreResult<Pag
 }
 
 pub(crate) async fn update_source(db: &Db, source: &Source) -> StoreResult<()> {
-    let sql = "UPDATE sources SET uid = $2, name = $3, app_id = $4, provider = $5, secrets = $6, \
-        settings = $7, updated_at = $8 WHERE id = $1";
+    let sql = format!(
+        "UPDATE sources SET ({SOURCE_FIELDS}) = ($2, $3, $4, $5, $6, $7, $8) WHERE id = $1"
+    );
+    let params = source_values(source);
     let changed = db
-        .execute_naming(
-            sql,
-            &[
-                &source.id.as_str(),
-                &source.uid,
-                &source.name,
-                &source.app_id.as_str(),
-                &source.provider.as_str(),
-                &Json(&source.secrets),
-                &Json(&source.settings),
-                &source.updated_at,
-            ],
-            |constraint| source_conflict(constraint, source),
-        )
+        .execute_naming(&sql, &refs(&params), |constraint| {
+            source_conflict(constraint, source)
+        })
         .await?;
     found_if(changed, "source")
 }
@@ -335,6 +322,20 @@ fn request_params(request: &InboundRecord) -> Vec<OwnedParam> {
         Box::new(request.msg_id.as_ref().map(MessageId::to_string)),
         Box::new(request.source_ip.clone()),
         Box::new(request.received_at),
+    ]
+}
+
+/// The id, then the values of [`SOURCE_FIELDS`] in its order.
+fn source_values(source: &Source) -> Vec<OwnedParam> {
+    vec![
+        Box::new(source.id.to_string()),
+        Box::new(source.uid.clone()),
+        Box::new(source.name.clone()),
+        Box::new(source.app_id.to_string()),
+        Box::new(source.provider.as_str()),
+        Box::new(Json(source.secrets.clone())),
+        Box::new(Json(source.settings.clone())),
+        Box::new(source.updated_at),
     ]
 }
 
