@@ -159,6 +159,7 @@ async fn publish(
         payload,
         channels,
         tags,
+        source_headers: Vec::new(),
         created_at: now,
     };
     state.store.create_message(&message, &targets).await?;

@@ -1,7 +1,7 @@
 //! Sources (inbound provider connections) and the pure decisions of the ingest path:
 //! which secrets and rules verify a source's requests, what message a verified request
-//! becomes (payload and event type), which provider headers may be forwarded, and the
-//! token bucket behind the inbound rate limits.
+//! becomes (payload and event type), which provider headers may be forwarded and how they
+//! join hookd's own on a delivery, and the token bucket behind the inbound rate limits.
 //!
 //! **Invariants:** nothing here reads a clock or does IO (`now` is a parameter). A
 //! message payload made here is always valid JSON text: the provider's body verbatim when
@@ -184,8 +184,9 @@ pub fn message_event_type(provider: Provider, from_provider: Option<&str>) -> St
     }
 }
 
-/// Headers never forwarded to an endpoint: hop-by-hop headers, those hookd sets itself
-/// (length, host, content type, its own signature headers), and credentials.
+/// Headers never forwarded to an endpoint: hop-by-hop headers, those hookd or its HTTP
+/// client sets itself (length, host, content type and encoding, user agent, its own
+/// signature headers), and credentials.
 const NEVER_FORWARDED: &[&str] = &[
     "connection",
     "keep-alive",
@@ -199,6 +200,9 @@ const NEVER_FORWARDED: &[&str] = &[
     "host",
     "content-length",
     "content-type",
+    "content-encoding",
+    "accept-encoding",
+    "user-agent",
     "expect",
     "authorization",
     "cookie",
@@ -226,6 +230,25 @@ pub fn forwardable_headers(headers: &[(String, String)]) -> Vec<(String, String)
         })
         .cloned()
         .collect()
+}
+
+/// The headers of one delivery to an endpoint that forwards source headers: hookd's own
+/// (`own`: content type, the endpoint's custom headers, hookd's signature) followed by
+/// the provider's `source_headers`, minus any whose name hookd already set. hookd's
+/// headers win a clash, so a receiver always finds the signature it was configured for
+/// (an endpoint signed Stripe-style keeps hookd's `stripe-signature`, not Stripe's).
+pub fn with_source_headers(
+    mut own: Vec<(String, String)>,
+    source_headers: &[(String, String)],
+) -> Vec<(String, String)> {
+    let taken: Vec<String> = own.iter().map(|(name, _)| name.to_ascii_lowercase()).collect();
+    own.extend(
+        source_headers
+            .iter()
+            .filter(|(name, _)| !taken.contains(&name.to_ascii_lowercase()))
+            .cloned(),
+    );
+    own
 }
 
 /// A token bucket: `rate` tokens per second, holding at most `burst`. Time is a
@@ -326,6 +349,13 @@ mod tests {
             ("webhook-signature", "v1,abc"),
             ("x-github-event", "push"),
             ("content-length", "12"),
+            ("Transfer-Encoding", "chunked"),
+            ("user-agent", "Stripe/1.0"),
+            ("accept-encoding", "gzip"),
+            ("authorization", "Bearer t"),
+            ("forwarded", "for=10.0.0.1"),
+            ("svix-id", "msg_1"),
+            ("x-request-id", "abc"),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
@@ -334,7 +364,35 @@ mod tests {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        assert_eq!(kept, ["stripe-signature", "x-github-event"]);
+        assert_eq!(kept, ["stripe-signature", "x-github-event", "x-request-id"]);
+    }
+
+    #[test]
+    fn hookd_headers_win_over_forwarded_ones_of_the_same_name() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect()
+        };
+        let own = pairs(&[
+            ("content-type", "application/json"),
+            ("stripe-signature", "t=2,v1=hookd"),
+        ]);
+        let source = pairs(&[
+            ("Stripe-Signature", "t=1,v1=stripe"),
+            ("x-github-event", "push"),
+            ("x-github-event", "again"),
+        ]);
+        assert_eq!(
+            with_source_headers(own, &source),
+            pairs(&[
+                ("content-type", "application/json"),
+                ("stripe-signature", "t=2,v1=hookd"),
+                ("x-github-event", "push"),
+                ("x-github-event", "again"),
+            ])
+        );
+        assert_eq!(with_source_headers(Vec::new(), &[]), Vec::new());
     }
 
     #[test]

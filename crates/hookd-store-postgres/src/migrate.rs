@@ -50,6 +50,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "streams",
         sql: include_str!("../migrations/0005_streams.sql"),
     },
+    Migration {
+        version: 8,
+        name: "forwarded_headers",
+        sql: include_str!("../migrations/0008_forwarded_headers.sql"),
+    },
 ];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,
