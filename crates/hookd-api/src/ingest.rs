@@ -25,8 +25,7 @@ use hookd_core::ids::{InboundRequestId, MessageId};
 use hookd_core::inbound::{self, InboundError, InboundRequest};
 use hookd_core::model::Message;
 use hookd_core::source::{
-    forwardable_headers, message_event_type, message_payload, InboundRecord, InboundStatus,
-    Source,
+    forwardable_headers, message_event_type, message_payload, InboundRecord, InboundStatus, Source,
 };
 use hookd_store::{InboundIngest, IngestOutcome, StoreError};
 use http_body_util::BodyExt;

@@ -241,7 +241,10 @@ pub fn with_source_headers(
     mut own: Vec<(String, String)>,
     source_headers: &[(String, String)],
 ) -> Vec<(String, String)> {
-    let taken: Vec<String> = own.iter().map(|(name, _)| name.to_ascii_lowercase()).collect();
+    let taken: Vec<String> = own
+        .iter()
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .collect();
     own.extend(
         source_headers
             .iter()

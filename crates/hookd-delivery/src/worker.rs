@@ -17,9 +17,9 @@ use hookd_core::command::command_target;
 use hookd_core::ids::{AttemptId, DeliveryId};
 use hookd_core::model::{Attempt, MessageStatus};
 use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
-use hookd_core::{signature, source};
 use hookd_core::throttle;
 use hookd_core::Timestamp;
+use hookd_core::{signature, source};
 use hookd_store::{
     ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OperationalWebhooks, OutcomeRecord,
     SendSlot, Store, StoreError,

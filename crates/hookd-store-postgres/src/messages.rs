@@ -28,11 +28,9 @@ pub(crate) async fn create_message(
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<u64> {
     let params = create_message_params(message, endpoint_ids);
-    db.execute_naming(
-        &create_message_sql(),
-        &refs(&params),
-        |constraint| message_conflict(constraint, message),
-    )
+    db.execute_naming(&create_message_sql(), &refs(&params), |constraint| {
+        message_conflict(constraint, message)
+    })
     .await
 }
 

@@ -261,7 +261,6 @@ fn limit_param(limit: usize) -> i64 {
 
 // ---- statements and rows ----
 
-
 fn request_params(request: &InboundRecord) -> Vec<Param> {
     vec![
         Box::new(request.id.to_string()),
@@ -294,7 +293,6 @@ fn source_values(source: &Source) -> Vec<Param> {
         Box::new(source.updated_at),
     ]
 }
-
 
 fn source_from_row(row: &Row) -> StoreResult<Source> {
     let provider: String = get(row, 4)?;

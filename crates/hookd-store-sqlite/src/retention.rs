@@ -73,7 +73,9 @@ pub(crate) fn expunge_message_content(
     now: Timestamp,
 ) -> StoreResult<u64> {
     let found = connection
-        .prepare_cached("UPDATE messages SET payload = '', source_headers = NULL WHERE app_id = ?1 AND id = ?2")
+        .prepare_cached(
+            "UPDATE messages SET payload = '', source_headers = NULL WHERE app_id = ?1 AND id = ?2",
+        )
         .db()?
         .execute([app_id.as_str(), msg_id.as_str()])
         .db()?;

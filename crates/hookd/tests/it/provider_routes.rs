@@ -95,8 +95,7 @@ impl Harness {
         let mut source = json!({
             "name": name, "uid": name, "secret": case.secret, "appId": self.app,
         });
-        if let (Some(source), Some(settings)) = (source.as_object_mut(), case.source.as_object())
-        {
+        if let (Some(source), Some(settings)) = (source.as_object_mut(), case.source.as_object()) {
             source.extend(settings.clone());
         }
         let (status, created) = self.server.post("/api/v1/source", source).await;
@@ -122,7 +121,11 @@ impl Harness {
             .next(WAIT)
             .await
             .unwrap_or_else(|| panic!("{name}: the receiver never got the event"));
-        assert_eq!(received.header("webhook-id"), Some(msg_id.as_str()), "{name}");
+        assert_eq!(
+            received.header("webhook-id"),
+            Some(msg_id.as_str()),
+            "{name}"
+        );
         signature::verify(
             &[&self.endpoint_secret],
             &lookup(&received),
@@ -736,7 +739,13 @@ async fn endpoints_that_ask_receive_the_providers_headers() {
         .expect("the forwarded X-Hub-Signature-256 verifies with the provider's secret");
     if let Some(libraries) = Libraries::find() {
         assert!(
-            libraries.verifies("github_peer", provider_secret, &received.body, &forwarded, &[]),
+            libraries.verifies(
+                "github_peer",
+                provider_secret,
+                &received.body,
+                &forwarded,
+                &[]
+            ),
             "octokit accepts the forwarded signature"
         );
     }
@@ -758,9 +767,15 @@ async fn endpoints_that_ask_receive_the_providers_headers() {
 
     // A published message has no provider headers.
     server
-        .publish(&app, json!({"eventType": "release.published", "payload": {"a": 1}}))
+        .publish(
+            &app,
+            json!({"eventType": "release.published", "payload": {"a": 1}}),
+        )
         .await;
-    let published = forwarding.next(WAIT).await.expect("published message arrives");
+    let published = forwarding
+        .next(WAIT)
+        .await
+        .expect("published message arrives");
     assert_eq!(published.header("x-github-event"), None);
 
     // Switched off, the headers stop.
@@ -775,7 +790,11 @@ async fn endpoints_that_ask_receive_the_providers_headers() {
     assert_eq!(patched["forwardSourceHeaders"], false);
     let headers = with(
         github::sign(provider_secret, body),
-        &[JSON, ("x-github-event", "release"), ("x-github-delivery", "d1e2a3b5")],
+        &[
+            JSON,
+            ("x-github-event", "release"),
+            ("x-github-delivery", "d1e2a3b5"),
+        ],
     );
     let (status, _) = send(&server, "gh", &headers, body).await;
     assert_eq!(status, StatusCode::OK);
