@@ -82,7 +82,53 @@ async fn start(extra: &[&str]) -> Hookd {
     panic!("hookd never became healthy");
 }
 
+/// A hookd child process logging JSON at `info`, and its stderr lines as they come.
+/// Not yet known to be healthy: the caller may read the first lines before it is.
+fn start_with_json_logs() -> (Hookd, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = command(&dir, port, &["--log-format", "json"])
+        .env("HOOKD_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hookd binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let hookd = Hookd {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        _dir: dir,
+    };
+    (hookd, received)
+}
+
 impl Hookd {
+    /// Waits until the health check answers 200 (10 s at most; a test then fails on its
+    /// first request).
+    async fn wait_healthy(&self) {
+        for _ in 0..400 {
+            let healthy = self
+                .client
+                .get(format!("{}/api/v1/health", self.base))
+                .send()
+                .await
+                .is_ok_and(|response| response.status() == StatusCode::OK);
+            if healthy {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     async fn post(&self, path: &str, body: Value) -> Value {
         let response = self
             .client
@@ -324,29 +370,7 @@ async fn metrics_show_a_waiting_queue_and_its_age() {
 #[tokio::test]
 async fn json_logs_name_the_failing_attempt() {
     let sink = TestSink::start(&[500]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = command(&dir, port, &["--log-format", "json"])
-        .env("HOOKD_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hookd binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (lines, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let hookd = Hookd {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-        _dir: dir,
-    };
+    let (hookd, mut received) = start_with_json_logs();
     // The first line is a log line: the admin token is given, so nothing else is printed.
     let first = tokio::time::timeout(WAIT, received.recv())
         .await
@@ -357,18 +381,7 @@ async fn json_logs_name_the_failing_attempt() {
     assert!(parsed["timestamp"].is_string(), "{parsed}");
     assert!(parsed["level"].is_string(), "{parsed}");
     assert!(parsed["fields"]["message"].is_string(), "{parsed}");
-    for _ in 0..400 {
-        let healthy = hookd
-            .client
-            .get(format!("{}/api/v1/health", hookd.base))
-            .send()
-            .await
-            .is_ok_and(|response| response.status() == StatusCode::OK);
-        if healthy {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    hookd.wait_healthy().await;
 
     let app = hookd.post("/api/v1/app", json!({"name": "logs"})).await;
     let app_id = app["id"].as_str().unwrap().to_owned();
@@ -411,41 +424,8 @@ async fn json_logs_name_the_failing_attempt() {
 #[tokio::test]
 async fn inbound_requests_are_counted_and_a_missing_event_id_is_logged() {
     let sink = TestSink::start(&[200]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = command(&dir, port, &["--log-format", "json"])
-        .env("HOOKD_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hookd binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (lines, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let hookd = Hookd {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-        _dir: dir,
-    };
-    for _ in 0..400 {
-        let healthy = hookd
-            .client
-            .get(format!("{}/api/v1/health", hookd.base))
-            .send()
-            .await
-            .is_ok_and(|response| response.status() == StatusCode::OK);
-        if healthy {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let (hookd, mut received) = start_with_json_logs();
+    hookd.wait_healthy().await;
     let app = hookd.post("/api/v1/app", json!({"name": "inbound"})).await;
     let app_id = app["id"].as_str().unwrap().to_owned();
     hookd

@@ -27,6 +27,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::provider_peers::Libraries;
+use crate::sources::send;
 use crate::support::{lookup, now_secs, TestServer, WAIT};
 
 type Headers = Vec<(String, String)>;
@@ -208,24 +209,6 @@ impl Harness {
         );
         self.server.stop().await;
     }
-}
-
-async fn send(
-    server: &TestServer,
-    source: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> (StatusCode, Value) {
-    let mut request = server
-        .client
-        .post(format!("{}/in/{source}", server.base))
-        .body(body.to_vec());
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    let response = request.send().await.expect("hookd answers");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// `body` with one byte near its end changed (inside the JSON or form text).
