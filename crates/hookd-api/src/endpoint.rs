@@ -61,7 +61,8 @@ pub struct EndpointIn {
     /// its deliveries to this endpoint also carry the headers the provider sent (its own
     /// signature, event and delivery ids…), besides hookd's signature headers, which win
     /// a clash. Hop-by-hop headers, `Host`, `Content-Length`, `Content-Type`,
-    /// `User-Agent`, credentials, proxy `X-Forwarded-*` headers and `webhook-*`/`svix-*`
+    /// `User-Agent`, credentials (including a header that carries the source's token,
+    /// such as `X-Gitlab-Token`), proxy `X-Forwarded-*` headers and `webhook-*`/`svix-*`
     /// headers are never forwarded. Messages published through the API have none.
     /// Default: false.
     #[serde(default)]

@@ -25,7 +25,7 @@ use hookd_core::ids::{InboundRequestId, MessageId};
 use hookd_core::inbound::{self, InboundError, InboundRequest};
 use hookd_core::model::Message;
 use hookd_core::source::{
-    forwardable_headers, message_event_type, message_payload, InboundRecord, InboundStatus, Source,
+    message_event_type, message_payload, InboundRecord, InboundStatus, Source,
 };
 use hookd_store::{InboundIngest, IngestOutcome, StoreError};
 use http_body_util::BodyExt;
@@ -213,7 +213,7 @@ pub(crate) fn message_for(
         payload: message_payload(&record.body, content_type),
         channels: Vec::new(),
         tags: Vec::new(),
-        source_headers: forwardable_headers(&record.headers),
+        source_headers: source.forwarded_headers(&record.headers),
         created_at,
     }
 }

@@ -109,7 +109,7 @@ pub struct Message {
     pub channels: Vec<String>,
     pub tags: Vec<String>,
     /// For a message made from a request received at a source (`/in/{source}`): the
-    /// provider's headers that may be forwarded (`source::forwardable_headers`, lowercase
+    /// provider's headers that may be forwarded (`Source::forwarded_headers`, lowercase
     /// names, in the order received), sent to endpoints with
     /// [`Endpoint::forward_source_headers`]. Empty for published messages, and cleared
     /// with the payload when it expires.

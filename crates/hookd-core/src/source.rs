@@ -58,6 +58,19 @@ pub struct SourceSettings {
 }
 
 impl Source {
+    /// The headers of a request to this source that an endpoint asking for them may
+    /// receive: [`forwardable_headers`], minus the header that carries this source's
+    /// secret itself (GitLab's token, a basic-auth or API-key header), which never
+    /// leaves hookd.
+    pub fn forwarded_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
+        let secret_header = crate::inbound::secret_header(&self.verifier_config());
+        let mut kept = forwardable_headers(headers);
+        if let Some(secret_header) = secret_header {
+            kept.retain(|(name, _)| !name.eq_ignore_ascii_case(&secret_header));
+        }
+        kept
+    }
+
     /// The verifier configuration of this source.
     pub fn verifier_config(&self) -> VerifierConfig {
         VerifierConfig {
@@ -368,6 +381,57 @@ mod tests {
             .map(|(name, _)| name)
             .collect();
         assert_eq!(kept, ["stripe-signature", "x-github-event", "x-request-id"]);
+    }
+
+    #[test]
+    fn a_header_carrying_the_sources_secret_is_never_forwarded() {
+        let headers: Vec<(String, String)> = [
+            ("X-Gitlab-Token", "secret-token"),
+            ("x-ci-key", "key_1"),
+            ("x-gitlab-event", "Push Hook"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        let source = |provider, generic| Source {
+            id: SourceId::new(1, [1; 14]),
+            uid: None,
+            name: "s".into(),
+            app_id: ApplicationId::new(1, [2; 14]),
+            provider,
+            secrets: vec!["secret-token".into()],
+            settings: SourceSettings {
+                generic,
+                ..SourceSettings::default()
+            },
+            created_at: Timestamp::default(),
+            updated_at: Timestamp::default(),
+        };
+        let names = |source: Source| -> Vec<String> {
+            source
+                .forwarded_headers(&headers)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        };
+        assert_eq!(
+            names(source(Provider::Gitlab, None)),
+            ["x-ci-key", "x-gitlab-event"]
+        );
+        let api_key = GenericScheme {
+            kind: crate::inbound::GenericKind::ApiKey,
+            header: "X-CI-Key".into(),
+            ..GenericScheme::default()
+        };
+        assert_eq!(
+            names(source(Provider::Generic, Some(api_key))),
+            ["X-Gitlab-Token", "x-gitlab-event"]
+        );
+        // A signature is not the secret: an HMAC scheme keeps every header.
+        assert_eq!(
+            names(source(Provider::Generic, Some(GenericScheme::default()))).len(),
+            3
+        );
     }
 
     #[test]
