@@ -62,7 +62,7 @@ pub struct EndpointIn {
     /// signature, event and delivery ids…), besides hookd's signature headers, which win
     /// a clash. Hop-by-hop headers, `Host`, `Content-Length`, `Content-Type`,
     /// `User-Agent`, credentials (including a header that carries the source's token,
-    /// such as `X-Gitlab-Token`), proxy `X-Forwarded-*` headers and `webhook-*`/`svix-*`
+    /// such as `X-Gitlab-Token`), proxy headers (`X-Forwarded-*`, `Via`…) and `webhook-*`/`svix-*`
     /// headers are never forwarded. Messages published through the API have none.
     /// Default: false.
     #[serde(default)]

@@ -228,8 +228,8 @@ const NEVER_FORWARDED: &[&str] = &[
 ];
 
 /// The provider headers an endpoint that asks for them receives (besides hookd's own):
-/// every received header but the ones in `NEVER_FORWARDED` and the `Forwarded` /
-/// `X-Forwarded-*` family of the proxy in front of hookd. The provider's own signature
+/// every received header but the ones in `NEVER_FORWARDED` and those the proxy in front
+/// of hookd adds (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `Via`). The provider's own signature
 /// header is kept: the body is forwarded byte for byte when it is JSON, so a receiver
 /// that holds the provider secret can still check it.
 pub fn forwardable_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
@@ -238,7 +238,7 @@ pub fn forwardable_headers(headers: &[(String, String)]) -> Vec<(String, String)
         .filter(|(name, _)| {
             let name = name.to_ascii_lowercase();
             !NEVER_FORWARDED.contains(&name.as_str())
-                && name != "forwarded"
+                && !matches!(name.as_str(), "forwarded" | "x-real-ip" | "via")
                 && !name.starts_with("x-forwarded-")
         })
         .cloned()
@@ -370,6 +370,8 @@ mod tests {
             ("accept-encoding", "gzip"),
             ("authorization", "Bearer t"),
             ("forwarded", "for=10.0.0.1"),
+            ("X-Real-IP", "10.0.0.1"),
+            ("via", "1.1 proxy"),
             ("svix-id", "msg_1"),
             ("x-request-id", "abc"),
         ]
