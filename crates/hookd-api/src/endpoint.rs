@@ -62,9 +62,9 @@ pub struct EndpointIn {
     /// signature, event and delivery ids…), besides hookd's signature headers, which win
     /// a clash. Hop-by-hop headers, `Host`, `Content-Length`, `Content-Type`,
     /// `User-Agent`, credentials (including a header that carries the source's token,
-    /// such as `X-Gitlab-Token`), proxy headers (`X-Forwarded-*`, `Via`…) and `webhook-*`/`svix-*`
-    /// headers are never forwarded. Messages published through the API have none.
-    /// Default: false.
+    /// such as `X-Gitlab-Token`), proxy headers (`X-Forwarded-*`, `Via`…) and
+    /// `webhook-*`/`svix-*` headers are never forwarded. Messages published through the
+    /// API have none. Default: false.
     #[serde(default)]
     pub forward_source_headers: bool,
 }
