@@ -57,6 +57,16 @@ pub struct EndpointIn {
     pub signature_scheme: Option<SignatureScheme>,
     #[serde(default)]
     pub signature_header: Option<String>,
+    /// hookd's addition: when a message came in through a source (`POST /in/{source}`),
+    /// its deliveries to this endpoint also carry the headers the provider sent (its own
+    /// signature, event and delivery ids…), besides hookd's signature headers, which win
+    /// a clash. Hop-by-hop headers, `Host`, `Content-Length`, `Content-Type`,
+    /// `User-Agent`, credentials (including a header that carries the source's token,
+    /// such as `X-Gitlab-Token`), proxy headers (`X-Forwarded-*`, `Via`…) and
+    /// `webhook-*`/`svix-*` headers are never forwarded. Messages published through the
+    /// API have none. Default: false.
+    #[serde(default)]
+    pub forward_source_headers: bool,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -88,6 +98,9 @@ pub struct EndpointPatch {
     #[schema(value_type = Option<String>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub signature_header: Option<Option<String>>,
+    /// Switches `forwardSourceHeaders` (see the create body); absent leaves it as it is.
+    #[serde(default)]
+    pub forward_source_headers: Option<bool>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -106,6 +119,9 @@ pub struct EndpointOut {
     pub signature_scheme: SignatureScheme,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_header: Option<String>,
+    /// Whether deliveries carry the provider's headers of messages that came in through
+    /// a source (see `EndpointIn`).
+    pub forward_source_headers: bool,
     #[serde(serialize_with = "wire::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: hookd_core::Timestamp,
@@ -128,6 +144,7 @@ impl From<Endpoint> for EndpointOut {
             metadata: endpoint.metadata,
             signature_scheme: endpoint.signature_scheme,
             signature_header: endpoint.signature_header,
+            forward_source_headers: endpoint.forward_source_headers,
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
         }
@@ -369,6 +386,9 @@ pub async fn patch(
             check_header_name("signatureHeader", name)?;
         }
         endpoint.signature_header = header.map(|name| name.to_ascii_lowercase());
+    }
+    if let Some(forward) = input.forward_source_headers {
+        endpoint.forward_source_headers = forward;
     }
     endpoint.updated_at = wire::now();
     state.store.update_endpoint(&endpoint).await?;
@@ -677,6 +697,7 @@ fn new_endpoint(
         retired_secrets: Vec::new(),
         signature_scheme: scheme,
         signature_header: input.signature_header.map(|name| name.to_ascii_lowercase()),
+        forward_source_headers: input.forward_source_headers,
         failing_since: None,
         created_at: now,
         updated_at: now,

@@ -171,7 +171,7 @@ pub async fn replay(
         headers: &record.headers,
         body: &record.body,
     };
-    let event_type = inbound::event_type(source.provider, &request);
+    let event_type = inbound::source_event_type(&source.verifier_config(), &request);
     let message = message_for(&source, &record, event_type.as_deref(), wire::now());
     let endpoint_ids = target_endpoints(&state, &source, &message.event_type).await?;
     state.store.create_message(&message, &endpoint_ids).await?;

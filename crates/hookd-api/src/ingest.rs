@@ -131,8 +131,10 @@ async fn receive_inner(
             return answer_handshake(state, record, reply).await;
         }
     }
-    let event_id = inbound::event_id(source.provider, &inbound_request);
-    let event_type = inbound::event_type(source.provider, &inbound_request);
+    // The source's configuration, not just its provider: a generic source names its own
+    // event id header.
+    let event_id = inbound::source_event_id(&config, &inbound_request);
+    let event_type = inbound::source_event_type(&config, &inbound_request);
     if event_id.is_none() {
         tracing::info!(
             source_id = %source.id,
@@ -211,6 +213,7 @@ pub(crate) fn message_for(
         payload: message_payload(&record.body, content_type),
         channels: Vec::new(),
         tags: Vec::new(),
+        source_headers: source.forwarded_headers(&record.headers),
         created_at,
     }
 }

@@ -145,6 +145,7 @@ async fn publish(
         payload,
         channels,
         tags,
+        source_headers: Vec::new(),
         created_at: now,
     };
     let deliveries = state.store.publish_message(&message).await?;

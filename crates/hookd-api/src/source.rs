@@ -324,7 +324,7 @@ async fn build(
         (None, Provider::Generic) => {
             return Err(ApiError::field(
                 "generic",
-                "provider generic needs its scheme (algorithm, encoding, header)",
+                "provider generic needs its scheme, such as {\"kind\": \"hmac\"} (SHA-256, hex, in x-signature unless given)",
             ))
         }
         (Some(scheme), Provider::Generic) => check_generic(scheme)?,
@@ -365,8 +365,14 @@ async fn build(
     })
 }
 
+/// Checks the fields a generic scheme gives. Each may be left out for its default
+/// (`GenericScheme` documents them): a basic-auth or API-key source needs none of the
+/// HMAC fields.
 fn check_generic(scheme: &GenericScheme) -> Result<(), ApiError> {
-    if !matches!(scheme.algorithm.as_str(), "sha1" | "sha256" | "sha512") {
+    if !matches!(
+        scheme.algorithm.to_ascii_lowercase().as_str(),
+        "" | "sha1" | "sha256" | "sha512"
+    ) {
         return Err(ApiError::field(
             "generic.algorithm",
             format!(
@@ -375,14 +381,20 @@ fn check_generic(scheme: &GenericScheme) -> Result<(), ApiError> {
             ),
         ));
     }
-    if !matches!(scheme.encoding.as_str(), "hex" | "base64") {
+    if !matches!(
+        scheme.encoding.to_ascii_lowercase().as_str(),
+        "" | "hex" | "base64"
+    ) {
         return Err(ApiError::field(
             "generic.encoding",
             format!("expected hex or base64, found {:?}", scheme.encoding),
         ));
     }
-    if scheme.header.trim().is_empty() {
-        return Err(ApiError::field("generic.header", "must not be empty"));
+    if !scheme.header.is_empty() && scheme.header.trim().is_empty() {
+        return Err(ApiError::field(
+            "generic.header",
+            "must be a header name (or left out for the default)",
+        ));
     }
     Ok(())
 }

@@ -402,6 +402,18 @@ pub fn source_event_type(config: &VerifierConfig, request: &InboundRequest<'_>) 
     event_type(config.provider, request)
 }
 
+/// The header (lowercase) that carries a source's secret itself, for schemes that send
+/// their token rather than a signature made with it: GitLab's `X-Gitlab-Token`, and the
+/// generic scheme's basic-auth or API-key header. Such a header must never leave hookd
+/// (it is not forwarded to endpoints).
+pub fn secret_header(config: &VerifierConfig) -> Option<String> {
+    match config.provider {
+        Provider::Gitlab => Some(gitlab::HEADER.to_owned()),
+        Provider::Generic => config.generic.as_ref().and_then(generic::secret_header),
+        _ => None,
+    }
+}
+
 /// Runs a provider's `verify` with the timestamp's age ignored (for handshakes).
 fn verify_ignoring_age(
     config: &VerifierConfig,

@@ -55,6 +55,9 @@ pub struct Endpoint {
     pub signature_scheme: SignatureScheme,
     /// Header name for [`SignatureScheme::HmacSha256Hex`]; `None` means the default.
     pub signature_header: Option<String>,
+    /// Whether deliveries of messages made at a source also carry the provider's own
+    /// headers ([`Message::source_headers`]), besides hookd's. Default: false.
+    pub forward_source_headers: bool,
     /// When the endpoint started failing without a success since; `None` when healthy.
     pub failing_since: Option<Timestamp>,
     pub created_at: Timestamp,
@@ -105,6 +108,12 @@ pub struct Message {
     pub payload: String,
     pub channels: Vec<String>,
     pub tags: Vec<String>,
+    /// For a message made from a request received at a source (`/in/{source}`): the
+    /// provider's headers that may be forwarded (`Source::forwarded_headers`, lowercase
+    /// names, in the order received), sent to endpoints with
+    /// [`Endpoint::forward_source_headers`]. Empty for published messages, and cleared
+    /// with the payload when it expires.
+    pub source_headers: Vec<(String, String)>,
     pub created_at: Timestamp,
 }
 

@@ -1,7 +1,7 @@
 //! Sources (inbound provider connections) and the pure decisions of the ingest path:
 //! which secrets and rules verify a source's requests, what message a verified request
-//! becomes (payload and event type), which provider headers may be forwarded, and the
-//! token bucket behind the inbound rate limits.
+//! becomes (payload and event type), which provider headers may be forwarded and how they
+//! join hookd's own on a delivery, and the token bucket behind the inbound rate limits.
 //!
 //! **Invariants:** nothing here reads a clock or does IO (`now` is a parameter). A
 //! message payload made here is always valid JSON text: the provider's body verbatim when
@@ -58,6 +58,19 @@ pub struct SourceSettings {
 }
 
 impl Source {
+    /// The headers of a request to this source that an endpoint asking for them may
+    /// receive: [`forwardable_headers`], minus the header that carries this source's
+    /// secret itself (GitLab's token, a basic-auth or API-key header), which never
+    /// leaves hookd.
+    pub fn forwarded_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
+        let secret_header = crate::inbound::secret_header(&self.verifier_config());
+        let mut kept = forwardable_headers(headers);
+        if let Some(secret_header) = secret_header {
+            kept.retain(|(name, _)| !name.eq_ignore_ascii_case(&secret_header));
+        }
+        kept
+    }
+
     /// The verifier configuration of this source.
     pub fn verifier_config(&self) -> VerifierConfig {
         VerifierConfig {
@@ -184,8 +197,9 @@ pub fn message_event_type(provider: Provider, from_provider: Option<&str>) -> St
     }
 }
 
-/// Headers never forwarded to an endpoint: hop-by-hop headers, those hookd sets itself
-/// (length, host, content type, its own signature headers), and credentials.
+/// Headers never forwarded to an endpoint: hop-by-hop headers, those hookd or its HTTP
+/// client sets itself (length, host, content type and encoding, user agent, its own
+/// signature headers), and credentials.
 const NEVER_FORWARDED: &[&str] = &[
     "connection",
     "keep-alive",
@@ -199,6 +213,9 @@ const NEVER_FORWARDED: &[&str] = &[
     "host",
     "content-length",
     "content-type",
+    "content-encoding",
+    "accept-encoding",
+    "user-agent",
     "expect",
     "authorization",
     "cookie",
@@ -211,8 +228,8 @@ const NEVER_FORWARDED: &[&str] = &[
 ];
 
 /// The provider headers an endpoint that asks for them receives (besides hookd's own):
-/// every received header but the ones in `NEVER_FORWARDED` and the `Forwarded` /
-/// `X-Forwarded-*` family of the proxy in front of hookd. The provider's own signature
+/// every received header but the ones in `NEVER_FORWARDED` and those the proxy in front
+/// of hookd adds (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `Via`). The provider's own signature
 /// header is kept: the body is forwarded byte for byte when it is JSON, so a receiver
 /// that holds the provider secret can still check it.
 pub fn forwardable_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
@@ -221,11 +238,33 @@ pub fn forwardable_headers(headers: &[(String, String)]) -> Vec<(String, String)
         .filter(|(name, _)| {
             let name = name.to_ascii_lowercase();
             !NEVER_FORWARDED.contains(&name.as_str())
-                && name != "forwarded"
+                && !matches!(name.as_str(), "forwarded" | "x-real-ip" | "via")
                 && !name.starts_with("x-forwarded-")
         })
         .cloned()
         .collect()
+}
+
+/// The headers of one delivery to an endpoint that forwards source headers: hookd's own
+/// (`own`: content type, the endpoint's custom headers, hookd's signature) followed by
+/// the provider's `source_headers`, minus any whose name hookd already set. hookd's
+/// headers win a clash, so a receiver always finds the signature it was configured for
+/// (an endpoint signed Stripe-style keeps hookd's `stripe-signature`, not Stripe's).
+pub fn with_source_headers(
+    mut own: Vec<(String, String)>,
+    source_headers: &[(String, String)],
+) -> Vec<(String, String)> {
+    let taken: Vec<String> = own
+        .iter()
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .collect();
+    own.extend(
+        source_headers
+            .iter()
+            .filter(|(name, _)| !taken.contains(&name.to_ascii_lowercase()))
+            .cloned(),
+    );
+    own
 }
 
 /// A token bucket: `rate` tokens per second, holding at most `burst`. Time is a
@@ -326,6 +365,15 @@ mod tests {
             ("webhook-signature", "v1,abc"),
             ("x-github-event", "push"),
             ("content-length", "12"),
+            ("Transfer-Encoding", "chunked"),
+            ("user-agent", "Stripe/1.0"),
+            ("accept-encoding", "gzip"),
+            ("authorization", "Bearer t"),
+            ("forwarded", "for=10.0.0.1"),
+            ("X-Real-IP", "10.0.0.1"),
+            ("via", "1.1 proxy"),
+            ("svix-id", "msg_1"),
+            ("x-request-id", "abc"),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
@@ -334,7 +382,86 @@ mod tests {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        assert_eq!(kept, ["stripe-signature", "x-github-event"]);
+        assert_eq!(kept, ["stripe-signature", "x-github-event", "x-request-id"]);
+    }
+
+    #[test]
+    fn a_header_carrying_the_sources_secret_is_never_forwarded() {
+        let headers: Vec<(String, String)> = [
+            ("X-Gitlab-Token", "secret-token"),
+            ("x-ci-key", "key_1"),
+            ("x-gitlab-event", "Push Hook"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        let source = |provider, generic| Source {
+            id: SourceId::new(1, [1; 14]),
+            uid: None,
+            name: "s".into(),
+            app_id: ApplicationId::new(1, [2; 14]),
+            provider,
+            secrets: vec!["secret-token".into()],
+            settings: SourceSettings {
+                generic,
+                ..SourceSettings::default()
+            },
+            created_at: Timestamp::default(),
+            updated_at: Timestamp::default(),
+        };
+        let names = |source: Source| -> Vec<String> {
+            source
+                .forwarded_headers(&headers)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        };
+        assert_eq!(
+            names(source(Provider::Gitlab, None)),
+            ["x-ci-key", "x-gitlab-event"]
+        );
+        let api_key = GenericScheme {
+            kind: crate::inbound::GenericKind::ApiKey,
+            header: "X-CI-Key".into(),
+            ..GenericScheme::default()
+        };
+        assert_eq!(
+            names(source(Provider::Generic, Some(api_key))),
+            ["X-Gitlab-Token", "x-gitlab-event"]
+        );
+        // A signature is not the secret: an HMAC scheme keeps every header.
+        assert_eq!(
+            names(source(Provider::Generic, Some(GenericScheme::default()))).len(),
+            3
+        );
+    }
+
+    #[test]
+    fn hookd_headers_win_over_forwarded_ones_of_the_same_name() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect()
+        };
+        let own = pairs(&[
+            ("content-type", "application/json"),
+            ("stripe-signature", "t=2,v1=hookd"),
+        ]);
+        let source = pairs(&[
+            ("Stripe-Signature", "t=1,v1=stripe"),
+            ("x-github-event", "push"),
+            ("x-github-event", "again"),
+        ]);
+        assert_eq!(
+            with_source_headers(own, &source),
+            pairs(&[
+                ("content-type", "application/json"),
+                ("stripe-signature", "t=2,v1=hookd"),
+                ("x-github-event", "push"),
+                ("x-github-event", "again"),
+            ])
+        );
+        assert_eq!(with_source_headers(Vec::new(), &[]), Vec::new());
     }
 
     #[test]

@@ -17,9 +17,9 @@ use hookd_core::command::command_target;
 use hookd_core::ids::{AttemptId, DeliveryId};
 use hookd_core::model::{Attempt, MessageStatus};
 use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
-use hookd_core::signature;
 use hookd_core::throttle;
 use hookd_core::Timestamp;
+use hookd_core::{signature, source};
 use hookd_store::{
     ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OperationalWebhooks, OutcomeRecord,
     SendSlot, Store, StoreError,
@@ -450,7 +450,12 @@ impl Worker {
             now.timestamp(),
             &body,
         ) {
-            Ok(signed) => headers.extend(signed),
+            Ok(signed) => {
+                headers.extend(signed);
+                if endpoint.forward_source_headers {
+                    headers = source::with_source_headers(headers, &message.source_headers);
+                }
+            }
             Err(error) => {
                 // A secret the API accepted can no longer sign: fail loudly in the attempt
                 // log instead of sending an unsigned request.

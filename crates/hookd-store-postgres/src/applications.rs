@@ -119,8 +119,9 @@ fn application_conflict(constraint: &str, application: &Application) -> StoreErr
 pub(crate) async fn create_endpoint(db: &Db, endpoint: &Endpoint) -> StoreResult<()> {
     let sql = "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, \
         channels, throttle_rate, metadata, headers, secret, retired_secrets, signature_scheme, \
-        signature_header, failing_since, created_at, updated_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+        signature_header, failing_since, created_at, updated_at, forward_source_headers) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+        $19)";
     db.execute_naming(
         sql,
         &[
@@ -142,6 +143,7 @@ pub(crate) async fn create_endpoint(db: &Db, endpoint: &Endpoint) -> StoreResult
             &endpoint.failing_since,
             &endpoint.created_at,
             &endpoint.updated_at,
+            &endpoint.forward_source_headers,
         ],
         |constraint| endpoint_conflict(constraint, endpoint),
     )
@@ -205,7 +207,7 @@ pub(crate) async fn update_endpoint(db: &Db, endpoint: &Endpoint) -> StoreResult
     let sql = "UPDATE endpoints SET uid = $3, url = $4, description = $5, disabled = $6, \
         event_types = $7, channels = $8, throttle_rate = $9, metadata = $10, headers = $11, \
         secret = $12, retired_secrets = $13, signature_scheme = $14, signature_header = $15, \
-        failing_since = $16, updated_at = $17 \
+        failing_since = $16, updated_at = $17, forward_source_headers = $18 \
         WHERE app_id = $1 AND id = $2";
     let changed = db
         .execute_naming(
@@ -228,6 +230,7 @@ pub(crate) async fn update_endpoint(db: &Db, endpoint: &Endpoint) -> StoreResult
                 &endpoint.signature_header,
                 &endpoint.failing_since,
                 &endpoint.updated_at,
+                &endpoint.forward_source_headers,
             ],
             |constraint| endpoint_conflict(constraint, endpoint),
         )

@@ -10,9 +10,9 @@ use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Attempt, Message, MessageStatus, TriggerType};
 use hookd_core::Timestamp;
 use hookd_store::{AttemptFilter, MessageFilter, Page, PageRequest, StoreError, StoreResult};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 
-use crate::db::Db;
+use crate::db::{Db, Param};
 use crate::pagination::Listing;
 use crate::rows::{
     attempt_from_row, message_from_row, status_code, trigger_code, ATTEMPT_COLUMNS, MESSAGE_COLUMNS,
@@ -27,15 +27,26 @@ pub(crate) async fn create_message(
     message: &Message,
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<u64> {
+    let params = create_message_params(message, endpoint_ids);
+    db.execute_naming(&create_message_sql(), &refs(&params), |constraint| {
+        message_conflict(constraint, message)
+    })
+    .await
+}
+
+/// The statement that writes a message and its deliveries (parameters from
+/// [`create_message_params`]); the ingest of an inbound request runs it in its own
+/// transaction.
+pub(crate) fn create_message_sql() -> String {
     // One statement is one transaction: the data-modifying CTE inserts the message, and
     // the outer INSERT fans it out, joined through `endpoints` so that only endpoints
     // of the application get a delivery. A missing application fails the message's
     // foreign key (NotFound); a taken eventId its unique key (Conflict).
-    let sql = format!(
+    format!(
         "WITH message AS ( \
-             INSERT INTO messages \
-                 (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, \
+                 created_at, source_headers) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $11) \
              RETURNING id, app_id, created_at \
          ) \
          INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
@@ -48,29 +59,41 @@ pub(crate) async fn create_message(
          ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
         pending = status_code(MessageStatus::Pending),
         scheduled = trigger_code(TriggerType::Scheduled),
-    );
-    let targets: Vec<&str> = endpoint_ids.iter().map(EndpointId::as_str).collect();
+    )
+}
+
+/// The parameters of [`create_message_sql`]: the message's columns, the endpoints and a
+/// new delivery id for each, then the source headers (NULL when there are none, as for
+/// every published message).
+pub(crate) fn create_message_params(message: &Message, endpoint_ids: &[EndpointId]) -> Vec<Param> {
+    let targets: Vec<String> = endpoint_ids.iter().map(EndpointId::to_string).collect();
     let delivery_ids: Vec<String> = endpoint_ids
         .iter()
         .map(|_| new_delivery_id(message.created_at).to_string())
         .collect();
-    db.execute_naming(
-        &sql,
-        &[
-            &message.id.as_str(),
-            &message.app_id.as_str(),
-            &message.event_id,
-            &message.event_type,
-            &message.payload,
-            &Json(&message.channels),
-            &Json(&message.tags),
-            &message.created_at,
-            &targets,
-            &delivery_ids,
-        ],
-        |constraint| message_conflict(constraint, message),
-    )
-    .await
+    let source_headers =
+        (!message.source_headers.is_empty()).then(|| Json(message.source_headers.clone()));
+    vec![
+        Box::new(message.id.to_string()),
+        Box::new(message.app_id.to_string()),
+        Box::new(message.event_id.clone()),
+        Box::new(message.event_type.clone()),
+        Box::new(message.payload.clone()),
+        Box::new(Json(message.channels.clone())),
+        Box::new(Json(message.tags.clone())),
+        Box::new(message.created_at),
+        Box::new(targets),
+        Box::new(delivery_ids),
+        Box::new(source_headers),
+    ]
+}
+
+/// The parameters as tokio-postgres takes them.
+pub(crate) fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }
 
 /// A message of the application by id, or else by its `eventId`.

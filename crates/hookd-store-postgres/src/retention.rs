@@ -29,7 +29,7 @@ pub(crate) fn expire_sql(kind: ExpiryKind) -> &'static str {
     match kind {
         // NOT EXISTS reads the (msg_id, endpoint_id) unique index of deliveries.
         ExpiryKind::MessagePayloads => {
-            "UPDATE messages SET payload = '' WHERE id = ANY(ARRAY( \
+            "UPDATE messages SET payload = '', source_headers = NULL WHERE id = ANY(ARRAY( \
                  SELECT m.id FROM messages m \
                  WHERE m.created_at < $1 AND m.payload <> '' \
                    AND NOT EXISTS (SELECT 1 FROM deliveries d \
@@ -79,7 +79,7 @@ pub(crate) async fn expunge_message_content(
     let transaction = client.transaction().await.map_err(map)?;
     let found = transaction
         .execute(
-            "UPDATE messages SET payload = '' WHERE app_id = $1 AND id = $2",
+            "UPDATE messages SET payload = '', source_headers = NULL WHERE app_id = $1 AND id = $2",
             &[&app_id.as_str(), &msg_id.as_str()],
         )
         .await

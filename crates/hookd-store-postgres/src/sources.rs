@@ -9,20 +9,19 @@
 
 use hookd_core::ids::{ApplicationId, InboundRequestId, MessageId, SourceId};
 use hookd_core::inbound::Provider;
-use hookd_core::model::{MessageStatus, TriggerType};
 use hookd_core::source::{InboundRecord, InboundStatus, Source, SourceSettings};
 use hookd_core::Timestamp;
 use hookd_store::{
     InboundFilter, InboundIngest, IngestOutcome, Page, PageRequest, StoreError, StoreResult,
 };
-use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
-use crate::db::{found_if, Db};
+use crate::db::{found_if, Db, Param};
 use crate::error::{internal, MachineryError};
-use crate::messages::new_delivery_id;
+use crate::messages::{create_message_params, create_message_sql, refs};
 use crate::pagination::Listing;
-use crate::rows::{get, status_code, trigger_code};
+use crate::rows::get;
 
 const SOURCE_COLUMNS: &str = "s.id, s.uid, s.name, s.app_id, s.provider, s.secrets, s.settings, \
     s.created_at, s.updated_at";
@@ -36,24 +35,20 @@ const INSERT_REQUEST: &str = "INSERT INTO inbound_requests (id, source_id, metho
 
 // ---- sources ----
 
+/// The columns both source writes set, bound as $2 to $8 after the id ($1); an insert
+/// adds `created_at` ($9). [`source_values`] gives the values of all but `created_at`.
+const SOURCE_FIELDS: &str = "uid, name, app_id, provider, secrets, settings, updated_at";
+
 pub(crate) async fn create_source(db: &Db, source: &Source) -> StoreResult<()> {
-    let sql = "INSERT INTO sources (id, uid, name, app_id, provider, secrets, settings, \
-        created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    db.execute_naming(
-        sql,
-        &[
-            &source.id.as_str(),
-            &source.uid,
-            &source.name,
-            &source.app_id.as_str(),
-            &source.provider.as_str(),
-            &Json(&source.secrets),
-            &Json(&source.settings),
-            &source.created_at,
-            &source.updated_at,
-        ],
-        |constraint| source_conflict(constraint, source),
-    )
+    let sql = format!(
+        "INSERT INTO sources (id, {SOURCE_FIELDS}, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
+    let mut params = source_values(source);
+    params.push(Box::new(source.created_at));
+    db.execute_naming(&sql, &refs(&params), |constraint| {
+        source_conflict(constraint, source)
+    })
     .await?;
     Ok(())
 }
@@ -76,23 +71,14 @@ pub(crate) async fn list_sources(db: &Db, page: &PageRequest) -> StoreResult<Pag
 }
 
 pub(crate) async fn update_source(db: &Db, source: &Source) -> StoreResult<()> {
-    let sql = "UPDATE sources SET uid = $2, name = $3, app_id = $4, provider = $5, secrets = $6, \
-        settings = $7, updated_at = $8 WHERE id = $1";
+    let sql = format!(
+        "UPDATE sources SET ({SOURCE_FIELDS}) = ($2, $3, $4, $5, $6, $7, $8) WHERE id = $1"
+    );
+    let params = source_values(source);
     let changed = db
-        .execute_naming(
-            sql,
-            &[
-                &source.id.as_str(),
-                &source.uid,
-                &source.name,
-                &source.app_id.as_str(),
-                &source.provider.as_str(),
-                &Json(&source.secrets),
-                &Json(&source.settings),
-                &source.updated_at,
-            ],
-            |constraint| source_conflict(constraint, source),
-        )
+        .execute_naming(&sql, &refs(&params), |constraint| {
+            source_conflict(constraint, source)
+        })
         .await?;
     found_if(changed, "source")
 }
@@ -179,28 +165,9 @@ pub(crate) async fn ingest_inbound(
         }
     }
     let message = &ingest.message;
-    let targets: Vec<&str> = ingest.endpoint_ids.iter().map(|id| id.as_str()).collect();
-    let delivery_ids: Vec<String> = ingest
-        .endpoint_ids
-        .iter()
-        .map(|_| new_delivery_id(message.created_at).to_string())
-        .collect();
+    let params = create_message_params(message, &ingest.endpoint_ids);
     let n_deliveries = transaction
-        .execute(
-            &insert_message,
-            &[
-                &message.id.as_str(),
-                &message.app_id.as_str(),
-                &message.event_id,
-                &message.event_type,
-                &message.payload,
-                &Json(&message.channels),
-                &Json(&message.tags),
-                &message.created_at,
-                &targets,
-                &delivery_ids,
-            ],
-        )
+        .execute(&insert_message, &refs(&params))
         .await
         .map_err(|error| db.error(error))?;
     request.status = InboundStatus::Verified;
@@ -294,32 +261,7 @@ fn limit_param(limit: usize) -> i64 {
 
 // ---- statements and rows ----
 
-/// The message-and-deliveries statement of `messages::create_message`, for use inside
-/// the ingest transaction.
-fn create_message_sql() -> String {
-    format!(
-        "WITH message AS ( \
-             INSERT INTO messages \
-                 (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             RETURNING id, app_id, created_at \
-         ) \
-         INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
-             trigger_type, next_attempt_at, created_at, updated_at) \
-         SELECT target.delivery_id, message.app_id, message.id, e.id, {pending}, 0, \
-             {scheduled}, message.created_at, message.created_at, message.created_at \
-         FROM message \
-         CROSS JOIN unnest($9::text[], $10::text[]) AS target (endpoint_id, delivery_id) \
-         JOIN endpoints e ON e.id = target.endpoint_id AND e.app_id = message.app_id \
-         ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
-        pending = status_code(MessageStatus::Pending),
-        scheduled = trigger_code(TriggerType::Scheduled),
-    )
-}
-
-type OwnedParam = Box<dyn ToSql + Sync + Send>;
-
-fn request_params(request: &InboundRecord) -> Vec<OwnedParam> {
+fn request_params(request: &InboundRecord) -> Vec<Param> {
     vec![
         Box::new(request.id.to_string()),
         Box::new(request.source_id.to_string()),
@@ -338,11 +280,18 @@ fn request_params(request: &InboundRecord) -> Vec<OwnedParam> {
     ]
 }
 
-fn refs(params: &[OwnedParam]) -> Vec<&(dyn ToSql + Sync)> {
-    params
-        .iter()
-        .map(|value| value.as_ref() as &(dyn ToSql + Sync))
-        .collect()
+/// The id, then the values of [`SOURCE_FIELDS`] in its order.
+fn source_values(source: &Source) -> Vec<Param> {
+    vec![
+        Box::new(source.id.to_string()),
+        Box::new(source.uid.clone()),
+        Box::new(source.name.clone()),
+        Box::new(source.app_id.to_string()),
+        Box::new(source.provider.as_str()),
+        Box::new(Json(source.secrets.clone())),
+        Box::new(Json(source.settings.clone())),
+        Box::new(source.updated_at),
+    ]
 }
 
 fn source_from_row(row: &Row) -> StoreResult<Source> {

@@ -16,9 +16,9 @@ use crate::db::Db;
 use crate::rows::{message_from_row, MESSAGE_COLUMNS};
 
 /// Column of the epoch and the sequence in the page rows (after the message columns).
-const EPOCH_COLUMN: usize = 8;
-const SEQ_COLUMN: usize = 9;
-const HELD_BACK_COLUMN: usize = 10;
+const EPOCH_COLUMN: usize = 9;
+const SEQ_COLUMN: usize = 10;
+const HELD_BACK_COLUMN: usize = 11;
 
 pub(crate) async fn stream_messages(
     db: &Db,
@@ -48,7 +48,7 @@ pub(crate) async fn stream_messages(
              ORDER BY m.stream_xid, m.stream_seq LIMIT $4 \
          ) \
          SELECT p.id, p.app_id, p.event_id, p.event_type, p.payload, p.channels, p.tags, \
-             p.created_at, p.epoch, p.seq, \
+             p.created_at, p.source_headers, p.epoch, p.seq, \
              EXISTS (SELECT 1 FROM messages w, horizon h WHERE w.app_id = $1 \
                  AND w.stream_xid >= h.xmin \
                  AND (w.stream_xid, w.stream_seq) > ($2::text::xid8, $3)) AS held_back \

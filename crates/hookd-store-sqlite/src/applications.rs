@@ -148,8 +148,9 @@ pub(crate) fn create_endpoint(connection: &Connection, endpoint: &Endpoint) -> S
     require_application(connection, &endpoint.app_id)?;
     let sql = "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, \
         channels, throttle_rate, metadata, headers, secret, retired_secrets, signature_scheme, \
-        signature_header, failing_since, created_at, updated_at) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+        signature_header, failing_since, created_at, updated_at, forward_source_headers) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+        ?19)";
     connection
         .prepare_cached(sql)
         .db()?
@@ -172,6 +173,7 @@ pub(crate) fn create_endpoint(connection: &Connection, endpoint: &Endpoint) -> S
             opt_millis(endpoint.failing_since),
             millis(endpoint.created_at),
             millis(endpoint.updated_at),
+            endpoint.forward_source_headers,
         ])
         .map_err(|error| endpoint_conflict(error, endpoint))?;
     Ok(())
@@ -245,7 +247,7 @@ pub(crate) fn update_endpoint(connection: &Connection, endpoint: &Endpoint) -> S
     let sql = "UPDATE endpoints SET uid = ?3, url = ?4, description = ?5, disabled = ?6, \
         event_types = ?7, channels = ?8, throttle_rate = ?9, metadata = ?10, headers = ?11, \
         secret = ?12, retired_secrets = ?13, signature_scheme = ?14, signature_header = ?15, \
-        failing_since = ?16, updated_at = ?17 \
+        failing_since = ?16, updated_at = ?17, forward_source_headers = ?18 \
         WHERE app_id = ?1 AND id = ?2";
     let changed = connection
         .prepare_cached(sql)
@@ -268,6 +270,7 @@ pub(crate) fn update_endpoint(connection: &Connection, endpoint: &Endpoint) -> S
             endpoint.signature_header,
             opt_millis(endpoint.failing_since),
             millis(endpoint.updated_at),
+            endpoint.forward_source_headers,
         ])
         .map_err(|error| endpoint_conflict(error, endpoint))?;
     found_if(changed, "endpoint")

@@ -30,8 +30,8 @@ pub(crate) fn create_message(
 ) -> StoreResult<()> {
     require_application(connection, &message.app_id)?;
     let sql = "INSERT INTO messages \
-        (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        (id, app_id, event_id, event_type, payload, channels, tags, created_at, source_headers) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
     connection
         .prepare_cached(sql)
         .db()?
@@ -44,6 +44,7 @@ pub(crate) fn create_message(
             to_json(&message.channels)?,
             to_json(&message.tags)?,
             millis(message.created_at),
+            source_headers_json(message)?,
         ])
         .map_err(|error| message_conflict(error, message))?;
 
@@ -83,6 +84,15 @@ pub(crate) fn publish_message(connection: &Connection, message: &Message) -> Sto
     drop(statement);
     create_message(connection, message, &targets)?;
     Ok(targets.len())
+}
+
+/// The message's source headers as stored: NULL when there are none (every published
+/// message), so they cost nothing there.
+fn source_headers_json(message: &Message) -> StoreResult<Option<String>> {
+    if message.source_headers.is_empty() {
+        return Ok(None);
+    }
+    to_json(&message.source_headers).map(Some)
 }
 
 /// Writes one pending delivery of `message` per endpoint of `endpoint_ids`.

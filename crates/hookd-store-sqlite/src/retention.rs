@@ -27,7 +27,7 @@ pub(crate) fn expire_sql(kind: ExpiryKind) -> &'static str {
     match kind {
         // NOT EXISTS reads the (msg_id, endpoint_id) unique index of deliveries.
         ExpiryKind::MessagePayloads => {
-            "UPDATE messages SET payload = '' WHERE id IN ( \
+            "UPDATE messages SET payload = '', source_headers = NULL WHERE id IN ( \
                  SELECT m.id FROM messages m \
                  WHERE m.created_at < ?1 AND m.payload <> '' \
                    AND NOT EXISTS (SELECT 1 FROM deliveries d \
@@ -73,7 +73,9 @@ pub(crate) fn expunge_message_content(
     now: Timestamp,
 ) -> StoreResult<u64> {
     let found = connection
-        .prepare_cached("UPDATE messages SET payload = '' WHERE app_id = ?1 AND id = ?2")
+        .prepare_cached(
+            "UPDATE messages SET payload = '', source_headers = NULL WHERE app_id = ?1 AND id = ?2",
+        )
         .db()?
         .execute([app_id.as_str(), msg_id.as_str()])
         .db()?;

@@ -29,14 +29,14 @@ pub(crate) const APPLICATION_COLUMNS: &str =
 pub(crate) const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, \
     e.disabled, e.event_types, e.channels, e.throttle_rate, e.metadata, e.headers, e.secret, \
     e.retired_secrets, e.signature_scheme, e.signature_header, e.failing_since, e.created_at, \
-    e.updated_at";
+    e.updated_at, e.forward_source_headers";
 
 pub(crate) const EVENT_TYPE_COLUMNS: &str = "v.name, v.description, v.archived, v.deprecated, \
     v.schemas, v.group_name, v.feature_flags, v.created_at, v.updated_at";
 
-pub(crate) const MESSAGE_COLUMNS: &str =
-    "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.tags, m.created_at";
-pub(crate) const MESSAGE_WIDTH: usize = 8;
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_id, m.event_type, m.payload, \
+    m.channels, m.tags, m.created_at, m.source_headers";
+pub(crate) const MESSAGE_WIDTH: usize = 9;
 
 pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.app_id, d.msg_id, d.endpoint_id, d.status, \
     d.n_attempts, d.trigger_type, d.next_attempt_at, d.created_at, d.updated_at";
@@ -104,6 +104,7 @@ pub(crate) fn endpoint_from_row(row: &Row, at: usize) -> rusqlite::Result<Endpoi
         failing_since: opt_timestamp(row, at + 15)?,
         created_at: timestamp(row, at + 16)?,
         updated_at: timestamp(row, at + 17)?,
+        forward_source_headers: row.get(at + 18)?,
     })
 }
 
@@ -130,6 +131,7 @@ pub(crate) fn message_from_row(row: &Row, at: usize) -> rusqlite::Result<Message
         payload: row.get(at + 4)?,
         channels: json(row, at + 5)?,
         tags: json(row, at + 6)?,
+        source_headers: opt_json_column(row, at + 8)?.unwrap_or_default(),
         created_at: timestamp(row, at + 7)?,
     })
 }

@@ -13,7 +13,7 @@ use hookd_store::{
     InboundFilter, InboundIngest, IngestOutcome, Page, PageRequest, StoreError, StoreResult,
 };
 use rusqlite::types::{Type, Value};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::applications::{found_if, require_application};
 use crate::error::{map, unique_violation, DbResultExt};
@@ -29,24 +29,22 @@ const REQUEST_COLUMNS: &str = "r.id, r.source_id, r.method, r.path, r.query, r.h
 
 // ---- sources ----
 
+/// The columns both source writes set, bound as ?2 to ?8 after the id (?1); an insert
+/// adds `created_at` (?9). [`source_values`] gives the values of all but `created_at`.
+const SOURCE_FIELDS: &str = "uid, name, app_id, provider, secrets, settings, updated_at";
+
 pub(crate) fn create_source(connection: &Connection, source: &Source) -> StoreResult<()> {
     require_application(connection, &source.app_id)?;
-    let sql = "INSERT INTO sources (id, uid, name, app_id, provider, secrets, settings, \
-        created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    let sql = format!(
+        "INSERT INTO sources (id, {SOURCE_FIELDS}, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    );
+    let mut values = source_values(source)?;
+    values.push(Value::Integer(millis(source.created_at)));
     connection
-        .prepare_cached(sql)
+        .prepare_cached(&sql)
         .db()?
-        .execute(params![
-            source.id.as_str(),
-            source.uid,
-            source.name,
-            source.app_id.as_str(),
-            source.provider.as_str(),
-            to_json(&source.secrets)?,
-            to_json(&source.settings)?,
-            millis(source.created_at),
-            millis(source.updated_at),
-        ])
+        .execute(params_from_iter(values))
         .map_err(|error| source_conflict(error, source))?;
     Ok(())
 }
@@ -79,21 +77,13 @@ pub(crate) fn list_sources(
 
 pub(crate) fn update_source(connection: &Connection, source: &Source) -> StoreResult<()> {
     require_application(connection, &source.app_id)?;
-    let sql = "UPDATE sources SET uid = ?2, name = ?3, app_id = ?4, provider = ?5, secrets = ?6, \
-        settings = ?7, updated_at = ?8 WHERE id = ?1";
+    let sql = format!(
+        "UPDATE sources SET ({SOURCE_FIELDS}) = (?2, ?3, ?4, ?5, ?6, ?7, ?8) WHERE id = ?1"
+    );
     let changed = connection
-        .prepare_cached(sql)
+        .prepare_cached(&sql)
         .db()?
-        .execute(params![
-            source.id.as_str(),
-            source.uid,
-            source.name,
-            source.app_id.as_str(),
-            source.provider.as_str(),
-            to_json(&source.secrets)?,
-            to_json(&source.settings)?,
-            millis(source.updated_at),
-        ])
+        .execute(params_from_iter(source_values(source)?))
         .map_err(|error| source_conflict(error, source))?;
     found_if(changed, "source")
 }
@@ -279,6 +269,20 @@ pub(crate) fn expire_dedup_keys(
         .execute(params![millis(before), limit_param(limit)])
         .db()?;
     Ok(deleted as u64)
+}
+
+/// The id, then the values of [`SOURCE_FIELDS`] in its order.
+fn source_values(source: &Source) -> StoreResult<Vec<Value>> {
+    Ok(vec![
+        Value::Text(source.id.to_string()),
+        source.uid.clone().map_or(Value::Null, Value::Text),
+        Value::Text(source.name.clone()),
+        Value::Text(source.app_id.to_string()),
+        Value::Text(source.provider.as_str().to_owned()),
+        Value::Text(to_json(&source.secrets)?),
+        Value::Text(to_json(&source.settings)?),
+        Value::Integer(millis(source.updated_at)),
+    ])
 }
 
 fn limit_param(limit: usize) -> i64 {

@@ -129,6 +129,7 @@ macro_rules! store_conformance_tests {
             // retention
             expire_payloads_only_of_finished_old_messages,
             expire_batch_takes_the_oldest_up_to_its_limit,
+            expiry_and_expunge_clear_source_headers,
             expire_attempt_content,
             expire_idempotency_keys,
             expunge_message_content_stops_unfinished_deliveries,

@@ -77,6 +77,7 @@ impl OperationalWebhooks {
             payload,
             channels: Vec::new(),
             tags: Vec::new(),
+            source_headers: Vec::new(),
             created_at: now,
         };
         self.store

@@ -118,6 +118,7 @@ async fn operator_endpoint(
                 retired_secrets: Vec::new(),
                 signature_scheme: SignatureScheme::Standard,
                 signature_header: None,
+                forward_source_headers: false,
                 failing_since: None,
                 created_at: now,
                 updated_at: now,

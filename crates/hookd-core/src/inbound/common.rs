@@ -1,5 +1,6 @@
 //! What every provider's rules share: HMAC over several parts, constant-time comparison,
-//! header and timestamp checks, trying each secret of a rotation in turn, reading fields
+//! header and timestamp checks, trying each secret of a rotation in turn, the
+//! `t=…,v1=…`-style header of Stripe and Paddle ([`TimestampedHeader`]), reading fields
 //! of a JSON or form body, and turning a provider's event name into a hookd event type.
 //!
 //! **Invariant:** comparisons of anything derived from a secret go through [`ct_eq`]
@@ -213,4 +214,95 @@ pub fn token_eq(given: &str, expected: &str) -> bool {
     let given = sha2::Sha256::digest(given.as_bytes());
     let expected = sha2::Sha256::digest(expected.as_bytes());
     bool::from(given.ct_eq(&expected))
+}
+
+/// The shape of a `t=…,v1=…`-style signature header (Stripe, Paddle): one header holding
+/// a timestamp and one or more hex HMAC-SHA256 signatures of
+/// `"{timestamp}{signed_separator}{body}"`, keyed by the secret as UTF-8.
+#[derive(Debug, Clone, Copy)]
+pub struct TimestampedHeader {
+    /// The header's name (lowercase).
+    pub header: &'static str,
+    /// What separates the `key=value` items (`,` for Stripe, `;` for Paddle).
+    pub item_separator: char,
+    /// The key of the timestamp item (`t`, `ts`).
+    pub timestamp_key: &'static str,
+    /// The key of each signature item (`v1`, `h1`); other keys are ignored.
+    pub signature_key: &'static str,
+    /// What joins the timestamp and the body in the signed content (`.`, `:`).
+    pub signed_separator: &'static str,
+}
+
+impl TimestampedHeader {
+    /// Checks the request's header: any listed signature made with any secret, then the
+    /// timestamp against the tolerance (so a stale error means the signature was right).
+    /// The timestamp is signed exactly as it appears in the header.
+    pub fn verify(
+        &self,
+        config: &VerifierConfig,
+        request: &InboundRequest<'_>,
+        now_unix_secs: i64,
+    ) -> Result<Verified, InboundError> {
+        let value = required_header(request, self.header)?;
+        let mut timestamp = None;
+        let mut signatures = Vec::new();
+        for item in value.split(self.item_separator) {
+            let Some((key, value)) = item.split_once('=') else {
+                continue;
+            };
+            let key = key.trim();
+            if key == self.timestamp_key {
+                timestamp = Some(value.trim());
+            } else if key == self.signature_key {
+                // A signature that is not hex cannot match, but it still counts as
+                // present: the answer is a mismatch, not a malformed header.
+                signatures.push(from_hex(value));
+            }
+        }
+        let timestamp = timestamp.ok_or_else(|| {
+            malformed(
+                self.header,
+                &format!("no {}= timestamp", self.timestamp_key),
+            )
+        })?;
+        let sent_at = parse_unix_secs(self.header, timestamp)?;
+        if signatures.is_empty() {
+            return Err(malformed(
+                self.header,
+                &format!("no {}= signature", self.signature_key),
+            ));
+        }
+        let verified = first_matching_secret(config, |secret| {
+            let expected = self.mac(secret, timestamp, request.body);
+            signatures
+                .iter()
+                .flatten()
+                .any(|signature| ct_eq(&expected, signature))
+        })?;
+        check_timestamp(sent_at, now_unix_secs, config.tolerance_secs)?;
+        Ok(verified)
+    }
+
+    /// The header the provider would send for `body` signed with `secret` at `timestamp`.
+    pub fn sign(&self, secret: &str, timestamp: i64, body: &[u8]) -> Vec<(String, String)> {
+        let timestamp = timestamp.to_string();
+        let signature = self.mac(secret, &timestamp, body);
+        vec![(
+            self.header.to_owned(),
+            format!(
+                "{}={timestamp}{}{}={}",
+                self.timestamp_key,
+                self.item_separator,
+                self.signature_key,
+                to_hex(&signature)
+            ),
+        )]
+    }
+
+    fn mac(&self, secret: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
+        hmac_sha256(
+            secret.as_bytes(),
+            &[timestamp.as_bytes(), self.signed_separator.as_bytes(), body],
+        )
+    }
 }

@@ -167,6 +167,16 @@ fn verify_api_key(
     first_matching_secret(config, |secret| token_eq(key, secret))
 }
 
+/// The header that carries the secret itself (basic auth, API key), if the scheme is one
+/// that sends it rather than a signature made with it.
+pub(super) fn secret_header(scheme: &GenericScheme) -> Option<String> {
+    match scheme.kind {
+        GenericKind::Hmac => None,
+        GenericKind::BasicAuth => Some(header_name(scheme, "authorization")),
+        GenericKind::ApiKey => Some(header_name(scheme, "x-api-key")),
+    }
+}
+
 fn header_name(scheme: &GenericScheme, default: &str) -> String {
     if scheme.header.trim().is_empty() {
         default.to_owned()

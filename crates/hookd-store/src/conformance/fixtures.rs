@@ -111,6 +111,7 @@ pub fn endpoint(app_id: &ApplicationId, url: &str) -> Endpoint {
         retired_secrets: Vec::new(),
         signature_scheme: SignatureScheme::Standard,
         signature_header: None,
+        forward_source_headers: false,
         failing_since: None,
         created_at,
         updated_at: created_at,
@@ -161,6 +162,7 @@ pub fn message_at(
         payload: payload.to_owned(),
         channels: Vec::new(),
         tags: Vec::new(),
+        source_headers: Vec::new(),
         created_at,
     }
 }

@@ -112,6 +112,7 @@ pub async fn endpoint_crud_is_scoped_to_its_application(store: Arc<dyn Store>) {
     });
     endpoint.signature_scheme = SignatureScheme::HmacSha256Hex;
     endpoint.signature_header = Some("x-signature".into());
+    endpoint.forward_source_headers = true;
     endpoint.failing_since = Some(endpoint.created_at);
     store.create_endpoint(&endpoint).await.unwrap();
 
@@ -149,6 +150,7 @@ pub async fn endpoint_crud_is_scoped_to_its_application(store: Arc<dyn Store>) {
     updated.retired_secrets.clear();
     updated.signature_scheme = SignatureScheme::Stripe;
     updated.signature_header = None;
+    updated.forward_source_headers = false;
     updated.failing_since = None;
     updated.disabled = true;
     updated.updated_at = fixtures::later(endpoint.updated_at, Duration::from_secs(1));

@@ -4,7 +4,8 @@
 //! Invariants checked: a batch expires only records older than the cutoff, oldest first,
 //! at most `limit`, and never the payload of a message with an unfinished delivery;
 //! expiring keeps the message (its `eventId` stays taken) and the attempt (its status
-//! and code); an expunge stops unfinished deliveries with an attempt that says why, and
+//! and code); the provider headers of a message made at a source go with its payload,
+//! by expiry or expunge; an expunge stops unfinished deliveries with an attempt that says why, and
 //! a worker still holding a lease on one can no longer change it.
 
 use std::sync::Arc;
@@ -129,6 +130,53 @@ pub async fn expire_payloads_only_of_finished_old_messages(store: Arc<dyn Store>
     );
     assert!(payload_of(store.as_ref(), &pending).await.is_empty());
     assert_eq!(payload_of(store.as_ref(), &recent).await, recent.payload);
+}
+
+/// The provider headers a message made at a source keeps for forwarding go with its
+/// payload, whether it expires or is expunged; a message whose payload stays keeps them.
+pub async fn expiry_and_expunge_clear_source_headers(store: Arc<dyn Store>) {
+    let (application, _endpoints) = app_with_endpoints(store.as_ref(), 1).await;
+    let t0 = fixtures::now();
+    let with_headers = |created_at: Timestamp| Message {
+        source_headers: vec![
+            ("stripe-signature".to_owned(), "t=1,v1=ab".to_owned()),
+            ("x-request-id".to_owned(), "req_1".to_owned()),
+        ],
+        ..fixtures::message_at(&application.id, "invoice.paid", r#"{"n":1}"#, created_at)
+    };
+    let old = with_headers(days_before(t0, 40));
+    let expunged = with_headers(t0);
+    let kept = with_headers(t0);
+    for message in [&old, &expunged, &kept] {
+        store.create_message(message, &[]).await.unwrap();
+    }
+    let read = |message: &Message| {
+        let store = store.clone();
+        let message = message.clone();
+        async move {
+            store
+                .message(&message.app_id, message.id.as_str())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(&old).await.source_headers, old.source_headers);
+
+    let expired = store
+        .expire_batch(ExpiryKind::MessagePayloads, days_before(t0, 30), 100)
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+    let old_now = read(&old).await;
+    assert!(old_now.payload_expired());
+    assert!(old_now.source_headers.is_empty(), "{old_now:?}");
+
+    store
+        .expunge_message_content(&application.id, &expunged.id, t0)
+        .await
+        .unwrap();
+    assert!(read(&expunged).await.source_headers.is_empty());
+    assert_eq!(read(&kept).await, kept);
 }
 
 /// A batch takes at most `limit` records, oldest first; a short batch means done.

@@ -4,7 +4,8 @@
 //! Invariants checked: a source's uid is unique and lookups work by id or uid; an ingest
 //! commits the message, its deliveries and the stored request together; the same event
 //! id inside the window is a duplicate that makes no message, outside it a new message;
-//! a stored body comes back byte for byte; listings are scoped to their source and filter
+//! a stored body comes back byte for byte, and the provider headers kept on the message
+//! come back in order, also on a claim; listings are scoped to their source and filter
 //! by status; expiry deletes only what is older than the cutoff, at most `limit` rows.
 
 use std::sync::Arc;
@@ -97,6 +98,13 @@ fn ingest(
         received_at,
     );
     message.event_id = None;
+    // What the ingest route keeps of the request's headers for forwarding: names may
+    // repeat, and their order matters.
+    message.source_headers = vec![
+        ("x-repeat".to_owned(), "1".to_owned()),
+        ("x-repeat".to_owned(), "2".to_owned()),
+        ("x-provider-event".to_owned(), "invoice.paid ✓".to_owned()),
+    ];
     InboundIngest {
         request: InboundRecord {
             event_id: event_id.map(str::to_owned),
@@ -194,12 +202,22 @@ pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>)
         .message(&application.id, ingest.message.id.as_str())
         .await
         .unwrap();
-    assert_eq!(message, ingest.message);
+    assert_eq!(message, ingest.message, "the source headers too, in order");
     let delivery = store
         .delivery(&application.id, &message.id, &endpoints[0].id)
         .await
         .unwrap();
     assert_eq!(delivery.status, MessageStatus::Pending);
+    // The worker finds the provider's headers on the message it claims.
+    let claimed = store
+        .claim_due_deliveries(now, Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        claimed[0].message.source_headers,
+        ingest.message.source_headers
+    );
     expect_not_found(
         store
             .delivery(&application.id, &message.id, &endpoints[1].id)

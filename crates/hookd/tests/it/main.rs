@@ -15,6 +15,7 @@ mod operational;
 mod peers;
 mod postgres;
 mod provider_peers;
+mod provider_routes;
 mod retention;
 mod schemes;
 mod send_command;

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use hookd_core::inbound::github;
 use hookd_test_support::TestSink;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -81,7 +82,53 @@ async fn start(extra: &[&str]) -> Hookd {
     panic!("hookd never became healthy");
 }
 
+/// A hookd child process logging JSON at `info`, and its stderr lines as they come.
+/// Not yet known to be healthy: the caller may read the first lines before it is.
+fn start_with_json_logs() -> (Hookd, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = command(&dir, port, &["--log-format", "json"])
+        .env("HOOKD_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hookd binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let hookd = Hookd {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        _dir: dir,
+    };
+    (hookd, received)
+}
+
 impl Hookd {
+    /// Waits until the health check answers 200 (10 s at most; a test then fails on its
+    /// first request).
+    async fn wait_healthy(&self) {
+        for _ in 0..400 {
+            let healthy = self
+                .client
+                .get(format!("{}/api/v1/health", self.base))
+                .send()
+                .await
+                .is_ok_and(|response| response.status() == StatusCode::OK);
+            if healthy {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     async fn post(&self, path: &str, body: Value) -> Value {
         let response = self
             .client
@@ -323,29 +370,7 @@ async fn metrics_show_a_waiting_queue_and_its_age() {
 #[tokio::test]
 async fn json_logs_name_the_failing_attempt() {
     let sink = TestSink::start(&[500]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = command(&dir, port, &["--log-format", "json"])
-        .env("HOOKD_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hookd binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (lines, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let hookd = Hookd {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-        _dir: dir,
-    };
+    let (hookd, mut received) = start_with_json_logs();
     // The first line is a log line: the admin token is given, so nothing else is printed.
     let first = tokio::time::timeout(WAIT, received.recv())
         .await
@@ -356,18 +381,7 @@ async fn json_logs_name_the_failing_attempt() {
     assert!(parsed["timestamp"].is_string(), "{parsed}");
     assert!(parsed["level"].is_string(), "{parsed}");
     assert!(parsed["fields"]["message"].is_string(), "{parsed}");
-    for _ in 0..400 {
-        let healthy = hookd
-            .client
-            .get(format!("{}/api/v1/health", hookd.base))
-            .send()
-            .await
-            .is_ok_and(|response| response.status() == StatusCode::OK);
-        if healthy {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    hookd.wait_healthy().await;
 
     let app = hookd.post("/api/v1/app", json!({"name": "logs"})).await;
     let app_id = app["id"].as_str().unwrap().to_owned();
@@ -403,4 +417,90 @@ async fn json_logs_name_the_failing_attempt() {
     assert_eq!(span["endpoint_id"], endpoint["id"], "{failing}");
     assert_eq!(span["app_id"], app["id"], "{failing}");
     assert_eq!(span["attempt"], 1, "{failing}");
+}
+
+/// Inbound requests are counted by verdict (verified, duplicate, rejected), and a
+/// verified request without a provider event id is logged with that reason.
+#[tokio::test]
+async fn inbound_requests_are_counted_and_a_missing_event_id_is_logged() {
+    let sink = TestSink::start(&[200]).await;
+    let (hookd, mut received) = start_with_json_logs();
+    hookd.wait_healthy().await;
+    let app = hookd.post("/api/v1/app", json!({"name": "inbound"})).await;
+    let app_id = app["id"].as_str().unwrap().to_owned();
+    hookd
+        .post(
+            &format!("/api/v1/app/{app_id}/endpoint"),
+            json!({"url": sink.url("/hook")}),
+        )
+        .await;
+    let secret = "gh-metrics-secret";
+    hookd
+        .post(
+            "/api/v1/source",
+            json!({"name": "GitHub", "uid": "gh", "provider": "github",
+                   "secret": secret, "appId": app_id}),
+        )
+        .await;
+    let post = |headers: Vec<(String, String)>, body: &'static [u8]| {
+        let mut request = hookd
+            .client
+            .post(format!("{}/in/gh", hookd.base))
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    let body: &[u8] = br#"{"action":"created"}"#;
+    let signed = |delivery: Option<&str>| {
+        let mut headers = github::sign(secret, body);
+        headers.push(("x-github-event".into(), "star".into()));
+        if let Some(delivery) = delivery {
+            headers.push(("x-github-delivery".into(), delivery.into()));
+        }
+        headers
+    };
+    // Verified twice (once without an event id), one re-send, two refusals.
+    assert_eq!(post(signed(Some("d-1")), body).await, StatusCode::OK);
+    assert_eq!(post(signed(Some("d-1")), body).await, StatusCode::OK);
+    assert_eq!(post(signed(None), body).await, StatusCode::OK);
+    let forged = vec![(
+        "x-hub-signature-256".to_owned(),
+        format!("sha256={}", "0".repeat(64)),
+    )];
+    assert_eq!(post(forged, body).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(post(Vec::new(), body).await, StatusCode::UNAUTHORIZED);
+
+    let scrape = hookd.scrape().await;
+    expect(
+        &scrape,
+        r#"hookd_inbound_requests_total{result="verified"}"#,
+        2.0,
+    );
+    expect(
+        &scrape,
+        r#"hookd_inbound_requests_total{result="duplicate"}"#,
+        1.0,
+    );
+    expect(
+        &scrape,
+        r#"hookd_inbound_requests_total{result="rejected"}"#,
+        2.0,
+    );
+    let logged = tokio::time::timeout(WAIT, async {
+        loop {
+            let line = received.recv().await.expect("stderr open");
+            let Ok(parsed) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            let message = parsed["fields"]["message"].as_str().unwrap_or_default();
+            if message.contains("no provider event id") {
+                return parsed;
+            }
+        }
+    })
+    .await
+    .expect("a log line saying why the request is not deduplicated");
+    assert_eq!(logged["fields"]["provider"], "github", "{logged}");
 }

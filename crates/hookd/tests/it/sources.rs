@@ -56,7 +56,9 @@ fn signed(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<(Strin
     ]
 }
 
-async fn send(
+/// POSTs a provider request to `/in/{source}`; the answer's `Retry-After` header, if
+/// any, is added to the body as `retryAfterHeader`.
+pub(crate) async fn send(
     server: &TestServer,
     source: &str,
     headers: &[(String, String)],
