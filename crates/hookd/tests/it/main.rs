@@ -2,6 +2,7 @@
 //! HTTP receivers, and third-party verifiers. One test binary, as STYLE.md asks.
 
 mod bad_input;
+mod browser;
 mod burst;
 mod cluster;
 mod commands;
@@ -11,6 +12,7 @@ mod limits;
 mod multinode;
 mod observability;
 mod operational;
+mod pages;
 mod peers;
 mod postgres;
 mod provider_peers;
