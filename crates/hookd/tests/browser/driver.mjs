@@ -13,7 +13,9 @@
 //                              answers its value
 //   eval {expr}                the expression's value in the page
 //   hold {pattern}             requests matching the URL glob wait, unsent, until release
-//   release {pattern}          stops holding and sends the held requests on
+//   release {pattern, atLeast, timeoutMs}
+//                              once at least atLeast requests are held (default 0),
+//                              stops holding and sends them on; answers how many
 //   problems                   console errors and uncaught page errors seen so far
 //                              (a Content-Security-Policy violation is one)
 //   close                      closes the browser and exits
@@ -79,8 +81,13 @@ const commands = {
     await context.route(pattern, (route) => routes.push(route));
     return null;
   },
-  async release({ pattern }) {
+  async release({ pattern, atLeast = 0, timeoutMs = 15000 }) {
     const routes = held.get(pattern) || [];
+    const deadline = Date.now() + timeoutMs;
+    while (routes.length < atLeast) {
+      if (Date.now() > deadline) throw new Error(`only ${routes.length} requests to ${pattern} came`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     held.delete(pattern);
     await context.unroute(pattern);
     for (const route of routes) await route.continue().catch(() => {});

@@ -115,9 +115,11 @@ impl Browser {
         self.call(json!({"op": "hold", "pattern": pattern})).await;
     }
 
-    /// Sends the held requests on; returns how many there were.
-    pub async fn release(&mut self, pattern: &str) -> u64 {
-        self.call(json!({"op": "release", "pattern": pattern}))
+    /// Waits (up to `timeout`) until at least `at_least` requests are held, then sends
+    /// them on and stops holding; returns how many there were.
+    pub async fn release(&mut self, pattern: &str, at_least: u64, timeout: Duration) -> u64 {
+        let timeout_ms = timeout.as_millis() as u64;
+        self.call(json!({"op": "release", "pattern": pattern, "atLeast": at_least, "timeoutMs": timeout_ms}))
             .await
             .as_u64()
             .expect("a count")

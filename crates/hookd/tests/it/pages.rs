@@ -363,8 +363,8 @@ async fn app_page_shows_events_live_and_resumes_after_a_restart_without_gaps() {
         state.as_str().unwrap().contains("shutting down"),
         "the page shows the server's reason: {state}"
     );
-    // Its reconnects are held until the test has published, so these messages can only
-    // reach it through the resume (Last-Event-ID), not live.
+    // Its reconnects are held until the test has published, so these messages reach it
+    // through the resume (EventSource's Last-Event-ID), not live.
     let stream_requests = format!("**/api/v1/app/{app}/stream*");
     browser.hold(&stream_requests).await;
     let hookd = Hookd::start(&database, port, &[]).await;
@@ -376,7 +376,8 @@ async fn app_page_shows_events_live_and_resumes_after_a_restart_without_gaps() {
                 .await,
         );
     }
-    browser.release(&stream_requests).await;
+    // At least one reconnect was held, so the page came back after these commits.
+    browser.release(&stream_requests, 1, WAIT).await;
     browser
         .wait("document.getElementById('connection').dataset.state === 'live'", WAIT)
         .await;
