@@ -89,11 +89,7 @@ pub async fn app_portal_access(
     let app = state.store.application(&app_id).await?;
     let expires_at = chrono::Utc::now().timestamp() + expiry;
     let token = app_token::issue(&state.config.app_token_key, &app.id, expires_at);
-    let url = format!(
-        "{}/ui/app/{}?token={token}",
-        base_url(&headers),
-        app.id
-    );
+    let url = format!("{}/ui/app/{}?token={token}", base_url(&headers), app.id);
     Ok(Json(AppPortalAccessOut { url, token }))
 }
 

@@ -183,8 +183,16 @@ mod tests {
             assert!(!text.contains("https://"), "{}", asset.name);
             assert!(!text.contains("innerHTML"), "{}", asset.name);
             if asset.content_type == HTML {
-                assert!(!text.contains("<script>"), "inline script in {}", asset.name);
-                assert!(!has_inline_handler(text), "inline handler in {}", asset.name);
+                assert!(
+                    !text.contains("<script>"),
+                    "inline script in {}",
+                    asset.name
+                );
+                assert!(
+                    !has_inline_handler(text),
+                    "inline handler in {}",
+                    asset.name
+                );
                 assert!(!text.contains("style="), "inline style in {}", asset.name);
             }
         }

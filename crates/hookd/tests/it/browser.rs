@@ -90,7 +90,10 @@ impl Browser {
         .expect("reading the browser driver")
         .unwrap_or_else(|| panic!("the browser driver exited during {command}"));
         let answer: Value = serde_json::from_str(&answer).expect("the driver answers JSON");
-        assert_eq!(answer["ok"], true, "browser command {command} failed: {answer}");
+        assert_eq!(
+            answer["ok"], true,
+            "browser command {command} failed: {answer}"
+        );
         answer["value"].clone()
     }
 

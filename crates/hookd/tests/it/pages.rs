@@ -268,10 +268,7 @@ async fn customer_page_on_another_origin_flips_to_paid_and_shows_a_refused_token
     browser.open(&page(&other_token)).await;
     let status = browser
         .wait(
-            &format!(
-                "{0}.startsWith('refused') && {0}",
-                text_of("status")
-            ),
+            &format!("{0}.startsWith('refused') && {0}", text_of("status")),
             WAIT,
         )
         .await;
@@ -328,7 +325,10 @@ async fn app_page_shows_events_live_and_resumes_after_a_restart_without_gaps() {
     // The page is hookd's own, under its strict Content-Security-Policy.
     assert_eq!(browser.open(url).await, 200);
     browser
-        .wait("document.getElementById('connection').dataset.state === 'live'", WAIT)
+        .wait(
+            "document.getElementById('connection').dataset.state === 'live'",
+            WAIT,
+        )
         .await;
     let first = hookd
         .publish(&app, "payment.succeeded", json!({"amount": 1200}))
@@ -340,10 +340,16 @@ async fn app_page_shows_events_live_and_resumes_after_a_restart_without_gaps() {
     let listed = wait_for_count(&mut browser, 2).await;
     assert_eq!(listed_ids(&listed), [second.clone(), first.clone()]);
     assert_eq!(listed[1]["type"], "payment.succeeded");
-    assert!(listed[1]["payload"].as_str().unwrap().contains("\"amount\": 1200"));
+    assert!(listed[1]["payload"]
+        .as_str()
+        .unwrap()
+        .contains("\"amount\": 1200"));
     assert!(!listed[1]["time"].as_str().unwrap().is_empty());
     // The payload is shown as text: the markup is visible, and none of it became an element.
-    assert!(listed[0]["payload"].as_str().unwrap().contains("<img src=x"));
+    assert!(listed[0]["payload"]
+        .as_str()
+        .unwrap()
+        .contains("<img src=x"));
     assert_eq!(
         browser
             .eval("document.querySelector('#events img, #events b') === null && window.injected === undefined")
@@ -379,7 +385,10 @@ async fn app_page_shows_events_live_and_resumes_after_a_restart_without_gaps() {
     // At least one reconnect was held, so the page came back after these commits.
     browser.release(&stream_requests, 1, WAIT).await;
     browser
-        .wait("document.getElementById('connection').dataset.state === 'live'", WAIT)
+        .wait(
+            "document.getElementById('connection').dataset.state === 'live'",
+            WAIT,
+        )
         .await;
     let listed = wait_for_count(&mut browser, 5).await;
     let ids = listed_ids(&listed);
