@@ -2,9 +2,10 @@
 //!
 //! A customer's "waiting for payment" page on another origin follows an application's
 //! stream with an app token and flips to "paid" when the payment event is published; a
-//! token of another application is refused and the page says so. hookd's own
-//! `/ui/app/{app}` page shows events live (payloads as text), survives a server restart,
-//! and then shows what was published while it was away, each event once.
+//! token of another application is refused and the page says so; an origin hookd does
+//! not allow cannot read the stream at all. hookd's own `/ui/app/{app}` page shows events
+//! live (payloads as text), survives a server restart, and then shows what was published
+//! while it was away, each event once.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -163,9 +164,14 @@ const CUSTOMER_PAGE: &str = r#"<!doctype html>
   events.onerror = async () => {
     if (events.readyState !== EventSource.CLOSED) return;
     // hookd refused the stream; a long-poll with the same token says why.
-    const answer = await fetch(stream.replace('/stream?', '/events?wait=0&'));
-    const body = await answer.json().catch(() => ({}));
-    status.textContent = `refused (${answer.status}): ${body.detail}`;
+    try {
+      const answer = await fetch(stream.replace('/stream?', '/events?wait=0&'));
+      const body = await answer.json().catch(() => ({}));
+      status.textContent = `refused (${answer.status}): ${body.detail}`;
+    } catch {
+      // Down, or this origin is not one hookd allows (the browser cannot tell which).
+      status.textContent = 'hookd cannot be reached from this page';
+    }
   };
 </script>
 "#;
@@ -208,6 +214,7 @@ async fn customer_page_on_another_origin_flips_to_paid_and_shows_a_refused_token
         return;
     };
     let customer = serve_customer_page().await;
+    let stranger = serve_customer_page().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let hookd = Hookd::start(
         &dir.path().join("hookd.db"),
@@ -221,8 +228,8 @@ async fn customer_page_on_another_origin_flips_to_paid_and_shows_a_refused_token
         .as_str()
         .expect("token")
         .to_owned();
-    let page = |token: &str| {
-        let mut url = url::Url::parse(&customer).expect("origin");
+    let page_on = |origin: &str, token: &str| {
+        let mut url = url::Url::parse(origin).expect("origin");
         url.query_pairs_mut()
             .append_pair("hookd", &hookd.base)
             .append_pair("app", &shop)
@@ -230,6 +237,7 @@ async fn customer_page_on_another_origin_flips_to_paid_and_shows_a_refused_token
             .append_pair("order", "ord_1001");
         url.to_string()
     };
+    let page = |token: &str| page_on(&customer, token);
 
     browser.open(&page(&token)).await;
     browser
@@ -275,6 +283,19 @@ async fn customer_page_on_another_origin_flips_to_paid_and_shows_a_refused_token
     let status = status.as_str().expect("text");
     assert!(status.starts_with("refused (403):"), "{status}");
     assert!(status.contains("scoped to application"), "{status}");
+
+    // The same page with a good token, served from an origin hookd does not allow: the
+    // browser withholds the stream (no CORS headers for that origin).
+    browser.open(&page_on(&stranger, &token)).await;
+    browser
+        .wait(
+            &format!(
+                "{} === 'hookd cannot be reached from this page'",
+                text_of("status")
+            ),
+            WAIT,
+        )
+        .await;
     browser.close().await;
 }
 
