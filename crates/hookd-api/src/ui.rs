@@ -9,7 +9,7 @@
 //!   is checked by the API and the page has no data path of its own.
 //! - `GET /ui/assets/{file}`: the scripts and the stylesheet.
 //!
-//! **Invariant:** every answer carries a strict Content-Security-Policy (scripts, styles
+//! **Invariant:** every page and asset is sent with a strict Content-Security-Policy (scripts, styles
 //! and connections from this origin only, no inline script, no framing) and
 //! `Referrer-Policy: no-referrer`, because page addresses carry a token.
 
