@@ -1,6 +1,6 @@
 //! Browser access to one application: short-lived app tokens (`hookd_core::app_token`),
 //! minted by `POST /api/v1/auth/app-portal-access/{app}` (admin only, answered
-//! `{url, token}` as Svix answers it), and the middleware of the routes a token may use
+//! `{url, token}` as Svix answers it, `url` being the application's page under `/ui/`), and the middleware of the routes a token may use
 //! (the application's live stream and long-poll).
 //!
 //! A token is taken from `Authorization: Bearer` or, because a browser's EventSource
@@ -51,8 +51,8 @@ pub struct AppPortalAccessIn {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppPortalAccessOut {
-    /// Where a browser opens the application's live stream with this token (hookd has no
-    /// portal page yet).
+    /// hookd's page for the application, with this token: its events, live
+    /// (`/ui/app/{app}?token=…`).
     pub url: String,
     /// `hkat.…`: send as `Authorization: Bearer` or `?token=`.
     pub token: String,
@@ -89,11 +89,7 @@ pub async fn app_portal_access(
     let app = state.store.application(&app_id).await?;
     let expires_at = chrono::Utc::now().timestamp() + expiry;
     let token = app_token::issue(&state.config.app_token_key, &app.id, expires_at);
-    let url = format!(
-        "{}/api/v1/app/{}/stream?token={token}",
-        base_url(&headers),
-        app.id
-    );
+    let url = format!("{}/ui/app/{}?token={token}", base_url(&headers), app.id);
     Ok(Json(AppPortalAccessOut { url, token }))
 }
 

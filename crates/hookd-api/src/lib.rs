@@ -1,5 +1,6 @@
 //! hookd's HTTP API: the Svix-compatible send API under `/api/v1`, with bearer-token auth,
-//! idempotency keys, `{"code","detail"}` errors and a request body limit.
+//! idempotency keys, `{"code","detail"}` errors and a request body limit; the inbound
+//! `/in/{source}` route; and the web pages under `/ui/` (`ui`), clients of the same API.
 //!
 //! **API boundary:** handlers reach data only through `hookd_store::Store`. Wire types
 //! (`…In`/`…Out`) live here and nowhere else; the domain records come from `hookd-core`.
@@ -33,6 +34,7 @@ mod schema;
 pub mod source;
 mod state;
 pub mod stream;
+pub mod ui;
 mod validate;
 mod wire;
 
@@ -223,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api.merge(live).merge(bins).merge(public))
         .route("/metrics", get(metrics::serve))
         .merge(inbound)
+        .merge(ui::routes())
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit))

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bins;
+mod browser;
 mod burst;
 mod cluster;
 mod commands;
@@ -12,6 +13,7 @@ mod limits;
 mod multinode;
 mod observability;
 mod operational;
+mod pages;
 mod peers;
 mod postgres;
 mod provider_peers;

@@ -627,7 +627,7 @@ async fn app_tokens_open_one_application_only() {
     assert!(token.starts_with("hkat."), "{token}");
     let url = access["url"].as_str().unwrap();
     assert!(
-        url.ends_with(&format!("/api/v1/app/{app_a}/stream?token={token}")),
+        url.ends_with(&format!("/ui/app/{app_a}?token={token}")),
         "{url}"
     );
 
@@ -649,7 +649,15 @@ async fn app_tokens_open_one_application_only() {
     // Its own application: events with the header, the stream with ?token= (EventSource).
     let (status, body) = get(format!("/api/v1/app/{app_a}/events"), Some(token.clone())).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let response = server.client.get(url).send().await.unwrap();
+    let response = server
+        .client
+        .get(format!(
+            "{}/api/v1/app/{app_a}/stream?token={token}",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let mut stream = SseClient::over(Source::Reqwest(response));
     stream.until_ready().await;
