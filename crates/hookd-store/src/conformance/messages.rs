@@ -137,6 +137,66 @@ pub async fn message_event_id_conflict_is_per_application(store: Arc<dyn Store>)
     assert_eq!(store.message(&app_b.id, "evt-1").await.unwrap(), elsewhere);
 }
 
+/// Many publishes at once (a backend may write them together) each get the answer that
+/// belongs to their own message: a taken `eventId` is `Conflict` and a missing
+/// application `NotFound` for that message alone, and every other message is written
+/// with its deliveries.
+pub async fn concurrent_publishes_each_get_their_own_answer(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 2).await;
+    let targets: Vec<_> = endpoints.iter().map(|endpoint| endpoint.id.clone()).collect();
+    let taken = fixtures::message_with_event_id(&application.id, "user.created", "evt-taken");
+    store.create_message(&taken, &targets).await.unwrap();
+
+    let mut messages: Vec<_> = (0..40)
+        .map(|_| fixtures::message(&application.id, "user.created", r#"{"n":1}"#))
+        .collect();
+    messages[7] = fixtures::message_with_event_id(&application.id, "user.created", "evt-taken");
+    messages[19] = fixtures::message(&fixtures::application_id(), "user.created", "{}");
+    messages[23] = fixtures::message_with_event_id(&application.id, "user.created", "evt-new");
+    let mut publishes = tokio::task::JoinSet::new();
+    for (index, message) in messages.iter().enumerate() {
+        let (store, message, targets) = (Arc::clone(&store), message.clone(), targets.clone());
+        publishes.spawn(async move { (index, store.create_message(&message, &targets).await) });
+    }
+    let mut answers = publishes.join_all().await;
+    answers.sort_by_key(|(index, _)| *index);
+
+    for (index, answer) in answers {
+        let message = &messages[index];
+        match index {
+            7 => {
+                expect_conflict(answer);
+            }
+            19 => expect_not_found(answer, "application"),
+            _ => {
+                answer.unwrap_or_else(|error| panic!("publish {index} failed: {error}"));
+                assert_eq!(
+                    &store
+                        .message(&application.id, message.id.as_str())
+                        .await
+                        .unwrap(),
+                    message
+                );
+                for endpoint_id in &targets {
+                    store
+                        .delivery(&application.id, &message.id, endpoint_id)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+    expect_not_found(
+        store.message(&application.id, messages[7].id.as_str()).await,
+        "message",
+    );
+    assert_eq!(store.message(&application.id, "evt-taken").await.unwrap(), taken);
+    assert_eq!(
+        store.message(&application.id, "evt-new").await.unwrap(),
+        messages[23]
+    );
+}
+
 /// Publishing into an application that does not exist is `NotFound`.
 pub async fn create_message_for_missing_application_is_not_found(store: Arc<dyn Store>) {
     let message = fixtures::message(&fixtures::application_id(), "a.b", "{}");
