@@ -499,7 +499,12 @@ pub async fn record_outcomes_without_health_changes(store: Arc<dyn Store>) {
     // Only the stale lease's delivery is still leased; the others were given back.
     for (claim, leased) in claims.iter().zip([false, false, false, true]) {
         let lease = store.lease_of(&claim.delivery.id).await.unwrap();
-        assert_eq!(lease.is_some(), leased, "lease of delivery {}", claim.delivery.id);
+        assert_eq!(
+            lease.is_some(),
+            leased,
+            "lease of delivery {}",
+            claim.delivery.id
+        );
     }
     let attempts = store
         .list_attempts(
