@@ -188,21 +188,6 @@ pub(crate) async fn list_endpoints(
         .await
 }
 
-pub(crate) async fn active_endpoints(
-    db: &Db,
-    app_id: &ApplicationId,
-) -> StoreResult<Vec<Endpoint>> {
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM endpoints e \
-         WHERE e.app_id = $1 AND NOT e.disabled ORDER BY e.id"
-    );
-    db.query(&sql, &[&app_id.as_str()])
-        .await?
-        .iter()
-        .map(endpoint_from_row)
-        .collect()
-}
-
 pub(crate) async fn update_endpoint(db: &Db, endpoint: &Endpoint) -> StoreResult<()> {
     let sql = "UPDATE endpoints SET uid = $3, url = $4, description = $5, disabled = $6, \
         event_types = $7, channels = $8, throttle_rate = $9, metadata = $10, headers = $11, \

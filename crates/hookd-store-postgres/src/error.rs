@@ -114,6 +114,20 @@ pub(crate) fn is_transient(error: &tokio_postgres::Error) -> bool {
     )
 }
 
+/// `error` once more, for another caller of a grouped statement: the same kind and
+/// words, the source kept as text (a PostgreSQL error cannot be cloned).
+pub(crate) fn copy_of(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::NotFound(what) => StoreError::NotFound(what),
+        StoreError::Conflict(detail) => StoreError::Conflict(detail.clone()),
+        StoreError::Unavailable { detail, source } => StoreError::Unavailable {
+            detail: detail.clone(),
+            source: source.as_ref().map(|source| source.to_string().into()),
+        },
+        StoreError::Internal(source) => StoreError::Internal(source.to_string().into()),
+    }
+}
+
 /// The record a foreign-key violation says is missing.
 fn missing_record(constraint: &str) -> Option<&'static str> {
     Some(match constraint {

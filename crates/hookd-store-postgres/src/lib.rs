@@ -2,7 +2,9 @@
 //! database that any number of hookd nodes share.
 //!
 //! Shape: a deadpool of tokio-postgres connections serves every call; most operations
-//! are one statement (one round trip, one implicit transaction). The delivery queue is
+//! are one statement (one round trip, one implicit transaction); concurrent publishes
+//! share one (group commit, see `publisher`), and so do their endpoint lookups (see
+//! `endpoint_lookups`). The delivery queue is
 //! the `deliveries` table: claims lease rows with `FOR UPDATE SKIP LOCKED` (see `queue`),
 //! and a dedicated `LISTEN hookd_work` connection wakes workers when another node
 //! publishes (see `wakeups`). The schema is migrated when a store connects (see
@@ -20,12 +22,14 @@
 mod applications;
 mod bins;
 mod db;
+mod endpoint_lookups;
 mod error;
 mod event_types;
 mod messages;
 mod migrate;
 mod observability;
 mod pagination;
+mod publisher;
 #[cfg(all(test, feature = "testing"))]
 mod query_plans;
 mod queue;
@@ -63,6 +67,8 @@ use hookd_store::{CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest}
 use tokio::sync::{broadcast, Notify};
 
 use crate::db::Db;
+use crate::endpoint_lookups::EndpointLookups;
+use crate::publisher::Publisher;
 use crate::setup::Settings;
 use crate::wakeups::Wakeups;
 
@@ -98,7 +104,9 @@ impl Default for PostgresOptions {
 /// Share it behind an `Arc`; dropping it closes its pool and stops its LISTEN task.
 /// Several stores (on several nodes, or in one process) may use one database at once.
 pub struct PostgresStore {
-    db: Db,
+    db: Arc<Db>,
+    publisher: Publisher,
+    endpoint_lookups: EndpointLookups,
     wakeups: Wakeups,
     options: PostgresOptions,
     database: Option<String>,
@@ -142,8 +150,11 @@ impl PostgresStore {
         let server: Arc<str> = Arc::from(settings.server.as_str());
         let wakeups = Wakeups::start(settings.listener_config(), Arc::clone(&server)).await?;
         tracing::debug!(server = %server, pool_size = options.pool_size, "connected to PostgreSQL");
+        let db = Arc::new(Db::new(pool, server, options.pool_size.max(1)));
         Ok(PostgresStore {
-            db: Db::new(pool, server, options.pool_size.max(1)),
+            publisher: Publisher::start(Arc::clone(&db)),
+            endpoint_lookups: EndpointLookups::start(Arc::clone(&db)),
+            db,
             wakeups,
             options,
             database: settings.config.get_dbname().map(str::to_owned),
@@ -208,7 +219,7 @@ impl Store for PostgresStore {
     }
 
     async fn active_endpoints(&self, app_id: &ApplicationId) -> StoreResult<Vec<Endpoint>> {
-        applications::active_endpoints(&self.db, app_id).await
+        self.endpoint_lookups.active_endpoints(app_id).await
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
@@ -261,7 +272,7 @@ impl Store for PostgresStore {
         message: &Message,
         endpoint_ids: &[EndpointId],
     ) -> StoreResult<()> {
-        let n_deliveries = messages::create_message(&self.db, message, endpoint_ids).await?;
+        let n_deliveries = self.publisher.publish(message, endpoint_ids).await?;
         if n_deliveries > 0 {
             self.wakeups.work_committed();
         }

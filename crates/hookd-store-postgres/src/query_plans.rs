@@ -141,8 +141,8 @@ async fn every_listing_and_queue_query_uses_an_index() {
 
     let limit: i64 = 10;
     let prefix = "token.".to_owned();
-    let claim = plan(&client, CLAIM_SQL, &[&t0, &limit, &prefix, &t0]).await;
-    assert_indexed(&claim, CLAIM_SQL, Some("deliveries_due"));
+    let claim = plan(&client, &CLAIM_SQL, &[&t0, &limit, &prefix, &t0]).await;
+    assert_indexed(&claim, &CLAIM_SQL, Some("deliveries_due"));
     let depth = plan(&client, QUEUE_DEPTH_SQL, &[&t0]).await;
     assert_indexed(&depth, QUEUE_DEPTH_SQL, Some("deliveries_due"));
     let metrics_sql = crate::observability::QUEUE_METRICS_SQL;

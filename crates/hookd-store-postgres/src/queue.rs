@@ -8,28 +8,31 @@
 //! - A delivery changes only under its current lease token: an outcome or release
 //!   carrying any other token touches nothing but the attempt log. Each claim issues a
 //!   fresh random token per delivery.
-//! - An outcome is one statement (attempt, delivery, endpoint health together); a batch
-//!   of outcomes is one transaction that takes endpoint row locks in endpoint order, so
-//!   concurrent batches cannot deadlock each other.
+//! - A claim is one statement: it leases, and returns each leased delivery with its
+//!   message and endpoint, read in the same snapshot.
+//! - An outcome is one statement (attempt, delivery, endpoint health together). A batch
+//!   of outcomes that all leave their endpoints unchanged is one statement over arrays
+//!   (no endpoint row is locked); any other batch is one transaction that takes endpoint
+//!   row locks in endpoint order, so concurrent batches cannot deadlock each other.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use deadpool_postgres::Client;
 use futures::future::join_all;
-use hookd_core::model::{Attempt, Delivery, Endpoint, Message, MessageStatus};
+use hookd_core::model::{Attempt, MessageStatus};
 use hookd_core::Timestamp;
 use hookd_store::{
     ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OutcomeRecord, StoreResult,
 };
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Row;
 
 use crate::db::{Db, Params};
 use crate::error::is_transient;
 use crate::rows::{
-    delivery_from_row, endpoint_from_row, get, message_from_row, status_code, trigger_code,
-    ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
+    delivery_from_row, endpoint_from_row_at, get, message_from_row_at, status_code, trigger_code,
+    DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
 };
 
 /// How often a statement that lost a deadlock (or raced a delete) is run again before
@@ -37,22 +40,37 @@ use crate::rows::{
 const MAX_TRIES: u32 = 3;
 
 /// The claim: lock up to `$2` due, unfinished, unleased (or lease-expired) deliveries,
-/// oldest due first, skipping rows another claim has locked right now, then lease them.
-/// The CTE is MATERIALIZED so the locking subquery runs exactly once; it walks the
-/// `deliveries_due` partial index in order. RETURNING lists the columns
-/// `delivery_from_row` reads, then the new token (column 10).
-pub(crate) const CLAIM_SQL: &str = "WITH due AS MATERIALIZED ( \
-        SELECT id FROM deliveries \
-        WHERE status IN (1, 3) AND next_attempt_at <= $1 \
-          AND (lease_expires_at IS NULL OR lease_expires_at <= $1) \
-        ORDER BY next_attempt_at, id \
-        LIMIT $2 \
-        FOR UPDATE SKIP LOCKED \
-    ) \
-    UPDATE deliveries d SET lease_token = $3 || d.id, lease_expires_at = $4 \
-    FROM due WHERE d.id = due.id \
-    RETURNING d.id, d.app_id, d.msg_id, d.endpoint_id, d.status, d.n_attempts, \
-        d.trigger_type, d.next_attempt_at, d.created_at, d.updated_at, d.lease_token";
+/// oldest due first, skipping rows another claim has locked right now, then lease them
+/// and return each with its message and endpoint, all in one statement (one round trip,
+/// one commit). The CTE is MATERIALIZED so the locking subquery runs exactly once; it
+/// walks the `deliveries_due` partial index in order. Columns: [`DELIVERY_COLUMNS`]
+/// (0..=9), the new token (10), [`MESSAGE_COLUMNS`] (from 11), [`ENDPOINT_COLUMNS`]
+/// (after those). A delivery whose message or endpoint was deleted meanwhile is leased
+/// but not returned: there is nothing left to attempt.
+pub(crate) static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH due AS MATERIALIZED ( \
+            SELECT id FROM deliveries \
+            WHERE status IN (1, 3) AND next_attempt_at <= $1 \
+              AND (lease_expires_at IS NULL OR lease_expires_at <= $1) \
+            ORDER BY next_attempt_at, id \
+            LIMIT $2 \
+            FOR UPDATE SKIP LOCKED \
+        ), leased AS ( \
+            UPDATE deliveries d SET lease_token = $3 || d.id, lease_expires_at = $4 \
+            FROM due WHERE d.id = due.id \
+            RETURNING {DELIVERY_COLUMNS}, d.lease_token \
+        ) \
+        SELECT d.*, {MESSAGE_COLUMNS}, {ENDPOINT_COLUMNS} \
+        FROM leased d JOIN messages m ON m.id = d.msg_id \
+        JOIN endpoints e ON e.id = d.endpoint_id"
+    )
+});
+
+/// Where the message's columns start in a row of [`CLAIM_SQL`].
+const CLAIM_MESSAGE_AT: usize = 11;
+/// Where the endpoint's columns start in a row of [`CLAIM_SQL`].
+const CLAIM_ENDPOINT_AT: usize = CLAIM_MESSAGE_AT + 8;
 
 /// Leases up to `limit` due deliveries until `now + lease` and returns them, oldest due
 /// first, each with its message and endpoint.
@@ -65,23 +83,6 @@ pub(crate) async fn claim_due_deliveries(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let client = db.client().await?;
-    let leased = lease_due(db, &client, now, lease, limit).await?;
-    if leased.is_empty() {
-        return Ok(Vec::new());
-    }
-    with_records(db, &client, leased).await
-}
-
-/// The claim statement: leases due deliveries; returns each with its token, oldest due
-/// first.
-async fn lease_due(
-    db: &Db,
-    client: &Client,
-    now: Timestamp,
-    lease: Duration,
-    limit: usize,
-) -> StoreResult<Vec<(Delivery, String)>> {
     let expires_at = chrono::Duration::from_std(lease)
         .ok()
         .and_then(|lease| now.checked_add_signed(lease))
@@ -90,69 +91,27 @@ async fn lease_due(
     // Tokens are this claim's random prefix plus the delivery id: unguessable, and
     // distinct per delivery and per claim.
     let token_prefix = new_token_prefix();
-    let claim = db.prepare(client, CLAIM_SQL).await?;
-    let rows = client
-        .query(&claim, &[&now, &limit, &token_prefix, &expires_at])
-        .await
-        .map_err(|error| db.error(error))?;
-    let mut leased = Vec::with_capacity(rows.len());
+    let rows = db
+        .query(&CLAIM_SQL, &[&now, &limit, &token_prefix, &expires_at])
+        .await?;
+    let mut claimed = Vec::with_capacity(rows.len());
     for row in &rows {
-        leased.push((delivery_from_row(row)?, get::<String>(row, 10)?));
-    }
-    // RETURNING has no order; the contract is oldest due first.
-    leased.sort_by(|(a, _), (b, _)| {
-        (a.next_attempt_at, a.id.as_str()).cmp(&(b.next_attempt_at, b.id.as_str()))
-    });
-    Ok(leased)
-}
-
-/// Fetches the messages and endpoints of leased deliveries, one query for each.
-async fn with_records(
-    db: &Db,
-    client: &Client,
-    leased: Vec<(Delivery, String)>,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    let msg_ids: Vec<&str> = leased.iter().map(|(d, _)| d.msg_id.as_str()).collect();
-    let endpoint_ids: Vec<&str> = leased.iter().map(|(d, _)| d.endpoint_id.as_str()).collect();
-    let messages_sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ANY($1)");
-    let endpoints_sql = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints e WHERE e.id = ANY($1)");
-    let messages_statement = db.prepare(client, &messages_sql).await?;
-    let endpoints_statement = db.prepare(client, &endpoints_sql).await?;
-    // Both lookups are sent before either answer is awaited (tokio-postgres pipelines
-    // concurrent queries on one connection): one round trip for the two.
-    let (message_params, endpoint_params) = ([&msg_ids as _], [&endpoint_ids as _]);
-    let (message_rows, endpoint_rows) = futures::try_join!(
-        client.query(&messages_statement, &message_params),
-        client.query(&endpoints_statement, &endpoint_params),
-    )
-    .map_err(|error| db.error(error))?;
-    let messages = by_id(&message_rows, message_from_row, |m: &Message| {
-        m.id.to_string()
-    })?;
-    let endpoints = by_id(&endpoint_rows, endpoint_from_row, |e: &Endpoint| {
-        e.id.to_string()
-    })?;
-
-    let mut claimed = Vec::with_capacity(leased.len());
-    for (delivery, token) in leased {
-        // A message or endpoint deleted since the claim took its deliveries with it:
-        // there is nothing left to attempt.
-        let (Some(message), Some(endpoint)) = (
-            messages.get(delivery.msg_id.as_str()),
-            endpoints.get(delivery.endpoint_id.as_str()),
-        ) else {
-            continue;
-        };
+        let delivery = delivery_from_row(row)?;
         claimed.push(ClaimedDelivery {
             lease: Lease {
                 delivery_id: delivery.id.clone(),
-                token,
+                token: get::<String>(row, 10)?,
             },
-            message: message.clone(),
-            endpoint: endpoint.clone(),
+            message: message_from_row_at(row, CLAIM_MESSAGE_AT)?,
+            endpoint: endpoint_from_row_at(row, CLAIM_ENDPOINT_AT)?,
             delivery,
         });
     }
+    // RETURNING has no order; the contract is oldest due first.
+    claimed.sort_by(|a, b| {
+        (a.delivery.next_attempt_at, a.delivery.id.as_str())
+            .cmp(&(b.delivery.next_attempt_at, b.delivery.id.as_str()))
+    });
     Ok(claimed)
 }
 
@@ -178,6 +137,12 @@ pub(crate) async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Store
         [record] => return Ok(vec![record_outcome(db, record).await?]),
         _ => {}
     }
+    if records
+        .iter()
+        .all(|record| matches!(record.endpoint_health, EndpointHealth::Unchanged))
+    {
+        return record_plain_outcomes(db, records).await;
+    }
     // Endpoint rows are the only rows two batches can both lock (each delivery is leased
     // to one worker), so taking them in one global order rules out deadlocks.
     let mut order: Vec<usize> = (0..records.len()).collect();
@@ -201,6 +166,148 @@ pub(crate) async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Store
         held[index] = held_in_order[position];
     }
     Ok(held)
+}
+
+/// Outcomes that leave their endpoints as they are (the common case: successes on a
+/// healthy endpoint) in one statement over arrays: every delivery update and attempt
+/// insert of the batch at once, one commit, and no endpoint row touched (so no lock
+/// order to keep).
+const PLAIN_OUTCOMES_SQL: &str = "WITH input AS ( \
+        SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::timestamptz[], \
+            $5::integer[], $6::timestamptz[]) \
+            AS i (id, token, status, next_attempt_at, tried, updated_at) \
+    ), held AS ( \
+        UPDATE deliveries d SET status = i.status, next_attempt_at = i.next_attempt_at, \
+            n_attempts = d.n_attempts + i.tried, lease_token = NULL, \
+            lease_expires_at = NULL, updated_at = i.updated_at \
+        FROM input i WHERE d.id = i.id AND d.lease_token = i.token \
+        RETURNING d.id \
+    ), attempt AS ( \
+        INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, \
+            response_status_code, response, response_duration_ms, trigger_type, \
+            request_headers, created_at) \
+        SELECT a.id, a.app_id, a.msg_id, a.endpoint_id, a.url, a.status, \
+            a.response_status_code, a.response, a.response_duration_ms, a.trigger_type, \
+            a.request_headers, a.created_at \
+        FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+            $12::text[], $13::smallint[], $14::integer[], $15::text[], $16::bigint[], \
+            $17::smallint[], $18::jsonb[], $19::timestamptz[]) \
+            AS a (delivery_id, id, app_id, msg_id, endpoint_id, url, status, \
+                response_status_code, response, response_duration_ms, trigger_type, \
+                request_headers, created_at) \
+        WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = a.delivery_id) \
+        ON CONFLICT (id) DO NOTHING \
+    ) \
+    SELECT id FROM held";
+
+/// [`PLAIN_OUTCOMES_SQL`] for `records`; returns, per record, whether its lease was held.
+async fn record_plain_outcomes(db: &Db, records: &[OutcomeRecord]) -> StoreResult<Vec<bool>> {
+    let mut ids = Vec::with_capacity(records.len());
+    let mut tokens = Vec::with_capacity(records.len());
+    let mut statuses = Vec::with_capacity(records.len());
+    let mut next_attempts = Vec::with_capacity(records.len());
+    let mut tried = Vec::with_capacity(records.len());
+    let mut updated = Vec::with_capacity(records.len());
+    let mut attempts = AttemptColumns::default();
+    for record in records {
+        let (status, next_attempt_at) = delivery_change(&record.delivery);
+        ids.push(record.lease.delivery_id.as_str());
+        tokens.push(record.lease.token.as_str());
+        statuses.push(status_code(status));
+        next_attempts.push(next_attempt_at);
+        tried.push(i32::from(record.attempt.is_some()));
+        updated.push(record.now);
+        if let Some(attempt) = &record.attempt {
+            attempts.push(record.lease.delivery_id.as_str(), attempt);
+        }
+    }
+    let a = &attempts;
+    let params: [&(dyn ToSql + Sync); 19] = [
+        &ids,
+        &tokens,
+        &statuses,
+        &next_attempts,
+        &tried,
+        &updated,
+        &a.delivery_ids,
+        &a.ids,
+        &a.app_ids,
+        &a.msg_ids,
+        &a.endpoint_ids,
+        &a.urls,
+        &a.statuses,
+        &a.response_status_codes,
+        &a.responses,
+        &a.response_durations_ms,
+        &a.triggers,
+        &a.request_headers,
+        &a.created,
+    ];
+    let mut tries = 0;
+    let rows = loop {
+        tries += 1;
+        match db.try_query(PLAIN_OUTCOMES_SQL, &params).await? {
+            Ok(rows) => break rows,
+            Err(error) if is_transient(&error) && tries < MAX_TRIES => continue,
+            Err(error) => return Err(db.error(error)),
+        }
+    };
+    let mut held_ids = HashSet::with_capacity(rows.len());
+    for row in &rows {
+        held_ids.insert(get::<String>(row, 0)?);
+    }
+    Ok(records
+        .iter()
+        .map(|record| held_ids.contains(record.lease.delivery_id.as_str()))
+        .collect())
+}
+
+/// The attempts of a batch of outcomes, column by column (the arrays
+/// [`PLAIN_OUTCOMES_SQL`] unnests), each with the delivery it belongs to.
+#[derive(Default)]
+struct AttemptColumns<'a> {
+    delivery_ids: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    app_ids: Vec<&'a str>,
+    msg_ids: Vec<&'a str>,
+    endpoint_ids: Vec<&'a str>,
+    urls: Vec<String>,
+    statuses: Vec<i16>,
+    response_status_codes: Vec<i32>,
+    responses: Vec<String>,
+    response_durations_ms: Vec<i64>,
+    triggers: Vec<i16>,
+    request_headers: Vec<Json<&'a BTreeMap<String, String>>>,
+    created: Vec<Timestamp>,
+}
+
+impl<'a> AttemptColumns<'a> {
+    fn push(&mut self, delivery_id: &'a str, attempt: &'a Attempt) {
+        self.delivery_ids.push(delivery_id);
+        self.ids.push(attempt.id.as_str());
+        self.app_ids.push(attempt.app_id.as_str());
+        self.msg_ids.push(attempt.msg_id.as_str());
+        self.endpoint_ids.push(attempt.endpoint_id.as_str());
+        self.urls.push(without_nul(&attempt.url));
+        self.statuses.push(status_code(attempt.status));
+        self.response_status_codes
+            .push(i32::from(attempt.response_status_code));
+        self.responses.push(without_nul(&attempt.response));
+        self.response_durations_ms
+            .push(i64::try_from(attempt.response_duration_ms).unwrap_or(i64::MAX));
+        self.triggers.push(trigger_code(attempt.trigger));
+        self.request_headers.push(Json(&attempt.request_headers));
+        self.created.push(attempt.created_at);
+    }
+}
+
+/// The status and next due time an outcome gives its delivery.
+fn delivery_change(outcome: &DeliveryOutcome) -> (MessageStatus, Option<Timestamp>) {
+    match outcome {
+        DeliveryOutcome::Succeeded => (MessageStatus::Success, None),
+        DeliveryOutcome::RetryAt(due_at) => (MessageStatus::Sending, Some(*due_at)),
+        DeliveryOutcome::Failed => (MessageStatus::Fail, None),
+    }
 }
 
 /// Gives a leased delivery back, due at `due_at`; returns whether the lease was current
@@ -264,11 +371,7 @@ async fn run_in_transaction(
 ///   so a busy healthy endpoint's row is not rewritten on every success.
 fn outcome_statement(record: &OutcomeRecord) -> (String, Params) {
     let mut params = Params::default();
-    let (status, next_attempt_at) = match &record.delivery {
-        DeliveryOutcome::Succeeded => (MessageStatus::Success, None),
-        DeliveryOutcome::RetryAt(due_at) => (MessageStatus::Sending, Some(*due_at)),
-        DeliveryOutcome::Failed => (MessageStatus::Fail, None),
-    };
+    let (status, next_attempt_at) = delivery_change(&record.delivery);
     let id = params.bind(record.lease.delivery_id.to_string());
     let token = params.bind(record.lease.token.clone());
     let status = params.bind(status_code(status));
@@ -364,16 +467,6 @@ fn endpoint_key(record: &OutcomeRecord) -> &str {
 /// becomes U+FFFD (SQLite keeps it as is).
 fn without_nul(text: &str) -> String {
     text.replace('\0', "\u{fffd}")
-}
-
-fn by_id<T>(
-    rows: &[Row],
-    map: impl Fn(&Row) -> StoreResult<T>,
-    key_of: impl Fn(&T) -> String,
-) -> StoreResult<HashMap<String, T>> {
-    rows.iter()
-        .map(|row| map(row).map(|item| (key_of(&item), item)))
-        .collect()
 }
 
 /// A random prefix for lease tokens: each token is the prefix followed by the delivery id,

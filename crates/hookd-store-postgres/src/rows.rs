@@ -68,7 +68,12 @@ pub(crate) fn application_from_row(row: &Row) -> StoreResult<Application> {
 }
 
 pub(crate) fn endpoint_from_row(row: &Row) -> StoreResult<Endpoint> {
-    let scheme: String = get(row, 13)?;
+    endpoint_from_row_at(row, 0)
+}
+
+/// An endpoint whose [`ENDPOINT_COLUMNS`] start at column `first`.
+pub(crate) fn endpoint_from_row_at(row: &Row, first: usize) -> StoreResult<Endpoint> {
+    let scheme: String = get(row, first + 13)?;
     let signature_scheme = SignatureScheme::parse(&scheme).ok_or_else(|| {
         internal(MachineryError::UnknownValue {
             column: "endpoints.signature_scheme",
@@ -76,25 +81,25 @@ pub(crate) fn endpoint_from_row(row: &Row) -> StoreResult<Endpoint> {
         })
     })?;
     Ok(Endpoint {
-        id: EndpointId::from_trusted(get(row, 0)?),
-        app_id: ApplicationId::from_trusted(get(row, 1)?),
-        uid: get(row, 2)?,
-        url: get(row, 3)?,
-        description: get(row, 4)?,
-        disabled: get(row, 5)?,
-        event_types: opt_json(row, 6)?,
-        channels: opt_json(row, 7)?,
-        throttle_rate: opt_u16(row, 8, "endpoints.throttle_rate")?,
-        metadata: json(row, 9)?,
-        headers: json(row, 10)?,
-        secret: get(row, 11)?,
-        retired_secrets: json(row, 12)?,
+        id: EndpointId::from_trusted(get(row, first)?),
+        app_id: ApplicationId::from_trusted(get(row, first + 1)?),
+        uid: get(row, first + 2)?,
+        url: get(row, first + 3)?,
+        description: get(row, first + 4)?,
+        disabled: get(row, first + 5)?,
+        event_types: opt_json(row, first + 6)?,
+        channels: opt_json(row, first + 7)?,
+        throttle_rate: opt_u16(row, first + 8, "endpoints.throttle_rate")?,
+        metadata: json(row, first + 9)?,
+        headers: json(row, first + 10)?,
+        secret: get(row, first + 11)?,
+        retired_secrets: json(row, first + 12)?,
         signature_scheme,
-        signature_header: get(row, 14)?,
-        failing_since: get(row, 15)?,
-        created_at: get(row, 16)?,
-        updated_at: get(row, 17)?,
-        forward_source_headers: get(row, 18)?,
+        signature_header: get(row, first + 14)?,
+        failing_since: get(row, first + 15)?,
+        created_at: get(row, first + 16)?,
+        updated_at: get(row, first + 17)?,
+        forward_source_headers: get(row, first + 18)?,
     })
 }
 
@@ -113,16 +118,21 @@ pub(crate) fn event_type_from_row(row: &Row) -> StoreResult<EventType> {
 }
 
 pub(crate) fn message_from_row(row: &Row) -> StoreResult<Message> {
+    message_from_row_at(row, 0)
+}
+
+/// A message whose [`MESSAGE_COLUMNS`] start at column `first`.
+pub(crate) fn message_from_row_at(row: &Row, first: usize) -> StoreResult<Message> {
     Ok(Message {
-        id: MessageId::from_trusted(get(row, 0)?),
-        app_id: ApplicationId::from_trusted(get(row, 1)?),
-        event_id: get(row, 2)?,
-        event_type: get(row, 3)?,
-        payload: get(row, 4)?,
-        channels: json(row, 5)?,
-        tags: json(row, 6)?,
-        source_headers: opt_json(row, 8)?.unwrap_or_default(),
-        created_at: get(row, 7)?,
+        id: MessageId::from_trusted(get(row, first)?),
+        app_id: ApplicationId::from_trusted(get(row, first + 1)?),
+        event_id: get(row, first + 2)?,
+        event_type: get(row, first + 3)?,
+        payload: get(row, first + 4)?,
+        channels: json(row, first + 5)?,
+        tags: json(row, first + 6)?,
+        source_headers: opt_json(row, first + 8)?.unwrap_or_default(),
+        created_at: get(row, first + 7)?,
     })
 }
 

@@ -35,7 +35,8 @@ use hookd_store::{StoreError, StoreResult};
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{AsyncMessage, Config, Connection, NoTls, Socket};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, Config, Connection, NoTls, Socket, Statement};
 
 use crate::error::{self, unavailable, MachineryError};
 
@@ -197,7 +198,13 @@ struct Receivers {
 struct Listener {
     client: tokio_postgres::Client,
     driver: JoinHandle<Option<tokio_postgres::Error>>,
+    /// [`ANNOUNCE_SQL`], prepared once per connection.
+    announce_statement: Option<Statement>,
 }
+
+/// Sends notifications, channel by channel (`$1`) with their payloads (`$2`).
+const ANNOUNCE_SQL: &str = "SELECT pg_notify(channel, payload) \
+    FROM unnest($1::text[], $2::text[]) AS n (channel, payload)";
 
 impl Listener {
     async fn connect(
@@ -212,7 +219,11 @@ impl Listener {
                 .map_err(|error| error::map(server, error))?;
             let own_pid = Arc::new(AtomicI32::new(0));
             let driver = tokio::spawn(drive(connection, receivers.clone(), Arc::clone(&own_pid)));
-            let listener = Listener { client, driver };
+            let mut listener = Listener {
+                client,
+                driver,
+                announce_statement: None,
+            };
             // Our own announcements come back to us; this node already woke for them.
             let row = listener
                 .client
@@ -228,6 +239,12 @@ impl Listener {
                 ))
                 .await
                 .map_err(|error| error::map(server, error))?;
+            let announce = listener
+                .client
+                .prepare(ANNOUNCE_SQL)
+                .await
+                .map_err(|error| error::map(server, error))?;
+            listener.announce_statement = Some(announce);
             Ok(listener)
         };
         match tokio::time::timeout(CONNECT_LIMIT, connecting).await {
@@ -250,28 +267,8 @@ impl Listener {
                     };
                 }
                 () = announce.wake.notified() => {
-                    if announce.work.swap(false, Ordering::AcqRel) {
-                        if let Err(error) = self.client.batch_execute(&format!("NOTIFY {CHANNEL}")).await {
-                            return error::map(server, error);
-                        }
-                    }
-                    for (channel, ids) in [
-                        (MESSAGES_CHANNEL, announce.take_applications()),
-                        (BINS_CHANNEL, announce.take_bins()),
-                    ] {
-                        if ids.is_empty() {
-                            continue;
-                        }
-                        let sent = self
-                            .client
-                            .execute(
-                                "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id",
-                                &[&channel, &ids],
-                            )
-                            .await;
-                        if let Err(error) = sent {
-                            return error::map(server, error);
-                        }
+                    if let Err(error) = self.announce(announce).await {
+                        return error::map(server, error);
                     }
                 }
                 _ = health.tick() => {
@@ -283,6 +280,36 @@ impl Listener {
                 }
             }
         }
+    }
+}
+
+impl Listener {
+    /// Sends what `announce` holds, work and committed messages together, as one
+    /// statement (one round trip, one commit), or nothing if it holds nothing.
+    async fn announce(&self, announce: &Announcements) -> Result<(), tokio_postgres::Error> {
+        let mut channels = Vec::new();
+        let mut payloads = Vec::new();
+        if announce.work.swap(false, Ordering::AcqRel) {
+            channels.push(CHANNEL);
+            payloads.push(String::new());
+        }
+        for app_id in announce.take_applications() {
+            channels.push(MESSAGES_CHANNEL);
+            payloads.push(app_id);
+        }
+        for bin_id in announce.take_bins() {
+            channels.push(BINS_CHANNEL);
+            payloads.push(bin_id);
+        }
+        if channels.is_empty() {
+            return Ok(());
+        }
+        let params: [&(dyn ToSql + Sync); 2] = [&channels, &payloads];
+        match &self.announce_statement {
+            Some(statement) => self.client.execute(statement, &params).await,
+            None => self.client.execute(ANNOUNCE_SQL, &params).await,
+        }
+        .map(drop)
     }
 }
 

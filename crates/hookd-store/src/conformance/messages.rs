@@ -8,7 +8,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookd_core::model::{MessageStatus, TriggerType};
+use hookd_core::ids::EndpointId;
+use hookd_core::model::{Message, MessageStatus, TriggerType};
 
 use super::{app_with_endpoints, expect_conflict, expect_not_found, fixtures, publish_at};
 use crate::{
@@ -191,6 +192,100 @@ pub async fn message_event_id_conflict_is_per_application(store: Arc<dyn Store>)
     let elsewhere = fixtures::message_with_event_id(&app_b.id, "user.created", "evt-1");
     store.create_message(&elsewhere, &[]).await.unwrap();
     assert_eq!(store.message(&app_b.id, "evt-1").await.unwrap(), elsewhere);
+}
+
+/// Many publishes at once (a backend may write them together) each get the answer that
+/// belongs to their own message: a taken `eventId` is `Conflict` and a missing
+/// application `NotFound` for that message alone, and every other message is written
+/// with its deliveries.
+pub async fn concurrent_publishes_each_get_their_own_answer(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 2).await;
+    let targets: Vec<_> = endpoints
+        .iter()
+        .map(|endpoint| endpoint.id.clone())
+        .collect();
+    let taken = fixtures::message_with_event_id(&application.id, "user.created", "evt-taken");
+    store.create_message(&taken, &targets).await.unwrap();
+
+    let new_messages = || -> Vec<_> {
+        (0..40)
+            .map(|_| fixtures::message(&application.id, "user.created", r#"{"n":1}"#))
+            .collect()
+    };
+    // All good, then with one taken eventId and one missing application among them.
+    let good = new_messages();
+    for (index, answer) in publish_all(&store, &good, &targets).await {
+        answer.unwrap_or_else(|error| panic!("publish {index} failed: {error}"));
+    }
+    for message in &good {
+        assert_eq!(
+            &store
+                .message(&application.id, message.id.as_str())
+                .await
+                .unwrap(),
+            message
+        );
+    }
+    let mut messages = new_messages();
+    messages[7] = fixtures::message_with_event_id(&application.id, "user.created", "evt-taken");
+    messages[19] = fixtures::message(&fixtures::application_id(), "user.created", "{}");
+    messages[23] = fixtures::message_with_event_id(&application.id, "user.created", "evt-new");
+    for (index, answer) in publish_all(&store, &messages, &targets).await {
+        let message = &messages[index];
+        match index {
+            7 => {
+                expect_conflict(answer);
+            }
+            19 => expect_not_found(answer, "application"),
+            _ => {
+                answer.unwrap_or_else(|error| panic!("publish {index} failed: {error}"));
+                assert_eq!(
+                    &store
+                        .message(&application.id, message.id.as_str())
+                        .await
+                        .unwrap(),
+                    message
+                );
+                for endpoint_id in &targets {
+                    store
+                        .delivery(&application.id, &message.id, endpoint_id)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+    expect_not_found(
+        store
+            .message(&application.id, messages[7].id.as_str())
+            .await,
+        "message",
+    );
+    assert_eq!(
+        store.message(&application.id, "evt-taken").await.unwrap(),
+        taken
+    );
+    assert_eq!(
+        store.message(&application.id, "evt-new").await.unwrap(),
+        messages[23]
+    );
+}
+
+/// Publishes every message at once (each on a task of its own); returns each answer with
+/// the message's index, in index order.
+async fn publish_all(
+    store: &Arc<dyn Store>,
+    messages: &[Message],
+    targets: &[EndpointId],
+) -> Vec<(usize, StoreResult<()>)> {
+    let mut publishes = tokio::task::JoinSet::new();
+    for (index, message) in messages.iter().enumerate() {
+        let (store, message, targets) = (Arc::clone(store), message.clone(), targets.to_vec());
+        publishes.spawn(async move { (index, store.create_message(&message, &targets).await) });
+    }
+    let mut answers = publishes.join_all().await;
+    answers.sort_by_key(|(index, _)| *index);
+    answers
 }
 
 /// Publishing into an application that does not exist is `NotFound`.

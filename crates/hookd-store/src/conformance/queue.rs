@@ -430,6 +430,103 @@ pub async fn record_outcomes_in_one_call(store: Arc<dyn Store>) {
     assert_eq!(attempts.items.len(), 3);
 }
 
+/// A batch whose outcomes leave every endpoint as it is (successes on healthy endpoints,
+/// retries already counted as failing) is applied record by record too: statuses, due
+/// times and attempt counts, leases cleared, every attempt kept, lost leases reported.
+pub async fn record_outcomes_without_health_changes(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 4).await;
+    let t0 = fixtures::now();
+    publish_at(store.as_ref(), &application.id, &endpoints, t0).await;
+    let claims = store
+        .claim_due_deliveries(secs(t0, 1), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 4);
+    let mut stale = claims[3].clone();
+    stale.lease.token = "not-the-token".into();
+    let unchanged = EndpointHealth::Unchanged;
+    let records = vec![
+        fixtures::outcome(
+            &claims[0],
+            Some(fixtures::attempt(&claims[0], 200, secs(t0, 2))),
+            DeliveryOutcome::Succeeded,
+            unchanged.clone(),
+            secs(t0, 2),
+        ),
+        fixtures::outcome(
+            &claims[1],
+            Some(fixtures::attempt(&claims[1], 503, secs(t0, 2))),
+            DeliveryOutcome::RetryAt(secs(t0, 9)),
+            unchanged.clone(),
+            secs(t0, 2),
+        ),
+        // No attempt made (the endpoint was busy): due later, attempts not counted.
+        fixtures::outcome(
+            &claims[2],
+            None,
+            DeliveryOutcome::RetryAt(secs(t0, 5)),
+            unchanged.clone(),
+            secs(t0, 2),
+        ),
+        fixtures::outcome(
+            &stale,
+            Some(fixtures::attempt(&stale, 200, secs(t0, 2))),
+            DeliveryOutcome::Succeeded,
+            unchanged,
+            secs(t0, 2),
+        ),
+    ];
+    assert_eq!(
+        store.record_outcomes(&records).await.unwrap(),
+        vec![true, true, true, false]
+    );
+
+    let succeeded = current(store.as_ref(), &claims[0]).await;
+    assert_eq!(succeeded.status, MessageStatus::Success);
+    assert_eq!(succeeded.n_attempts, 1);
+    assert_eq!(succeeded.next_attempt_at, None);
+    assert_eq!(succeeded.updated_at, secs(t0, 2));
+    let retried = current(store.as_ref(), &claims[1]).await;
+    assert_eq!(retried.status, MessageStatus::Sending);
+    assert_eq!(retried.n_attempts, 1);
+    assert_eq!(retried.next_attempt_at, Some(secs(t0, 9)));
+    let postponed = current(store.as_ref(), &claims[2]).await;
+    assert_eq!(postponed.n_attempts, 0);
+    assert_eq!(postponed.next_attempt_at, Some(secs(t0, 5)));
+    let untouched = current(store.as_ref(), &claims[3]).await;
+    assert_eq!(untouched.status, MessageStatus::Pending);
+    assert_eq!(untouched.n_attempts, 0);
+    // Only the stale lease's delivery is still leased; the others were given back.
+    for (claim, leased) in claims.iter().zip([false, false, false, true]) {
+        let lease = store.lease_of(&claim.delivery.id).await.unwrap();
+        assert_eq!(
+            lease.is_some(),
+            leased,
+            "lease of delivery {}",
+            claim.delivery.id
+        );
+    }
+    let attempts = store
+        .list_attempts(
+            &application.id,
+            &AttemptFilter::default(),
+            &fixtures::first_page(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(attempts.items.len(), 3);
+    // Once due, the retries are claimed again; the success and the stale lease are not.
+    let again = store
+        .claim_due_deliveries(secs(t0, 10), LEASE, 10)
+        .await
+        .unwrap();
+    let mut again: Vec<_> = again.iter().map(|c| c.delivery.id.clone()).collect();
+    again.sort();
+    let mut expected = vec![claims[1].delivery.id.clone(), claims[2].delivery.id.clone()];
+    expected.sort();
+    assert_eq!(again, expected);
+}
+
 /// An outcome for a delivery whose application was deleted meanwhile is not an error:
 /// nothing is left to update, and the lease is reported as lost.
 pub async fn record_after_application_deleted(store: Arc<dyn Store>) {
