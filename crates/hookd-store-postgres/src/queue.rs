@@ -70,7 +70,7 @@ pub(crate) static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
 /// Where the message's columns start in a row of [`CLAIM_SQL`].
 const CLAIM_MESSAGE_AT: usize = 11;
 /// Where the endpoint's columns start in a row of [`CLAIM_SQL`].
-const CLAIM_ENDPOINT_AT: usize = CLAIM_MESSAGE_AT + 8;
+const CLAIM_ENDPOINT_AT: usize = CLAIM_MESSAGE_AT + 9;
 
 /// Leases up to `limit` due deliveries until `now + lease` and returns them, oldest due
 /// first, each with its message and endpoint.
