@@ -13,17 +13,20 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{map, unavailable, MachineryError};
 
-/// Schema migrations in order; migration `n` (1-based) brings `user_version` to `n`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_initial.sql"),
-    include_str!("../migrations/0002_retention.sql"),
-    include_str!("../migrations/0003_sources.sql"),
-    include_str!("../migrations/0004_send_slots.sql"),
-    include_str!("../migrations/0005_streams.sql"),
+/// Schema migrations in order, each with the `NNNN` of its file; applying migration `n`
+/// brings `user_version` to `n`. Numbers increase but may skip one that another change
+/// reserved.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_retention.sql")),
+    (3, include_str!("../migrations/0003_sources.sql")),
+    (4, include_str!("../migrations/0004_send_slots.sql")),
+    (5, include_str!("../migrations/0005_streams.sql")),
+    (7, include_str!("../migrations/0007_inbound_by_message.sql")),
 ];
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// How long a connection waits for another process's lock before giving up with
 /// `Unavailable` (only `hookd migrate` or a second server can hold one).
@@ -130,12 +133,7 @@ fn migrate(connection: &Connection) -> StoreResult<()> {
             supported: SCHEMA_VERSION,
         }));
     }
-    for (index, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        let version = index + 1;
+    for &(version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > found) {
         let script = format!("BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;");
         if let Err(error) = connection.execute_batch(&script) {
             if !connection.is_autocommit() {
