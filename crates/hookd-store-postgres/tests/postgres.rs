@@ -214,12 +214,13 @@ async fn nodes_starting_together_apply_each_migration_once() {
         .collect();
     // One row per migration file, its version the file's `NNNN` (the primary key forbids
     // repeats).
-    let mut expected: Vec<i32> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".sql"))
-        .map(|name| name[..4].parse().unwrap())
-        .collect();
+    let mut expected: Vec<i32> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .map(|name| name[..4].parse().unwrap())
+            .collect();
     expected.sort_unstable();
     assert_eq!(versions, expected);
 }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod listen;
 pub mod operational;
 pub mod send;
 pub mod serve;

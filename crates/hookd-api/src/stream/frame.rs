@@ -15,13 +15,17 @@
 //! right before the server ends the stream. WebSocket text frames carry the same as JSON:
 //! `{"type":"message","cursor":…,"message":{…}}`, `{"type":"ready","cursor":…}`, and
 //! `{"type":"pong"}` in answer to a client's `{"type":"ping"}`; the server ends with a
-//! close frame whose code and reason say why.
+//! close frame whose code and reason say why. A source's stream sends
+//! `{"type":"request","cursor":…,"eventType":…,"request":{…}}` (the stored request,
+//! `InboundRequestOut`, and the event type of its message) in place of each message that
+//! request became.
 //!
 //! **Invariant:** every rendered form is one line of JSON (SSE `data:` cannot span lines
 //! unsplit), and the cursor in it is the message's commit position.
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use hookd_core::ids::MessageId;
 use hookd_core::model::Message;
 use hookd_store::{StreamCursor, StreamedMessage};
 use serde::Serialize;
@@ -30,6 +34,7 @@ use serde_json::value::RawValue;
 /// One message, ready to send on any kind of stream.
 pub(crate) struct StreamItem {
     pub(crate) cursor: StreamCursor,
+    pub(crate) msg_id: MessageId,
     pub(crate) event_type: String,
     pub(crate) channels: Vec<String>,
     /// The message as Svix's `MessageOut` JSON.
@@ -62,6 +67,11 @@ enum WebSocketFrame<'a> {
     Ready {
         cursor: String,
     },
+    Request {
+        cursor: String,
+        event_type: &'a str,
+        request: &'a crate::inbound_request::InboundRequestOut,
+    },
     Pong,
 }
 
@@ -77,6 +87,7 @@ impl StreamItem {
         }));
         StreamItem {
             cursor,
+            msg_id: message.id,
             event_type: message.event_type,
             channels: message.channels,
             json,
@@ -168,6 +179,18 @@ pub(crate) const SSE_HEARTBEAT: &[u8] = b": keep-alive\n\n";
 pub(crate) fn websocket_ready(cursor: StreamCursor) -> Utf8Bytes {
     Utf8Bytes::from(to_json(&WebSocketFrame::Ready {
         cursor: cursor.to_string(),
+    }))
+}
+
+/// A source stream's frame for the stored request that became `item`'s message.
+pub(crate) fn websocket_request(
+    item: &StreamItem,
+    request: &crate::inbound_request::InboundRequestOut,
+) -> Utf8Bytes {
+    Utf8Bytes::from(to_json(&WebSocketFrame::Request {
+        cursor: item.cursor.to_string(),
+        event_type: &item.event_type,
+        request,
     }))
 }
 

@@ -15,6 +15,7 @@
 mod frame;
 mod hub;
 mod long_poll;
+pub(crate) mod source;
 mod subscriber;
 mod websocket;
 
@@ -26,7 +27,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use hookd_core::ids::MessageId;
+use hookd_core::ids::{ApplicationId, MessageId};
 use hookd_core::model::Application;
 use hookd_store::{StoreError, StreamCursor};
 
@@ -36,6 +37,7 @@ use crate::state::AppState;
 
 pub(crate) use hub::StreamHubs;
 pub use long_poll::events;
+pub use source::source_stream;
 use subscriber::{StreamEvent, StreamFilter, Subscriber};
 
 /// `GET /api/v1/app/{app}/stream`: SSE, or WebSocket when the request asks to upgrade.
@@ -47,14 +49,9 @@ pub async fn stream(
 ) -> ApiResult<Response> {
     let (mut parts, _body) = request.into_parts();
     let filter = filter_of(&query);
-    let wants_websocket = parts
-        .headers
-        .get(header::UPGRADE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
-    if wants_websocket {
+    if wants_websocket(&parts.headers) {
         // EventSource's Last-Event-ID does not exist here: WebSocket resumes by ?after=.
-        let after = resume_cursor(&state, &app, query.get("after")).await?;
+        let after = resume_cursor(&state, &app.id, query.get("after")).await?;
         let upgrade =
             match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state).await
             {
@@ -68,11 +65,15 @@ pub async fn stream(
             after,
             state.config.streams.heartbeat,
         );
-        return Ok(websocket::respond(upgrade, subscriber));
+        return Ok(websocket::respond(
+            upgrade,
+            subscriber,
+            websocket::Frames::Messages,
+        ));
     }
     let after = resume_cursor(
         &state,
-        &app,
+        &app.id,
         last_event_id(&parts.headers).or(query.get("after")),
     )
     .await?;
@@ -134,6 +135,14 @@ fn coalesce(first: &frame::StreamItem, subscriber: &mut Subscriber) -> Bytes {
     chunk.freeze()
 }
 
+/// Whether the request asks to upgrade to WebSocket.
+fn wants_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+}
+
 fn last_event_id(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("last-event-id")
@@ -155,18 +164,17 @@ fn filter_of(query: &Query) -> StreamFilter {
 /// Where a client resumes: after a cursor (`0.42`), or after a message id.
 async fn resume_cursor(
     state: &AppState,
-    app: &Application,
+    app_id: &ApplicationId,
     text: Option<&str>,
 ) -> ApiResult<Option<StreamCursor>> {
     let Some(text) = text else {
         return Ok(None);
     };
     if let Some(msg_id) = MessageId::parse(text) {
-        return match state.store.stream_cursor_of(&app.id, &msg_id).await {
+        return match state.store.stream_cursor_of(app_id, &msg_id).await {
             Ok(cursor) => Ok(Some(cursor)),
             Err(StoreError::NotFound(_)) => Err(ApiError::NotFound(format!(
-                "message {msg_id} to resume after (it is not in application {}, or no longer retained)",
-                app.id
+                "message {msg_id} to resume after (it is not in application {app_id}, or no longer retained)"
             ))),
             Err(error) => Err(error.into()),
         };
