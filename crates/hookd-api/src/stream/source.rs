@@ -6,10 +6,10 @@
 //! subscriber (replay after the client's cursor, then live), the same cursors, and for
 //! each message the request of this source that became it
 //! (`Store::inbound_request_of_message`), sent as
-//! `{"type":"request","cursor":…,"eventType":…,"request":{…InboundRequestOut}}`. Messages that came
-//! from elsewhere (publishes, other sources, replays) send nothing; `{"type":"ready"}`
-//! carries the cursor past everything the replay looked at. Resume with `?after=` (a
-//! cursor, or a message id).
+//! `{"type":"request","cursor":…,"eventType":…,"request":{…InboundRequestOut}}`.
+//! Messages that came from elsewhere (publishes, other sources, replays) send nothing;
+//! `{"type":"ready"}` carries the cursor past everything the replay looked at. Resume
+//! with `?after=` (a cursor, or a message id).
 //!
 //! **Invariant:** because cursors are the application stream's commit positions, a client
 //! that resumes after the last cursor it received gets every verified request committed
