@@ -67,6 +67,7 @@ enum WebSocketFrame<'a> {
     Ready {
         cursor: String,
     },
+    #[serde(rename_all = "camelCase")]
     Request {
         cursor: String,
         event_type: &'a str,

@@ -300,8 +300,15 @@ async fn listen_source_forwards_provider_signed_requests_across_a_server_restart
             .expect("what arrived meanwhile is forwarded");
         assert_eq!(received.body.as_ref(), expected.as_slice());
     }
-    // And live again. Forwarding is in order, so a repeat of 1, 2 or 3 would have
-    // arrived before 4: each was forwarded once.
+    // And live again. A message published straight into the application is not the
+    // source's, and is not forwarded. Forwarding is in order, so a repeat of 1, 2 or 3
+    // (or that message) would have arrived before 4: each was forwarded once.
+    server
+        .post(
+            &format!("/api/v1/app/{}/msg", app["id"].as_str().unwrap()),
+            json!({"eventType": "not.from.github", "payload": {}}),
+        )
+        .await;
     let body = github_body(4);
     server.github_delivery("delivery-4", &body).await;
     let received = sink.next(WAIT).await.expect("live after the restart");
@@ -458,6 +465,18 @@ async fn listen_exits_with_one_line_on_a_bad_token_an_unreachable_server_or_bad_
         stderr.contains("404") && stderr.contains("not found"),
         "{stderr}"
     );
+
+    // The source stream is WebSocket only.
+    server
+        .post(
+            "/api/v1/source",
+            json!({"name": "GitHub", "uid": "gh", "provider": "github",
+                   "secret": GITHUB_SECRET, "appId": app}),
+        )
+        .await;
+    let (status, body) = server.get("/api/v1/source/gh/stream").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "bad_request");
 
     let nobody = format!("http://127.0.0.1:{}", free_port());
     let (code, stdout, stderr) = run_to_end(&[
