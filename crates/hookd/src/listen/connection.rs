@@ -62,9 +62,7 @@ pub async fn connect(url: &url::Url, token: Option<&str>) -> Result<Socket, Conn
     let port = url.port_or_known_default().unwrap_or(80);
     let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
         .await
-        .map_err(|error| {
-            ConnectError::Unreachable(format!("cannot reach {host}:{port}: {error}"))
-        })?;
+        .map_err(|error| ConnectError::Unreachable(error.to_string()))?;
     let _ = tcp.set_nodelay(true);
     let transport: Box<dyn Transport> = if url.scheme() == "wss" {
         Box::new(tls(&host, tcp).await?)

@@ -467,13 +467,14 @@ async fn listen_exits_with_one_line_on_a_bad_token_an_unreachable_server_or_bad_
     );
 
     // The source stream is WebSocket only.
-    server
+    let (status, _) = server
         .post(
             "/api/v1/source",
             json!({"name": "GitHub", "uid": "gh", "provider": "github",
                    "secret": GITHUB_SECRET, "appId": app}),
         )
         .await;
+    assert_eq!(status, StatusCode::CREATED);
     let (status, body) = server.get("/api/v1/source/gh/stream").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "bad_request");
