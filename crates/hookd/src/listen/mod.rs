@@ -232,8 +232,10 @@ const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// Waits between attempts at the local URL.
 const LOCAL_RETRY_FIRST: Duration = Duration::from_millis(500);
 const LOCAL_RETRY_MAX: Duration = Duration::from_secs(10);
-/// The server pings every 15 s by default; this long without a frame means the
-/// connection is dead even if no error says so.
+/// How often listen pings the server while it waits for events.
+const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// This long without any frame (a pong, at least) means the connection is dead even if
+/// no error says so.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// How one connection ended.
@@ -351,6 +353,10 @@ impl Session<'_> {
         announced: &mut bool,
     ) -> End {
         let (mut sink, mut stream) = socket.split();
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard_at = tokio::time::Instant::now();
         loop {
             let next = tokio::select! {
                 biased;
@@ -358,14 +364,31 @@ impl Session<'_> {
                     let _ = sink.send(WsMessage::Close(None)).await;
                     return End::Stopped;
                 }
-                next = tokio::time::timeout(IDLE_LIMIT, stream.next()) => next,
+                _ = ping.tick() => {
+                    if heard_at.elapsed() > IDLE_LIMIT {
+                        return End::Lost(format!("nothing heard for {}s", IDLE_LIMIT.as_secs()));
+                    }
+                    // A protocol-level ping: any WebSocket server answers it, so a
+                    // connection that died silently is noticed whatever the server's
+                    // heartbeat setting.
+                    let sent = tokio::time::timeout(
+                        PING_INTERVAL,
+                        sink.send(WsMessage::Ping(Default::default())),
+                    );
+                    match sent.await {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(error)) => return End::Lost(error.to_string()),
+                        Err(_) => return End::Lost("the server stopped reading".to_owned()),
+                    }
+                }
+                next = stream.next() => next,
             };
+            heard_at = tokio::time::Instant::now();
             let text = match next {
-                Err(_) => return End::Lost(format!("nothing heard for {}s", IDLE_LIMIT.as_secs())),
-                Ok(None) => return End::Lost("the server closed the connection".to_owned()),
-                Ok(Some(Err(error))) => return End::Lost(error.to_string()),
-                Ok(Some(Ok(WsMessage::Text(text)))) => text,
-                Ok(Some(Ok(WsMessage::Close(frame)))) => {
+                None => return End::Lost("the server closed the connection".to_owned()),
+                Some(Err(error)) => return End::Lost(error.to_string()),
+                Some(Ok(WsMessage::Text(text))) => text,
+                Some(Ok(WsMessage::Close(frame))) => {
                     return End::Lost(match frame {
                         Some(frame) => {
                             format!("closed: {} {}", u16::from(frame.code), frame.reason)
@@ -373,7 +396,7 @@ impl Session<'_> {
                         None => "closed".to_owned(),
                     })
                 }
-                Ok(Some(Ok(_))) => continue,
+                Some(Ok(_)) => continue,
             };
             let frame = match frame::parse(text.as_str()) {
                 Ok(frame) => frame,
@@ -437,6 +460,8 @@ impl Session<'_> {
                 Some(forwarded) => *cursor = Some(forwarded),
                 None => return End::Stopped,
             }
+            // Time spent on the local URL is not the server's silence.
+            heard_at = tokio::time::Instant::now();
         }
     }
 
