@@ -93,6 +93,56 @@ pub async fn connect(url: &url::Url, token: Option<&str>) -> Result<Socket, Conn
     }
 }
 
+/// Creates a temporary inspector bin (`POST /api/v1/bin`) and returns its id and the URL
+/// to give the provider.
+///
+/// # Errors
+/// [`ConnectError`]: `Refused` with 404 when the server has no bins.
+pub async fn create_bin(
+    server: &url::Url,
+    token: Option<&str>,
+) -> Result<(String, String), ConnectError> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|error| ConnectError::Unreachable(error.to_string()))?;
+    let mut url = server.clone();
+    url.path_segments_mut()
+        .map_err(|()| ConnectError::Unreachable(format!("{server} cannot have a path")))?
+        .pop_if_empty()
+        .extend(["api", "v1", "bin"]);
+    let mut request = client.post(url).json(&serde_json::json!({}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|error| {
+        let mut source: &dyn std::error::Error = &error;
+        while let Some(inner) = source.source() {
+            source = inner;
+        }
+        ConnectError::Unreachable(source.to_string())
+    })?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(ConnectError::Refused {
+            status: status.as_u16(),
+            detail: body["detail"]
+                .as_str()
+                .or(status.canonical_reason())
+                .unwrap_or("no detail")
+                .to_owned(),
+        });
+    }
+    match (body["id"].as_str(), body["url"].as_str()) {
+        (Some(id), Some(url)) => Ok((id.to_owned(), url.to_owned())),
+        _ => Err(ConnectError::Refused {
+            status: status.as_u16(),
+            detail: "the server's answer has no bin id and URL".to_owned(),
+        }),
+    }
+}
+
 /// A TLS session to `host` over `tcp`, checked against the bundled web PKI roots.
 async fn tls(
     host: &str,

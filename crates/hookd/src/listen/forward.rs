@@ -147,6 +147,34 @@ pub fn captured_request(
     })
 }
 
+/// Where a bin's captured request goes: `forward_to` with the path below the bin's URL
+/// and the request's query appended (`/stripe?x=1` on `http://l/hooks` is
+/// `http://l/hooks/stripe?x=1`).
+pub fn bin_forward_url(forward_to: &str, path: &str, query: Option<&str>) -> String {
+    let (base, base_query) = match forward_to.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (forward_to, None),
+    };
+    let mut url = base.to_owned();
+    let suffix = path.trim_start_matches('/');
+    if !suffix.is_empty() {
+        if !url.ends_with('/') {
+            url.push('/');
+        }
+        url.push_str(suffix);
+    }
+    let queries: Vec<&str> = [base_query, query]
+        .into_iter()
+        .flatten()
+        .filter(|query| !query.is_empty())
+        .collect();
+    if !queries.is_empty() {
+        url.push('?');
+        url.push_str(&queries.join("&"));
+    }
+    url
+}
+
 /// A `whsec_` secret that is the same every time for one token, server and stream, and
 /// that nobody without the token can compute: the local app configures it once.
 pub fn derived_secret(token: &str, server: &str, stream: &str) -> String {
@@ -278,6 +306,30 @@ mod tests {
         assert_eq!(lookup("webhook-id").as_deref(), Some("msg_2"));
         signature::verify(&[secret.as_str()], &lookup, &local.body, 1_700_000_000, 300)
             .expect("signed with the local secret");
+    }
+
+    #[test]
+    fn bin_requests_keep_their_path_suffix_and_query() {
+        for (forward_to, path, query, expected) in [
+            ("http://l:3000/hooks", "/", None, "http://l:3000/hooks"),
+            ("http://l:3000/hooks", "", None, "http://l:3000/hooks"),
+            (
+                "http://l:3000/hooks",
+                "/stripe",
+                Some("x=1"),
+                "http://l:3000/hooks/stripe?x=1",
+            ),
+            ("http://l:3000/", "/a/b", None, "http://l:3000/a/b"),
+            (
+                "http://l:3000/h?k=v",
+                "/s",
+                Some("x=1"),
+                "http://l:3000/h/s?k=v&x=1",
+            ),
+            ("http://l:3000/h?k=v", "/", Some(""), "http://l:3000/h?k=v"),
+        ] {
+            assert_eq!(bin_forward_url(forward_to, path, query), expected);
+        }
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! - `--source NAME`: the source's verified requests (`/api/v1/source/{source}/stream`),
 //!   each sent with the provider's method, body bytes and headers, so the local app
 //!   checks the provider's own signature (or re-signed, with `--sign`).
-//! - neither: a temporary inspector bin (not in this build: it says so and exits).
+//! - neither: a new temporary inspector bin (`POST /api/v1/bin`) whose URL it prints
+//!   for the provider; each captured request is sent like a source's, to the local URL
+//!   with the path below the bin's URL and the query appended (`/b/{bin}/stripe?x=1` goes
+//!   to `{forward-to}/stripe?x=1`). A server without bins is told in one line.
 //!
 //! Exit codes: 0 after Ctrl-C, 1 when the server cannot be reached or refuses at start
 //! (or refuses a reconnection for good: token revoked, source deleted), 2 usage errors.
@@ -90,6 +93,13 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
 pub enum Target {
     App(String),
     Source(String),
+    /// A bin `hookd listen` creates when it starts.
+    NewBin,
+    /// The bin it created: its id and the URL to give the provider.
+    Bin {
+        id: String,
+        url: String,
+    },
 }
 
 /// Validated flags.
@@ -112,9 +122,7 @@ impl Plan {
         let target = match (args.app, args.source) {
             (Some(app), _) => Target::App(app),
             (None, Some(source)) => Target::Source(source),
-            (None, None) => bail!(
-                "temporary bins are not available in this build of hookd; give --app APP or --source NAME"
-            ),
+            (None, None) => Target::NewBin,
         };
         if let Some(secret) = &args.sign {
             hookd_core::signature::validate_secret(
@@ -130,7 +138,7 @@ impl Plan {
                 server.as_str(),
                 &format!("app:{app}"),
             )),
-            (Target::Source(_), None) => None,
+            (_, None) => None,
         };
         Ok(Self {
             server,
@@ -184,8 +192,11 @@ pub fn stream_url(server: &url::Url, target: &Target, cursor: Option<&str>) -> u
     url.set_query(None);
     url.set_fragment(None);
     let (kind, name) = match target {
-        Target::App(app) => ("app", app),
-        Target::Source(source) => ("source", source),
+        Target::App(app) => ("app", app.as_str()),
+        Target::Source(source) => ("source", source.as_str()),
+        Target::Bin { id, .. } => ("bin", id.as_str()),
+        // Never streamed: `listen` creates the bin first.
+        Target::NewBin => ("bin", ""),
     };
     url.path_segments_mut()
         .expect("an http URL has a path")
@@ -246,7 +257,7 @@ enum End {
     Fatal(String),
 }
 
-async fn listen(plan: Plan) -> anyhow::Result<ExitCode> {
+async fn listen(mut plan: Plan) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_interrupt(shutdown.clone()));
     let local = reqwest::Client::builder()
@@ -256,6 +267,23 @@ async fn listen(plan: Plan) -> anyhow::Result<ExitCode> {
         .build()
         .context("building the HTTP client")?;
     let server = plan.server.as_str().trim_end_matches('/').to_owned();
+    if plan.target == Target::NewBin {
+        let created = tokio::select! {
+            () = shutdown.cancelled() => return Ok(ExitCode::SUCCESS),
+            created = connection::create_bin(&plan.server, plan.token.as_deref()) => created,
+        };
+        match created {
+            Ok((id, url)) => plan.target = Target::Bin { id, url },
+            Err(ConnectError::Refused { status: 404, .. }) => {
+                eprintln!("hookd: error: the server at {server} has no inspector bins (an older hookd); give --app APP or --source NAME");
+                return Ok(ExitCode::from(1));
+            }
+            Err(error) => {
+                eprintln!("hookd: error: {}", start_failure(&error, &server, &plan));
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
     let mut cursor: Option<String> = None;
     let mut announced = false;
     let mut connected_once = false;
@@ -289,10 +317,17 @@ async fn listen(plan: Plan) -> anyhow::Result<ExitCode> {
                 "hookd listen: reconnected to {server}; resuming after {}",
                 cursor.as_deref().unwrap_or("the start")
             ));
-        } else if let (Target::App(_), Some(secret)) = (&plan.target, &plan.secret) {
-            say(&format!(
-                "Local signing secret: {secret} (Standard Webhooks; configure it in the local app)"
-            ));
+        } else {
+            if let (Target::App(_), Some(secret)) = (&plan.target, &plan.secret) {
+                say(&format!(
+                    "Local signing secret: {secret} (Standard Webhooks; configure it in the local app)"
+                ));
+            }
+            if let Target::Bin { url, .. } = &plan.target {
+                say(&format!(
+                    "Bin URL: {url} (give it to the provider: any method, any path below it)"
+                ));
+            }
         }
         connected_once = true;
         reconnect.reset();
@@ -436,8 +471,16 @@ impl Session<'_> {
                         .map(|()| message.cursor)
                 }
                 ServerFrame::Request(captured) => {
+                    let url = match &self.plan.target {
+                        Target::Bin { .. } => forward::bin_forward_url(
+                            &self.plan.forward_to,
+                            &captured.path,
+                            captured.query.as_deref(),
+                        ),
+                        _ => self.plan.forward_to.clone(),
+                    };
                     let request = match forward::captured_request(
-                        &self.plan.forward_to,
+                        &url,
                         &captured,
                         self.plan.secret.as_deref(),
                         chrono::Utc::now().timestamp(),
@@ -497,6 +540,8 @@ impl Session<'_> {
                 format!("the requests of source {source} (re-signed with the local secret)")
             }
             Target::Source(source) => format!("the requests of source {source}"),
+            Target::Bin { url, .. } => format!("the requests sent to {url}"),
+            Target::NewBin => "the requests of a new bin".to_owned(),
         }
     }
 }

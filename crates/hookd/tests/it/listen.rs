@@ -479,6 +479,21 @@ async fn listen_exits_with_one_line_on_a_bad_token_an_unreachable_server_or_bad_
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "bad_request");
 
+    // Without --app or --source it would create a bin, which this server does not have.
+    let (code, stdout, stderr) = run_to_end(&[
+        "--forward-to",
+        "http://127.0.0.1:9/hook",
+        "--server",
+        &server.base,
+        "--token",
+        TOKEN,
+    ])
+    .await;
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no inspector bins"), "{stderr}");
+
     let nobody = format!("http://127.0.0.1:{}", free_port());
     let (code, stdout, stderr) = run_to_end(&[
         "--forward-to",
@@ -506,10 +521,20 @@ async fn listen_exits_with_one_line_on_a_bad_token_an_unreachable_server_or_bad_
             "nope",
         ],
         vec!["--forward-to", "ftp://x/y", "--app", "a"],
-        vec!["--forward-to", "http://127.0.0.1:9/hook"],
     ] {
         let (code, _, stderr) = run_to_end(&flags).await;
         assert_eq!(code, Some(2), "{flags:?}");
         assert_eq!(stderr.lines().count(), 1, "{flags:?}: {stderr}");
     }
+    let (code, _, stderr) = run_to_end(&[
+        "--forward-to",
+        "http://127.0.0.1:9/hook",
+        "--app",
+        "a",
+        "--source",
+        "s",
+    ])
+    .await;
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
