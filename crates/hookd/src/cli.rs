@@ -39,9 +39,10 @@ enum Command {
     /// Fire one signed test event at a URL and print the request and the answer
     /// (exit 0 on a 2xx answer, 1 otherwise, 2 usage error).
     Send(Box<crate::send::SendArgs>),
-    /// Forward a source's requests or an application's messages from a hookd server to
-    /// a local URL, live, one line per event (exit 0 on Ctrl-C, 1 when the server cannot
-    /// be reached or refuses, 2 usage error).
+    /// Forward a source's requests, an application's messages or (with neither) a new
+    /// inspector bin's requests from a hookd server to a local URL, live, one line per
+    /// event (exit 0 on Ctrl-C, 1 when the server cannot be reached or refuses, 2 usage
+    /// error).
     Listen(Box<crate::listen::ListenArgs>),
 }
 
