@@ -538,3 +538,68 @@ async fn listen_exits_with_one_line_on_a_bad_token_an_unreachable_server_or_bad_
     assert_eq!(code, Some(2));
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
+
+#[tokio::test]
+async fn listen_source_with_sign_re_signs_with_the_local_secret() {
+    let server = TestServer::start().await;
+    let app = server.app("Repo").await;
+    let (status, _) = server
+        .post(
+            "/api/v1/source",
+            json!({"name": "GitHub", "uid": "gh", "provider": "github",
+                   "secret": GITHUB_SECRET, "appId": app}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut sink = TestSink::start(&[200]).await;
+    let local_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut listen = Listen::start(&[
+        "--forward-to",
+        &sink.url("/hook"),
+        "--server",
+        &server.base,
+        "--token",
+        TOKEN,
+        "--source",
+        "gh",
+        "--sign",
+        local_secret,
+    ]);
+    listen.stdout_line(|line| line.starts_with("Ready")).await;
+
+    let body = github_body(7);
+    let mut request = server
+        .client
+        .post(format!("{}/in/gh", server.base))
+        .body(body.clone());
+    for (name, value) in inbound::github::sign(GITHUB_SECRET, &body) {
+        request = request.header(name, value);
+    }
+    let answer = request
+        .header("x-github-event", "issues")
+        .header("x-github-delivery", "delivery-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let msg_id = answer.json::<Value>().await.unwrap()["msgId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let received = sink
+        .next(WAIT)
+        .await
+        .expect("the request reaches the local app");
+    assert_eq!(received.body.as_ref(), body.as_slice());
+    assert_eq!(received.header("webhook-id"), Some(msg_id.as_str()));
+    assert!(received.header("x-hub-signature-256").is_some());
+    let mut headers = http::HeaderMap::new();
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        headers.insert(name, received.header(name).unwrap().parse().unwrap());
+    }
+    standardwebhooks::Webhook::new(local_secret)
+        .unwrap()
+        .verify(&received.body, &headers)
+        .expect("re-signed with the local secret");
+}
