@@ -98,7 +98,7 @@ pub async fn app_portal_access(
 }
 
 /// The server's URL as the client reached it (scheme from `X-Forwarded-Proto`).
-fn base_url(headers: &HeaderMap) -> String {
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(HOST)
         .and_then(|value| value.to_str().ok())
@@ -158,7 +158,7 @@ pub async fn require_app_access(
 }
 
 /// The bearer token, or else the `token` query parameter.
-fn presented_token(request: &Request) -> Result<String, ApiError> {
+pub(crate) fn presented_token(request: &Request) -> Result<String, ApiError> {
     if let Some(value) = request.headers().get(AUTHORIZATION) {
         return value
             .to_str()

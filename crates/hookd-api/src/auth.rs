@@ -54,6 +54,21 @@ pub async fn require_admin(
                         "an application token (for {}) only opens that application's stream and events; this route needs the admin token",
                         claims.app_id
                     )),
+                    Err(hookd_core::app_token::AppTokenError::Malformed) => {
+                        match hookd_core::app_token::verify_bin(
+                            &state.config.app_token_key,
+                            presented,
+                            now,
+                        ) {
+                            Ok(claims) => ApiError::Forbidden(format!(
+                                "a bin token (for {}) only reads that bin; this route needs the admin token",
+                                claims.bin_id
+                            )),
+                            Err(error) => {
+                                ApiError::Unauthorized(format!("token refused: {error}"))
+                            }
+                        }
+                    }
                     Err(error) => {
                         ApiError::Unauthorized(format!("application token refused: {error}"))
                     }

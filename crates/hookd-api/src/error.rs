@@ -32,6 +32,15 @@ pub enum ApiError {
     /// The message's payload expired or was expunged, so it cannot be sent again.
     #[error("{0}")]
     MissingPayload(String),
+    /// An inspector bin has recorded as many requests as it may.
+    #[error("{0}")]
+    BinFull(String),
+    /// The network policy refuses the address a request would go to; says how to allow it.
+    #[error("{0}")]
+    AddressRefused(String),
+    /// A request hookd sent on the client's behalf got no answer.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -63,6 +72,9 @@ impl ApiError {
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             Self::MissingPayload(_) => (StatusCode::BAD_REQUEST, "missing_payload"),
+            Self::BinFull(_) => (StatusCode::TOO_MANY_REQUESTS, "bin_full"),
+            Self::AddressRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "address_refused"),
+            Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "replay_failed"),
         }
     }
 }

@@ -12,6 +12,9 @@ mod app_cache;
 pub mod application;
 pub mod attempt;
 pub mod auth;
+pub mod bin;
+pub mod bin_access;
+pub mod bin_capture;
 pub mod endpoint;
 mod error;
 pub mod event_type;
@@ -39,6 +42,7 @@ use axum::{middleware, Router, ServiceExt};
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
+pub use bin::BinConfig;
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use inbound_state::InboundConfig;
 pub use state::{ApiConfig, AppState, StreamConfig};
@@ -143,6 +147,7 @@ pub fn router(state: AppState) -> Router {
             "/auth/app-portal-access/{app_id}",
             post(app_access::app_portal_access),
         )
+        .route("/bin", get(bin::list).post(bin::create))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,
@@ -169,16 +174,54 @@ pub fn router(state: AppState) -> Router {
             app_access::require_app_access,
         ))
         .layer(cors_layer(&state.config.streams.cors_allowed_origins));
+    // A bin's routes: the admin token, or a token of that bin (which only reads; the
+    // handlers that change or send refuse it).
+    let bins = Router::new()
+        .route(
+            "/bin/{bin_id}",
+            get(bin::get).delete(bin::delete).options(preflight),
+        )
+        .route(
+            "/bin/{bin_id}/request",
+            get(bin::list_requests).options(preflight),
+        )
+        .route(
+            "/bin/{bin_id}/request/{request_id}",
+            get(bin::get_request).options(preflight),
+        )
+        .route(
+            "/bin/{bin_id}/request/{request_id}/replay",
+            post(bin::replay),
+        )
+        .route(
+            "/bin/{bin_id}/stream",
+            get(stream::bin_stream).options(preflight),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            bin_access::require_bin_access,
+        ))
+        .layer(cors_layer(&state.config.streams.cors_allowed_origins));
     let public = Router::new()
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::serve));
     // Providers call /in without a token; the source's body limit replaces the global one.
-    let inbound = Router::new().route(
-        "/in/{source_id}",
-        any(ingest::receive).layer(DefaultBodyLimit::disable()),
-    );
+    let inbound = Router::new()
+        .route(
+            "/in/{source_id}",
+            any(ingest::receive).layer(DefaultBodyLimit::disable()),
+        )
+        // Bins read the body themselves: the start up to their limit, the rest counted.
+        .route(
+            "/b/{bin_id}",
+            any(bin_capture::capture).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/b/{bin_id}/{*rest}",
+            any(bin_capture::capture_below).layer(DefaultBodyLimit::disable()),
+        );
     Router::new()
-        .nest("/api/v1", api.merge(live).merge(public))
+        .nest("/api/v1", api.merge(live).merge(bins).merge(public))
         .route("/metrics", get(metrics::serve))
         .merge(inbound)
         .fallback(health::not_found)

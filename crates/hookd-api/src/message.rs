@@ -7,8 +7,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use hookd_core::filter::endpoint_accepts;
-use hookd_core::ids::{EndpointId, MessageId};
+use hookd_core::ids::MessageId;
 use hookd_core::model::{Application, Message};
 use hookd_store::{MessageFilter, Ordering, StoreError};
 use serde::{Deserialize, Serialize};
@@ -134,19 +133,6 @@ async fn publish(
         .check(state.store.as_ref(), &input.event_type, &input.payload)
         .await?;
 
-    let endpoints = state.store.active_endpoints(&app.id).await?;
-    let targets: Vec<EndpointId> = endpoints
-        .into_iter()
-        .filter(|endpoint| {
-            endpoint_accepts(
-                endpoint.event_types.as_deref(),
-                endpoint.channels.as_deref(),
-                &input.event_type,
-                &channels,
-            )
-        })
-        .map(|endpoint| endpoint.id)
-        .collect();
     let now = wire::now();
     let (ms, random) = wire::id_parts(now);
     let payload =
@@ -161,8 +147,8 @@ async fn publish(
         tags,
         created_at: now,
     };
-    state.store.create_message(&message, &targets).await?;
-    tracing::debug!(msg_id = %message.id, endpoints = targets.len(), "message committed");
+    let deliveries = state.store.publish_message(&message).await?;
+    tracing::debug!(msg_id = %message.id, deliveries, "message committed");
     tracing::Span::current().record("msg_id", tracing::field::display(&message.id));
     let mut out = MessageOut::from(message);
     out.payload = input.payload;

@@ -27,6 +27,8 @@ pub const MESSAGES_PUBLISHED_TOTAL: &str = "hookd_messages_published_total";
 /// Counter: inbound provider requests at `/in/{source}`, by `result`
 /// (`verified`, `rejected`, `duplicate`).
 pub const INBOUND_REQUESTS_TOTAL: &str = "hookd_inbound_requests_total";
+/// Counter: requests inspector bins recorded on this node.
+pub const BIN_REQUESTS_TOTAL: &str = "hookd_bin_requests_total";
 /// Gauge: unfinished deliveries (pending or waiting to retry), cluster-wide.
 pub const QUEUE_DEPTH: &str = "hookd_queue_depth";
 /// Gauge: unfinished deliveries due now (waiting for a worker or in flight).
@@ -60,6 +62,10 @@ pub fn describe() {
         INBOUND_REQUESTS_TOTAL,
         "Inbound provider requests at /in/{source}, by result: verified, rejected, duplicate."
     );
+    metrics::describe_counter!(
+        BIN_REQUESTS_TOTAL,
+        "Requests inspector bins (/b/{bin}) recorded on this node."
+    );
     metrics::describe_gauge!(
         QUEUE_DEPTH,
         "Unfinished deliveries in the database (pending or waiting for a retry); read at scrape time."
@@ -90,6 +96,7 @@ pub fn describe() {
         "1 when the last scrape could read the queue from the database, else 0."
     );
     metrics::counter!(MESSAGES_PUBLISHED_TOTAL).absolute(0);
+    metrics::counter!(BIN_REQUESTS_TOTAL).absolute(0);
     for result in INBOUND_RESULTS {
         metrics::counter!(INBOUND_REQUESTS_TOTAL, "result" => *result).absolute(0);
     }

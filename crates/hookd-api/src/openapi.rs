@@ -8,8 +8,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    app_access, application, attempt, endpoint, event_type, inbound_request, ingest, message,
-    source, stream,
+    app_access, application, attempt, bin, bin_capture, endpoint, event_type, inbound_request,
+    ingest, message, source, stream,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,8 @@ use crate::{
         stream::source::source_stream,
         ingest::receive,
         app_access::app_portal_access,
+        bin::create, bin::list, bin::get, bin::delete, bin::list_requests, bin::get_request,
+        bin::replay, bin_capture::capture,
     ),
     modifiers(&BearerAuth)
 )]

@@ -83,6 +83,8 @@ pub struct AppState {
     pub(crate) operational: Option<hookd_store::OperationalWebhooks>,
     pub(crate) inbound: Arc<crate::inbound_state::InboundState>,
     pub(crate) streams: Arc<crate::stream::StreamHubs>,
+    /// Inspector bins: their defaults and limits, and the replay client.
+    pub(crate) bins: Arc<crate::bin::Bins>,
     /// Cancelled when the server shuts down: open streams and long-polls end then.
     pub(crate) shutdown: CancellationToken,
     /// Names of the commands configured on this node, the only `command://NAME` URLs an
@@ -106,6 +108,7 @@ impl AppState {
             )),
             shutdown: CancellationToken::new(),
             commands: Arc::default(),
+            bins: Arc::new(crate::bin::Bins::new(crate::bin::BinConfig::default())),
             store,
             config: Arc::new(config),
         }
@@ -127,6 +130,12 @@ impl AppState {
     /// waits for every open request, so they must end for it to finish).
     pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// Settings of the inspector bins. Default: `BinConfig::default()`.
+    pub fn with_bins(mut self, config: crate::bin::BinConfig) -> Self {
+        self.bins = Arc::new(crate::bin::Bins::new(config));
         self
     }
 

@@ -1,4 +1,4 @@
-//! Application-scoped access tokens for browsers: short-lived, stateless, signed.
+//! Scoped access tokens for browsers: short-lived, stateless, signed.
 //!
 //! A token reads `hkat.<application id>.<expiry, unix seconds>.<signature>`, where the
 //! signature is the unpadded base64url HMAC-SHA256 of everything before its dot, keyed
@@ -6,8 +6,12 @@
 //! can check any token; the price is that a token cannot be revoked before it expires,
 //! which is why they are short-lived.
 //!
+//! A bin token has the same shape with a bin id (`hkat.bin_….<expiry>.<signature>`) and
+//! opens only that inspector bin ([`issue_bin`], [`verify_bin`]). The id's prefix is part
+//! of what is signed, so an application token never passes as a bin token or back.
+//!
 //! **Invariants:** a token is accepted only with a valid signature, before its expiry,
-//! and only for the one application it names. Signatures are compared in constant time.
+//! and only for the one application (or bin) it names. Signatures are compared in constant time.
 //! No clock is read here: `now` is a parameter.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,7 +19,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ids::ApplicationId;
+use crate::ids::{ApplicationId, BinId};
 
 /// Every app token starts with this, so it is told from an admin token at a glance.
 pub const PREFIX: &str = "hkat.";
@@ -58,12 +62,48 @@ pub fn issue(key: &[u8], app_id: &ApplicationId, expires_at: i64) -> String {
 /// does not match, `Expired` when `now` is at or past its expiry (checked only after the
 /// signature, so an altered expiry is a bad signature).
 pub fn verify(key: &[u8], token: &str, now: i64) -> Result<AppTokenClaims, AppTokenError> {
+    let (app_id, expires_at) = verify_signed(key, token, now, ApplicationId::parse)?;
+    Ok(AppTokenClaims { app_id, expires_at })
+}
+
+/// What a valid bin token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinTokenClaims {
+    pub bin_id: BinId,
+    /// Unix seconds; the token is refused from this second on.
+    pub expires_at: i64,
+}
+
+/// A token that reads the bin `bin_id` until `expires_at` (unix seconds), signed with `key`.
+pub fn issue_bin(key: &[u8], bin_id: &BinId, expires_at: i64) -> String {
+    let signed = format!("{PREFIX}{bin_id}.{expires_at}");
+    let signature = URL_SAFE_NO_PAD.encode(mac(key, &signed).finalize().into_bytes());
+    format!("{signed}.{signature}")
+}
+
+/// Checks a bin token at `now` (unix seconds) and returns what it grants.
+///
+/// # Errors
+/// As [`verify`]; an application token is `Malformed` here.
+pub fn verify_bin(key: &[u8], token: &str, now: i64) -> Result<BinTokenClaims, AppTokenError> {
+    let (bin_id, expires_at) = verify_signed(key, token, now, BinId::parse)?;
+    Ok(BinTokenClaims { bin_id, expires_at })
+}
+
+/// Checks the shape, the signature, then the expiry; returns the subject `parse` made
+/// of the id and the expiry.
+fn verify_signed<T>(
+    key: &[u8],
+    token: &str,
+    now: i64,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<(T, i64), AppTokenError> {
     let (signed, signature) = token.rsplit_once('.').ok_or(AppTokenError::Malformed)?;
     let rest = signed
         .strip_prefix(PREFIX)
         .ok_or(AppTokenError::Malformed)?;
-    let (app_id, expires_at) = rest.rsplit_once('.').ok_or(AppTokenError::Malformed)?;
-    let app_id = ApplicationId::parse(app_id).ok_or(AppTokenError::Malformed)?;
+    let (subject, expires_at) = rest.rsplit_once('.').ok_or(AppTokenError::Malformed)?;
+    let subject = parse(subject).ok_or(AppTokenError::Malformed)?;
     if expires_at.is_empty() || !expires_at.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AppTokenError::Malformed);
     }
@@ -77,7 +117,7 @@ pub fn verify(key: &[u8], token: &str, now: i64) -> Result<AppTokenClaims, AppTo
     if now >= expires_at {
         return Err(AppTokenError::Expired { expires_at });
     }
-    Ok(AppTokenClaims { app_id, expires_at })
+    Ok((subject, expires_at))
 }
 
 fn mac(key: &[u8], signed: &str) -> Hmac<Sha256> {
@@ -109,6 +149,29 @@ mod tests {
         assert_eq!(
             verify(KEY, &token, 2_000),
             Err(AppTokenError::Expired { expires_at: 2_000 })
+        );
+    }
+
+    #[test]
+    fn bin_tokens_open_only_their_bin_and_never_pass_as_app_tokens() {
+        let bin = BinId::new(1_700_000_000_000, [5; 14]);
+        let token = issue_bin(KEY, &bin, 2_000);
+        assert!(looks_like(&token));
+        let claims = verify_bin(KEY, &token, 1_999).unwrap();
+        assert_eq!(claims.bin_id, bin);
+        assert_eq!(
+            verify_bin(KEY, &token, 2_000),
+            Err(AppTokenError::Expired { expires_at: 2_000 })
+        );
+        assert_eq!(verify(KEY, &token, 1_000), Err(AppTokenError::Malformed));
+        let app_token = issue(KEY, &app(), 2_000);
+        assert_eq!(
+            verify_bin(KEY, &app_token, 1_000),
+            Err(AppTokenError::Malformed)
+        );
+        assert_eq!(
+            verify_bin(b"another key", &token, 1_000),
+            Err(AppTokenError::BadSignature)
         );
     }
 

@@ -5,6 +5,7 @@
 //! function that tests can drive with fixed inputs.
 
 pub mod app_token;
+pub mod bin;
 pub mod command;
 pub mod filter;
 pub mod ids;

@@ -16,12 +16,14 @@ mod events;
 mod guard;
 pub mod metrics;
 mod recorder;
+mod replay;
 mod retention;
 mod sender;
 mod slots;
 mod worker;
 
 pub use command::{CommandRunner, CommandSpec};
+pub use replay::{ReplayError, ReplayRequest, ReplayResponse, Replayer};
 pub use retention::{RetentionConfig, RetentionJob};
 pub use sender::{HttpSender, NoResponseReason, SendResult, SenderConfig};
 pub use worker::{Worker, WorkerConfig};

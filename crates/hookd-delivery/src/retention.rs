@@ -1,6 +1,6 @@
 //! The retention job: expires message payloads, attempts' content and idempotency keys
-//! once they are older than their retention periods, in small batches, on every node
-//! that runs a worker.
+//! once they are older than their retention periods, and deletes inspector bins past
+//! their expiry with their requests, in small batches, on every node that runs a worker.
 //!
 //! `run_once` is one pass (every kind, batch after batch until a short batch) and is
 //! public so tests can drive it with any `now`; `run` repeats it every `interval` until
@@ -99,6 +99,9 @@ impl RetentionJob {
             })
             .await?;
         }
+        // A bin carries its own expiry; past it the bin already answers 404.
+        self.in_batches("bins", shutdown, |limit| self.store.expire_bins(now, limit))
+            .await?;
         Ok(expired)
     }
 
@@ -380,5 +383,42 @@ mod tests {
             vec![recent.id],
             "only the request older than 30 days expired"
         );
+    }
+
+    #[tokio::test]
+    async fn a_pass_deletes_expired_bins_with_their_requests_in_batches() {
+        use hookd_store::conformance::{bin, bin_request_at};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("r.db")).unwrap());
+        let expired = bin(Duration::from_secs(3600), 100);
+        let live = bin(DAY, 100);
+        store.create_bin(&expired).await.unwrap();
+        store.create_bin(&live).await.unwrap();
+        let now = fixtures::now();
+        for _ in 0..7 {
+            let request = bin_request_at(&expired.id, b"old", now);
+            store.capture_bin_request(&request, now).await.unwrap();
+        }
+        let kept = bin_request_at(&live.id, b"kept", now);
+        store.capture_bin_request(&kept, now).await.unwrap();
+
+        let job = RetentionJob::new(
+            store.clone(),
+            RetentionConfig {
+                batch_size: 3,
+                batch_pause: Duration::ZERO,
+                ..RetentionConfig::default()
+            },
+        );
+        let two_hours_later = fixtures::later(now, Duration::from_secs(7200));
+        job.run_once(two_hours_later, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.bin(&expired.id).await,
+            Err(StoreError::NotFound("bin"))
+        ));
+        assert_eq!(store.bin_request(&live.id, &kept.id).await.unwrap(), kept);
     }
 }

@@ -18,6 +18,7 @@
 //!   kept as its source, and no password appears in any error, log line or `Debug`.
 
 mod applications;
+mod bins;
 mod db;
 mod error;
 mod event_types;
@@ -45,8 +46,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hookd_core::bin::{Bin, BinRequest};
 use hookd_core::ids::{
-    ApplicationId, DeliveryId, EndpointId, InboundRequestId, MessageId, SourceId,
+    ApplicationId, BinId, BinRequestId, DeliveryId, EndpointId, InboundRequestId, MessageId,
+    SourceId,
 };
 use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
 use hookd_core::source::{InboundRecord, Source};
@@ -56,7 +59,7 @@ use hookd_store::{
     IngestOutcome, Lease, MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth,
     QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
-use hookd_store::{StreamBatch, StreamCursor};
+use hookd_store::{CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest};
 use tokio::sync::{broadcast, Notify};
 
 use crate::db::Db;
@@ -533,5 +536,76 @@ impl Store for PostgresStore {
 
     fn message_commits(&self) -> broadcast::Receiver<ApplicationId> {
         self.wakeups.message_commits()
+    }
+
+    // ---- inspector bins ----
+
+    async fn create_bin(&self, bin: &Bin) -> StoreResult<()> {
+        bins::create_bin(&self.db, bin).await
+    }
+
+    async fn bin(&self, bin_id: &BinId) -> StoreResult<Bin> {
+        bins::bin(&self.db, bin_id).await
+    }
+
+    async fn list_bins(&self, page: &PageRequest) -> StoreResult<Page<Bin>> {
+        bins::list_bins(&self.db, page).await
+    }
+
+    async fn delete_bin(&self, bin_id: &BinId) -> StoreResult<()> {
+        bins::delete_bin(&self.db, bin_id).await
+    }
+
+    async fn capture_bin_request(
+        &self,
+        request: &BinRequest,
+        now: Timestamp,
+    ) -> StoreResult<CaptureOutcome> {
+        let outcome = bins::capture_bin_request(&self.db, request, now).await?;
+        if matches!(outcome, CaptureOutcome::Captured { .. }) {
+            self.wakeups.bin_captured(&request.bin_id);
+        }
+        Ok(outcome)
+    }
+
+    async fn list_bin_requests(
+        &self,
+        bin_id: &BinId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<BinRequest>> {
+        bins::list_bin_requests(&self.db, bin_id, page).await
+    }
+
+    async fn bin_request(
+        &self,
+        bin_id: &BinId,
+        request_id: &BinRequestId,
+    ) -> StoreResult<BinRequest> {
+        bins::bin_request(&self.db, bin_id, request_id).await
+    }
+
+    async fn stream_bin_requests(
+        &self,
+        bin_id: &BinId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<Vec<StreamedBinRequest>> {
+        bins::stream_bin_requests(&self.db, bin_id, after, limit).await
+    }
+
+    async fn bin_cursor_of(
+        &self,
+        bin_id: &BinId,
+        request_id: &BinRequestId,
+    ) -> StoreResult<StreamCursor> {
+        bins::bin_cursor_of(&self.db, bin_id, request_id).await
+    }
+
+    fn bin_captures(&self) -> broadcast::Receiver<BinId> {
+        self.wakeups.bin_captures()
+    }
+
+    async fn expire_bins(&self, now: Timestamp, limit: usize) -> StoreResult<u64> {
+        bins::expire_bins(&self.db, now, limit).await
     }
 }

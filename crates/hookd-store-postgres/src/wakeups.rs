@@ -1,6 +1,7 @@
 //! Wake-ups across nodes: the store's work notifier, fed by PostgreSQL `LISTEN/NOTIFY`
 //! on the channel `hookd_work`, and the announcements of committed messages (live
-//! streams) on the channel `hookd_messages`, whose payload is the application id.
+//! streams) on the channel `hookd_messages`, whose payload is the application id, and of
+//! captured bin requests on `hookd_bins`, whose payload is the bin id.
 //!
 //! One background task owns a dedicated connection (outside the pool). It `LISTEN`s, and
 //! wakes the notifier on every notification another session sends; it also sends this
@@ -20,6 +21,7 @@
 //!   work by polling.
 //! - A committed message is announced on this node at once, and to the others after the
 //!   commit (coalesced the same way: one `NOTIFY` per application per round).
+//! - A captured bin request is announced the same way as a committed message.
 //! - The task ends when the store is dropped.
 
 use std::collections::BTreeSet;
@@ -28,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookd_core::ids::ApplicationId;
+use hookd_core::ids::{ApplicationId, BinId};
 use hookd_store::{StoreError, StoreResult};
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
@@ -41,6 +43,8 @@ use crate::error::{self, unavailable, MachineryError};
 pub(crate) const CHANNEL: &str = "hookd_work";
 /// The channel of committed messages; the payload is the application id.
 pub(crate) const MESSAGES_CHANNEL: &str = "hookd_messages";
+/// The channel of captured bin requests; the payload is the bin id.
+pub(crate) const BINS_CHANNEL: &str = "hookd_bins";
 /// Announcements of committed messages a slow listener may fall behind by before it
 /// hears `Lagged`.
 const MESSAGE_COMMITS_CAPACITY: usize = 4096;
@@ -59,6 +63,7 @@ pub(crate) struct Wakeups {
     notify: Arc<Notify>,
     announce: Arc<Announcements>,
     message_commits: broadcast::Sender<ApplicationId>,
+    bin_captures: broadcast::Sender<BinId>,
     task: JoinHandle<()>,
 }
 
@@ -68,16 +73,22 @@ struct Announcements {
     wake: Notify,
     work: AtomicBool,
     applications: Mutex<BTreeSet<String>>,
+    bins: Mutex<BTreeSet<String>>,
 }
 
 impl Announcements {
     fn take_applications(&self) -> Vec<String> {
-        let mut applications = self
-            .applications
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        std::mem::take(&mut *applications).into_iter().collect()
+        take(&self.applications)
     }
+
+    fn take_bins(&self) -> Vec<String> {
+        take(&self.bins)
+    }
+}
+
+fn take(ids: &Mutex<BTreeSet<String>>) -> Vec<String> {
+    let mut ids = ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::mem::take(&mut *ids).into_iter().collect()
 }
 
 impl Wakeups {
@@ -87,9 +98,11 @@ impl Wakeups {
         let notify = Arc::new(Notify::new());
         let announce = Arc::new(Announcements::default());
         let message_commits = broadcast::channel(MESSAGE_COMMITS_CAPACITY).0;
+        let bin_captures = broadcast::channel(MESSAGE_COMMITS_CAPACITY).0;
         let receivers = Receivers {
             work: Arc::clone(&notify),
             message_commits: message_commits.clone(),
+            bin_captures: bin_captures.clone(),
         };
         let listener = Listener::connect(&config, &server, &receivers).await?;
         let task = tokio::spawn(keep_listening(
@@ -103,6 +116,7 @@ impl Wakeups {
             notify,
             announce,
             message_commits,
+            bin_captures,
             task,
         })
     }
@@ -138,6 +152,23 @@ impl Wakeups {
     pub(crate) fn message_commits(&self) -> broadcast::Receiver<ApplicationId> {
         self.message_commits.subscribe()
     }
+
+    /// Called after a request to `bin_id` was captured: tells this node's bin streams
+    /// now, the other nodes' soon.
+    pub(crate) fn bin_captured(&self, bin_id: &BinId) {
+        let _ = self.bin_captures.send(bin_id.clone());
+        self.announce
+            .bins
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(bin_id.to_string());
+        self.announce.wake.notify_one();
+    }
+
+    /// A receiver of captured requests' bin ids.
+    pub(crate) fn bin_captures(&self) -> broadcast::Receiver<BinId> {
+        self.bin_captures.subscribe()
+    }
 }
 
 impl Drop for Wakeups {
@@ -158,6 +189,7 @@ fn wake(notify: &Notify) {
 struct Receivers {
     work: Arc<Notify>,
     message_commits: broadcast::Sender<ApplicationId>,
+    bin_captures: broadcast::Sender<BinId>,
 }
 
 /// A subscribed connection: the client to send on, and the task polling the connection,
@@ -191,7 +223,9 @@ impl Listener {
             own_pid.store(pid, Ordering::Relaxed);
             listener
                 .client
-                .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {MESSAGES_CHANNEL}"))
+                .batch_execute(&format!(
+                    "LISTEN {CHANNEL}; LISTEN {MESSAGES_CHANNEL}; LISTEN {BINS_CHANNEL}"
+                ))
                 .await
                 .map_err(|error| error::map(server, error))?;
             Ok(listener)
@@ -221,13 +255,18 @@ impl Listener {
                             return error::map(server, error);
                         }
                     }
-                    let applications = announce.take_applications();
-                    if !applications.is_empty() {
+                    for (channel, ids) in [
+                        (MESSAGES_CHANNEL, announce.take_applications()),
+                        (BINS_CHANNEL, announce.take_bins()),
+                    ] {
+                        if ids.is_empty() {
+                            continue;
+                        }
                         let sent = self
                             .client
                             .execute(
-                                "SELECT pg_notify($1, app_id) FROM unnest($2::text[]) AS app_id",
-                                &[&MESSAGES_CHANNEL, &applications],
+                                "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id",
+                                &[&channel, &ids],
                             )
                             .await;
                         if let Err(error) = sent {
@@ -269,6 +308,10 @@ async fn drive(
                 if notification.channel() == MESSAGES_CHANNEL {
                     if let Some(app_id) = ApplicationId::parse(notification.payload()) {
                         let _ = receivers.message_commits.send(app_id);
+                    }
+                } else if notification.channel() == BINS_CHANNEL {
+                    if let Some(bin_id) = BinId::parse(notification.payload()) {
+                        let _ = receivers.bin_captures.send(bin_id);
                     }
                 } else {
                     wake(&receivers.work);

@@ -212,16 +212,16 @@ async fn nodes_starting_together_apply_each_migration_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    // One row per migration file, its version the file's `NNNN` (the primary key forbids
-    // repeats).
-    let mut expected: Vec<i32> =
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".sql"))
-            .map(|name| name[..4].parse().unwrap())
-            .collect();
-    expected.sort_unstable();
+    // One row per migration file, versions 1, 2, … (the primary key forbids repeats).
+    let n_files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|entry| entry.path().extension().is_some_and(|ext| ext == "sql"))
+        })
+        .count();
+    let expected: Vec<i32> = (1..=i32::try_from(n_files).unwrap()).collect();
     assert_eq!(versions, expected);
 }
 

@@ -14,6 +14,7 @@
 //! - The schema is created or upgraded when the store opens (`PRAGMA user_version`).
 
 mod applications;
+mod bins;
 mod error;
 mod event_types;
 mod messages;
@@ -38,8 +39,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hookd_core::bin::{Bin, BinRequest};
 use hookd_core::ids::{
-    ApplicationId, DeliveryId, EndpointId, InboundRequestId, MessageId, SourceId,
+    ApplicationId, BinId, BinRequestId, DeliveryId, EndpointId, InboundRequestId, MessageId,
+    SourceId,
 };
 use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
 use hookd_core::source::{InboundRecord, Source};
@@ -49,7 +52,7 @@ use hookd_store::{
     IngestOutcome, Lease, MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth,
     QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
 };
-use hookd_store::{StreamBatch, StreamCursor};
+use hookd_store::{CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest};
 use tokio::sync::{broadcast, Notify};
 
 use crate::readers::Readers;
@@ -97,6 +100,8 @@ pub struct SqliteStore {
     notify: Arc<Notify>,
     /// Announces the application of each committed message (live streams).
     message_commits: broadcast::Sender<ApplicationId>,
+    /// Announces the bin of each committed capture (bin streams).
+    bin_captures: broadcast::Sender<BinId>,
 }
 
 impl SqliteStore {
@@ -129,6 +134,7 @@ impl SqliteStore {
             readers,
             notify,
             message_commits: broadcast::channel(MESSAGE_COMMITS_CAPACITY).0,
+            bin_captures: broadcast::channel(MESSAGE_COMMITS_CAPACITY).0,
         })
     }
 
@@ -150,7 +156,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, write: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(Wake::Nobody, write).await
     }
@@ -158,7 +164,7 @@ impl SqliteStore {
     async fn write_and_wake<T, F>(&self, write: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(Wake::Workers, write).await
     }
@@ -292,6 +298,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn publish_message(&self, message: &Message) -> StoreResult<usize> {
+        let message = message.clone();
+        let app_id = message.app_id.clone();
+        let deliveries = self
+            .write_and_wake(move |c| messages::publish_message(c, &message))
+            .await?;
+        // Nobody listening is fine: streams start from the store.
+        let _ = self.message_commits.send(app_id);
+        Ok(deliveries)
+    }
+
     async fn create_message(
         &self,
         message: &Message,
@@ -335,8 +352,28 @@ impl Store for SqliteStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |c| queue::lease_candidates(c, candidates, now, lease))
-            .await
+        let ids: Vec<DeliveryId> = candidates
+            .iter()
+            .map(|(delivery, _, _)| delivery.id.clone())
+            .collect();
+        let tokens = self
+            .write(move |c| queue::lease_candidates(c, &ids, now, lease))
+            .await?;
+        Ok(candidates
+            .into_iter()
+            .zip(tokens)
+            .filter_map(|((delivery, message, endpoint), token)| {
+                Some(ClaimedDelivery {
+                    lease: Lease {
+                        delivery_id: delivery.id.clone(),
+                        token: token?,
+                    },
+                    delivery,
+                    message,
+                    endpoint,
+                })
+            })
+            .collect())
     }
 
     async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<bool> {
@@ -635,5 +672,93 @@ impl Store for SqliteStore {
 
     fn message_commits(&self) -> broadcast::Receiver<ApplicationId> {
         self.message_commits.subscribe()
+    }
+
+    // ---- inspector bins ----
+
+    async fn create_bin(&self, bin: &Bin) -> StoreResult<()> {
+        let bin = bin.clone();
+        self.write(move |c| bins::create_bin(c, &bin)).await
+    }
+
+    async fn bin(&self, bin_id: &BinId) -> StoreResult<Bin> {
+        let bin_id = bin_id.clone();
+        self.read(move |c| bins::bin(c, &bin_id)).await
+    }
+
+    async fn list_bins(&self, page: &PageRequest) -> StoreResult<Page<Bin>> {
+        let page = page.clone();
+        self.read(move |c| bins::list_bins(c, &page)).await
+    }
+
+    async fn delete_bin(&self, bin_id: &BinId) -> StoreResult<()> {
+        let bin_id = bin_id.clone();
+        self.write(move |c| bins::delete_bin(c, &bin_id)).await
+    }
+
+    async fn capture_bin_request(
+        &self,
+        request: &BinRequest,
+        now: Timestamp,
+    ) -> StoreResult<CaptureOutcome> {
+        let request = request.clone();
+        let bin_id = request.bin_id.clone();
+        let outcome = self
+            .write(move |c| bins::capture_bin_request(c, &request, now))
+            .await?;
+        if matches!(outcome, CaptureOutcome::Captured { .. }) {
+            // Nobody listening is fine: streams start from the store.
+            let _ = self.bin_captures.send(bin_id);
+        }
+        Ok(outcome)
+    }
+
+    async fn list_bin_requests(
+        &self,
+        bin_id: &BinId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<BinRequest>> {
+        let (bin_id, page) = (bin_id.clone(), page.clone());
+        self.read(move |c| bins::list_bin_requests(c, &bin_id, &page))
+            .await
+    }
+
+    async fn bin_request(
+        &self,
+        bin_id: &BinId,
+        request_id: &BinRequestId,
+    ) -> StoreResult<BinRequest> {
+        let (bin_id, request_id) = (bin_id.clone(), request_id.clone());
+        self.read(move |c| bins::bin_request(c, &bin_id, &request_id))
+            .await
+    }
+
+    async fn stream_bin_requests(
+        &self,
+        bin_id: &BinId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<Vec<StreamedBinRequest>> {
+        let bin_id = bin_id.clone();
+        self.read(move |c| bins::stream_bin_requests(c, &bin_id, after, limit))
+            .await
+    }
+
+    async fn bin_cursor_of(
+        &self,
+        bin_id: &BinId,
+        request_id: &BinRequestId,
+    ) -> StoreResult<StreamCursor> {
+        let (bin_id, request_id) = (bin_id.clone(), request_id.clone());
+        self.read(move |c| bins::bin_cursor_of(c, &bin_id, &request_id))
+            .await
+    }
+
+    fn bin_captures(&self) -> broadcast::Receiver<BinId> {
+        self.bin_captures.subscribe()
+    }
+
+    async fn expire_bins(&self, now: Timestamp, limit: usize) -> StoreResult<u64> {
+        self.write(move |c| bins::expire_bins(c, now, limit)).await
     }
 }

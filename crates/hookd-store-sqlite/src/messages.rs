@@ -5,6 +5,7 @@
 //! they commit together or not at all; the payload is stored as the exact text given;
 //! `eventId` is unique per application; reads are scoped by `app_id`.
 
+use hookd_core::filter::endpoint_accepts;
 use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Attempt, Message, MessageStatus, TriggerType};
 use hookd_store::{AttemptFilter, MessageFilter, Page, PageRequest, StoreError, StoreResult};
@@ -15,7 +16,8 @@ use crate::applications::require_application;
 use crate::error::{map, unique_violation, DbResultExt};
 use crate::pagination::Listing;
 use crate::rows::{
-    attempt_from_row, message_from_row, millis, to_json, ATTEMPT_COLUMNS, MESSAGE_COLUMNS,
+    attempt_from_row, message_from_row, millis, opt_json_column, to_json, ATTEMPT_COLUMNS,
+    MESSAGE_COLUMNS,
 };
 
 /// Writes `message` and one pending delivery, due at its creation, per endpoint of
@@ -46,6 +48,41 @@ pub(crate) fn create_message(
         .map_err(|error| message_conflict(error, message))?;
 
     insert_deliveries(connection, message, endpoint_ids)
+}
+
+/// Writes `message` with one pending delivery per endpoint of its application that is
+/// not disabled and whose filters take it, chosen in the same transaction. Returns how
+/// many deliveries it made.
+pub(crate) fn publish_message(connection: &Connection, message: &Message) -> StoreResult<usize> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id, event_types, channels FROM endpoints \
+             WHERE app_id = ?1 AND disabled = 0 ORDER BY id",
+        )
+        .db()?;
+    let endpoints = statement
+        .query_map([message.app_id.as_str()], |row| {
+            let event_types: Option<Vec<String>> = opt_json_column(row, 1)?;
+            let channels: Option<Vec<String>> = opt_json_column(row, 2)?;
+            let accepts = endpoint_accepts(
+                event_types.as_deref(),
+                channels.as_deref(),
+                &message.event_type,
+                &message.channels,
+            );
+            if !accepts {
+                return Ok(None);
+            }
+            Ok(Some(EndpointId::from_trusted(row.get(0)?)))
+        })
+        .db()?;
+    let mut targets = Vec::new();
+    for endpoint in endpoints {
+        targets.extend(endpoint.db()?);
+    }
+    drop(statement);
+    create_message(connection, message, &targets)?;
+    Ok(targets.len())
 }
 
 /// Writes one pending delivery of `message` per endpoint of `endpoint_ids`.

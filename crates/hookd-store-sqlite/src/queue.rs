@@ -16,8 +16,8 @@ use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
 use hookd_core::model::{Delivery, MessageStatus, TriggerType};
 use hookd_core::Timestamp;
 use hookd_store::{
-    ClaimedDelivery, DeliveryOutcome, EndpointHealth, EndpointStats, Lease, OutcomeRecord,
-    QueueDepth, StoreError, StoreResult, TimeWindow,
+    DeliveryOutcome, EndpointHealth, EndpointStats, Lease, OutcomeRecord, QueueDepth, StoreError,
+    StoreResult, TimeWindow,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -82,17 +82,13 @@ pub(crate) fn claim_candidates(
 ///
 /// A candidate read from a snapshot may have been claimed, finished or rescheduled since;
 /// the conditional update skips it, so the writer's serial order alone decides who holds
-/// a lease.
+/// a lease. Returns each candidate's lease token, in order, `None` where it was skipped.
 pub(crate) fn lease_candidates(
     connection: &Connection,
-    candidates: Vec<(
-        Delivery,
-        hookd_core::model::Message,
-        hookd_core::model::Endpoint,
-    )>,
+    candidates: &[DeliveryId],
     now: Timestamp,
     lease: Duration,
-) -> StoreResult<Vec<ClaimedDelivery>> {
+) -> StoreResult<Vec<Option<String>>> {
     let now_ms = millis(now);
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     let expires_at = now_ms.saturating_add(lease_ms);
@@ -103,26 +99,15 @@ pub(crate) fn lease_candidates(
                AND (lease_expires_at IS NULL OR lease_expires_at <= ?4)"
         ))
         .db()?;
-    let mut claimed = Vec::with_capacity(candidates.len());
-    for (delivery, message, endpoint) in candidates {
+    let mut tokens = Vec::with_capacity(candidates.len());
+    for delivery_id in candidates {
         let token = new_lease_token();
         let taken = take
-            .execute(params![delivery.id.as_str(), token, expires_at, now_ms])
+            .execute(params![delivery_id.as_str(), token, expires_at, now_ms])
             .db()?;
-        if taken == 0 {
-            continue;
-        }
-        claimed.push(ClaimedDelivery {
-            lease: Lease {
-                delivery_id: delivery.id.clone(),
-                token,
-            },
-            delivery,
-            message,
-            endpoint,
-        });
+        tokens.push((taken > 0).then_some(token));
     }
-    Ok(claimed)
+    Ok(tokens)
 }
 
 /// Records one outcome; returns whether the lease was still held.
@@ -189,15 +174,17 @@ fn apply_endpoint_health(
     let scope = "WHERE app_id = ?1 AND id = ?2";
     let changed = match health {
         EndpointHealth::Unchanged => return Ok(()),
+        // Both updates skip a row already in the wanted state, so the common case (a
+        // success on a healthy endpoint) writes nothing.
         EndpointHealth::Healthy => connection
             .prepare_cached(&format!(
-                "UPDATE endpoints SET failing_since = NULL {scope}"
+                "UPDATE endpoints SET failing_since = NULL {scope} AND failing_since IS NOT NULL"
             ))
             .db()?
             .execute([app_id, endpoint_id]),
         EndpointHealth::Failing(at) => connection
             .prepare_cached(&format!(
-                "UPDATE endpoints SET failing_since = coalesce(failing_since, ?3) {scope}"
+                "UPDATE endpoints SET failing_since = ?3 {scope} AND failing_since IS NULL"
             ))
             .db()?
             .execute(params![app_id, endpoint_id, millis(*at)]),

@@ -207,7 +207,10 @@ fn json<T: DeserializeOwned>(row: &Row, index: usize) -> rusqlite::Result<T> {
 }
 
 /// A nullable JSON text column.
-fn opt_json_column<T: DeserializeOwned>(row: &Row, index: usize) -> rusqlite::Result<Option<T>> {
+pub(crate) fn opt_json_column<T: DeserializeOwned>(
+    row: &Row,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
     let text: Option<String> = row.get(index)?;
     text.map(|text| {
         serde_json::from_str(&text).map_err(|error| {

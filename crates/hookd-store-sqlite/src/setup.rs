@@ -13,20 +13,19 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{map, unavailable, MachineryError};
 
-/// Schema migrations in order, each with the `NNNN` of its file; applying migration `n`
-/// brings `user_version` to `n`. Numbers increase but may skip one that another change
-/// reserved.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_initial.sql")),
-    (2, include_str!("../migrations/0002_retention.sql")),
-    (3, include_str!("../migrations/0003_sources.sql")),
-    (4, include_str!("../migrations/0004_send_slots.sql")),
-    (5, include_str!("../migrations/0005_streams.sql")),
-    (7, include_str!("../migrations/0007_inbound_by_message.sql")),
+/// Schema migrations in order; migration `n` (1-based) brings `user_version` to `n`.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_retention.sql"),
+    include_str!("../migrations/0003_sources.sql"),
+    include_str!("../migrations/0004_send_slots.sql"),
+    include_str!("../migrations/0005_streams.sql"),
+    include_str!("../migrations/0006_bins.sql"),
+    include_str!("../migrations/0007_inbound_by_message.sql"),
 ];
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// How long a connection waits for another process's lock before giving up with
 /// `Unavailable` (only `hookd migrate` or a second server can hold one).
@@ -52,6 +51,11 @@ pub(crate) fn path_from_url(url: &str) -> StoreResult<PathBuf> {
     Ok(PathBuf::from(path))
 }
 
+/// Prepared statements each connection keeps. The store prepares about 70 distinct
+/// statements through `prepare_cached`; rusqlite's default of 16 made the hot ones evict
+/// each other and be parsed again.
+const STATEMENT_CACHE: usize = 128;
+
 /// Opens (creating if missing) the database at `path` for writing, sets it up and
 /// migrates it.
 pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
@@ -60,6 +64,7 @@ pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags).map_err(|e| at_path(path, map(e)))?;
     configure_writer(&connection).map_err(|e| at_path(path, e))?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     migrate(&connection).map_err(|e| at_path(path, e))?;
     Ok(connection)
 }
@@ -77,6 +82,7 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
         Ok(())
     };
     configure().map_err(|e| at_path(path, map(e)))?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(connection)
 }
 
@@ -133,7 +139,12 @@ fn migrate(connection: &Connection) -> StoreResult<()> {
             supported: SCHEMA_VERSION,
         }));
     }
-    for &(version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > found) {
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = index + 1;
         let script = format!("BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;");
         if let Err(error) = connection.execute_batch(&script) {
             if !connection.is_autocommit() {

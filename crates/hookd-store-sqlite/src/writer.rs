@@ -5,8 +5,10 @@
 //! - A caller hears `Ok` only after the transaction holding its write has committed
 //!   (with `synchronous=FULL`, after the WAL is on disk): "2xx means committed" holds
 //!   although many writes share one fsync.
-//! - Each write runs inside its own `SAVEPOINT`, so one write's error (a `Conflict`, say)
-//!   rolls back that write alone and the rest of the batch still commits.
+//! - One write's error (a `Conflict`, say) rolls back that write alone and the rest of
+//!   the batch still commits: a batch runs without savepoints first, and if any write
+//!   fails it is rolled back and run again with each write in its own `SAVEPOINT`. A
+//!   write may therefore run twice, so writes touch nothing but the connection.
 //! - The thread never dies of a database error: a failed batch is reported to each of its
 //!   callers and the next batch starts afresh. A panicking write is caught, rolled back
 //!   and reported as an error to its caller alone.
@@ -82,10 +84,15 @@ impl Writer {
     pub(crate) async fn write<T, F>(&self, wake: Wake, write: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Job { write, wake, reply };
+        let job = Job {
+            write,
+            wake,
+            reply,
+            value: None,
+        };
         self.commands
             .send(Box::new(job))
             .await
@@ -100,6 +107,14 @@ impl Writer {
 
 /// One queued write, type-erased so writes returning different values share a queue.
 trait Command: Send {
+    /// Runs the write inside the open transaction, with no savepoint of its own, and
+    /// keeps its value for [`Command::finish`]. `false` when it failed or panicked; its
+    /// caller is not answered then, because the batch is rolled back and run again.
+    fn try_run(&mut self, connection: &Connection) -> bool;
+    /// Answers the caller with the value `try_run` kept, or with the batch's error.
+    fn finish(self: Box<Self>, committed: Result<(), BatchError>);
+    /// Whether the write asked to wake workers once it commits.
+    fn wake(&self) -> Wake;
     /// Runs the write. `Some` carries what to do once the batch commits or fails; `None`
     /// means the write failed and has already answered its caller.
     fn run(self: Box<Self>, connection: &Connection) -> Option<Completion>;
@@ -111,21 +126,53 @@ struct Job<T, F> {
     write: F,
     wake: Wake,
     reply: oneshot::Sender<StoreResult<T>>,
+    /// What `try_run` produced, waiting for the commit.
+    value: Option<T>,
 }
 
 impl<T, F> Command for Job<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
 {
+    fn try_run(&mut self, connection: &Connection) -> bool {
+        let write = &mut self.write;
+        match catch_unwind(AssertUnwindSafe(|| write(connection))) {
+            Ok(Ok(value)) => {
+                self.value = Some(value);
+                true
+            }
+            Ok(Err(_)) | Err(_) => false,
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), BatchError>) {
+        let answer = match (committed, self.value) {
+            (Ok(()), Some(value)) => Ok(value),
+            (Ok(()), None) => Err(StoreError::internal(MachineryError::WriteDropped)),
+            (Err(error), _) => Err(map_batch(error)),
+        };
+        // The caller may have gone away (a cancelled request); nobody is left to tell,
+        // and the write stands.
+        let _ = self.reply.send(answer);
+    }
+
+    fn wake(&self) -> Wake {
+        self.wake
+    }
+
     fn run(self: Box<Self>, connection: &Connection) -> Option<Completion> {
-        let Job { write, wake, reply } = *self;
+        let Job {
+            mut write,
+            wake,
+            reply,
+            ..
+        } = *self;
         match write(connection) {
             Ok(value) => Some(Completion {
                 wake,
                 finish: Box::new(move |committed| {
-                    // The caller may have gone away (a cancelled request); nobody is left
-                    // to tell, and the write stands.
+                    // As in `finish`: a caller that went away leaves the write standing.
                     let _ = reply.send(committed.map(|()| value).map_err(map_batch));
                 }),
             }),
@@ -176,10 +223,18 @@ fn run(
 
 /// Commits `batch`, in as few transactions as errors allow (normally one). Returns
 /// whether any committed write asked to wake workers.
+///
+/// The batch is first run without savepoints, since almost every write succeeds and a
+/// savepoint per write copies every page it touches into the statement journal. Only if
+/// a write fails is that transaction rolled back and the batch run again write by write,
+/// each in its own savepoint, so the failure is reported to its caller alone.
 fn run_batch(connection: &Connection, mut batch: VecDeque<Box<dyn Command>>) -> Wake {
+    if let Some(wake) = run_without_savepoints(connection, &mut batch) {
+        return wake;
+    }
     let mut wake = Wake::Nobody;
     while !batch.is_empty() {
-        if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(error) = run_cached(connection, "BEGIN IMMEDIATE") {
             tracing::error!(%error, "sqlite writer cannot begin a transaction");
             let error = BatchError::Commit(Arc::new(error));
             for command in batch.drain(..) {
@@ -190,8 +245,7 @@ fn run_batch(connection: &Connection, mut batch: VecDeque<Box<dyn Command>>) -> 
         let (completions, aborted) = run_commands(connection, &mut batch);
         let outcome = match aborted {
             Some(error) => Err(error),
-            None => connection
-                .execute_batch("COMMIT")
+            None => run_cached(connection, "COMMIT")
                 .map_err(|error| BatchError::Commit(Arc::new(error))),
         };
         if let Err(error) = &outcome {
@@ -213,6 +267,33 @@ fn run_batch(connection: &Connection, mut batch: VecDeque<Box<dyn Command>>) -> 
     wake
 }
 
+/// Runs every write of `batch` in one transaction without savepoints and commits it.
+/// `Some` (every caller answered) when that worked; `None` when a write failed or
+/// panicked, or the transaction could not begin or commit: it is rolled back, nobody has
+/// been answered, and `batch` is untouched for the write-by-write path.
+fn run_without_savepoints(
+    connection: &Connection,
+    batch: &mut VecDeque<Box<dyn Command>>,
+) -> Option<Wake> {
+    run_cached(connection, "BEGIN IMMEDIATE").ok()?;
+    let all_ran = batch.iter_mut().all(|command| command.try_run(connection));
+    // A write may also have ended the transaction itself (SQLite does on a full disk).
+    if !all_ran || connection.is_autocommit() || run_cached(connection, "COMMIT").is_err() {
+        if !connection.is_autocommit() {
+            let _ = run_cached(connection, "ROLLBACK");
+        }
+        return None;
+    }
+    let mut wake = Wake::Nobody;
+    for command in batch.drain(..) {
+        if command.wake() == Wake::Workers {
+            wake = Wake::Workers;
+        }
+        command.finish(Ok(()));
+    }
+    Some(wake)
+}
+
 /// Runs commands from the front of `batch` inside the open transaction, each in its own
 /// savepoint, until the batch is empty or the transaction is lost. Returns the
 /// completions of the writes that succeeded, and the error if the transaction was lost
@@ -223,7 +304,7 @@ fn run_commands(
 ) -> (Vec<Completion>, Option<BatchError>) {
     let mut completions = Vec::with_capacity(batch.len());
     while let Some(command) = batch.pop_front() {
-        if let Err(error) = connection.execute_batch("SAVEPOINT write") {
+        if let Err(error) = run_cached(connection, "SAVEPOINT write") {
             let error = BatchError::Commit(Arc::new(error));
             command.abandon(error.clone());
             return (completions, Some(error));
@@ -246,15 +327,23 @@ fn run_commands(
             return (completions, Some(BatchError::RolledBack));
         }
         let close = if succeeded {
-            "RELEASE write"
+            run_cached(connection, "RELEASE write")
         } else {
-            "ROLLBACK TO write; RELEASE write"
+            run_cached(connection, "ROLLBACK TO write")
+                .and_then(|()| run_cached(connection, "RELEASE write"))
         };
-        if let Err(error) = connection.execute_batch(close) {
+        if let Err(error) = close {
             return (completions, Some(BatchError::Commit(Arc::new(error))));
         }
     }
     (completions, None)
+}
+
+/// Runs one parameterless statement through the connection's statement cache: the
+/// savepoint statements run twice per write, and parsing them each time showed in
+/// profiles.
+fn run_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 #[cfg(test)]
@@ -271,7 +360,7 @@ mod tests {
         Arc::new(Writer::spawn(connection, Arc::new(Notify::new()), DEFAULT_MAX_BATCH).unwrap())
     }
 
-    fn insert(name: &'static str) -> impl FnOnce(&Connection) -> StoreResult<()> + Send {
+    fn insert(name: &'static str) -> impl FnMut(&Connection) -> StoreResult<()> + Send {
         move |connection| {
             connection
                 .execute("INSERT INTO items (name) VALUES (?1)", [name])
@@ -308,8 +397,11 @@ mod tests {
         let (started, has_started) = oneshot::channel();
         let writer = Arc::clone(writer);
         let held = tokio::spawn(async move {
+            let mut started = Some(started);
             let hold = move |_: &Connection| {
-                let _ = started.send(());
+                if let Some(started) = started.take() {
+                    let _ = started.send(());
+                }
                 released.recv().unwrap();
                 Ok(())
             };

@@ -12,6 +12,7 @@
 //! sleeps (time moves by passing a later `now`), never names a backend, and builds its
 //! records with [`fixtures`], so the same bodies hold for SQLite and PostgreSQL.
 
+mod bins;
 pub mod fixtures;
 mod messages;
 mod observability;
@@ -26,6 +27,7 @@ mod streams;
 use std::any::Any;
 use std::sync::Arc;
 
+pub use bins::*;
 pub use messages::*;
 pub use observability::*;
 pub use queue::*;
@@ -89,6 +91,7 @@ macro_rules! store_conformance_tests {
             ping,
             // messages
             create_message_writes_one_delivery_per_endpoint,
+            publish_message_fans_out_to_matching_endpoints,
             message_payload_round_trips_byte_for_byte,
             message_lookup_by_id_and_event_id,
             message_event_id_conflict_is_per_application,
@@ -154,6 +157,13 @@ macro_rules! store_conformance_tests {
             stream_has_every_concurrent_message_once,
             message_commits_are_announced,
             stream_of_deleted_application_is_empty,
+            // inspector bins
+            bin_crud,
+            bin_captures_round_trip_in_order,
+            bin_capture_refuses_full_expired_and_unknown_bins,
+            concurrent_bin_captures_get_distinct_positions,
+            bin_captures_are_announced,
+            expire_bins_in_batches,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -14,6 +14,7 @@
 //! - An attempt is always recorded; the delivery row changes only while the lease is
 //!   still held by the claim that made the attempt.
 
+mod bins;
 pub mod conformance;
 mod error;
 mod observability;
@@ -28,14 +29,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hookd_core::bin::{Bin, BinRequest};
 use hookd_core::ids::{
-    ApplicationId, DeliveryId, EndpointId, InboundRequestId, MessageId, SourceId,
+    ApplicationId, BinId, BinRequestId, DeliveryId, EndpointId, InboundRequestId, MessageId,
+    SourceId,
 };
 use hookd_core::model::{Application, Attempt, Endpoint, EventType, Message};
 use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
 use tokio::sync::{broadcast, Notify};
 
+pub use bins::*;
 pub use error::StoreError;
 pub use observability::{PoolStatus, QueueMetrics};
 pub use operational::OperationalWebhooks;
@@ -119,6 +123,25 @@ pub trait Store: Send + Sync + 'static {
         message: &Message,
         endpoint_ids: &[EndpointId],
     ) -> StoreResult<()>;
+    /// Publishes `message`: writes it with one pending delivery per endpoint of its
+    /// application that is not disabled and whose `eventTypes`/`channels` filters accept
+    /// it, and returns how many deliveries that made. `Conflict` and `NotFound` as for
+    /// [`Store::create_message`].
+    ///
+    /// The default reads the endpoints, then writes; a backend that can choose them
+    /// inside the write transaction should, which saves a round trip and means an
+    /// endpoint changed during the publish is either wholly before or wholly after it.
+    async fn publish_message(&self, message: &Message) -> StoreResult<usize> {
+        let targets: Vec<EndpointId> = self
+            .active_endpoints(&message.app_id)
+            .await?
+            .into_iter()
+            .filter(|endpoint| endpoint_accepts_message(endpoint, message))
+            .map(|endpoint| endpoint.id)
+            .collect();
+        self.create_message(message, &targets).await?;
+        Ok(targets.len())
+    }
     /// A message of `app_id` by id or by its `eventId`.
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message>;
     async fn list_messages(
@@ -352,4 +375,69 @@ pub trait Store: Send + Sync + 'static {
     /// through this store and, when the database is shared, by other nodes. A receiver
     /// that lags (`RecvError::Lagged`) must assume every application has news.
     fn message_commits(&self) -> broadcast::Receiver<ApplicationId>;
+
+    // ---- inspector bins ----
+
+    /// Inserts a bin (its `n_requests` is ignored: a new bin has recorded nothing).
+    /// `Conflict` when the id exists.
+    async fn create_bin(&self, bin: &Bin) -> StoreResult<()>;
+    /// A bin by id, expired or not. `NotFound("bin")` when there is none.
+    async fn bin(&self, bin_id: &BinId) -> StoreResult<Bin>;
+    /// Every bin, expired ones included until retention deletes them.
+    async fn list_bins(&self, page: &PageRequest) -> StoreResult<Page<Bin>>;
+    /// Deletes the bin with its requests. `NotFound("bin")` when there is none.
+    async fn delete_bin(&self, bin_id: &BinId) -> StoreResult<()>;
+    /// Records a request of `request.bin_id` in one durable transaction, as the bin's
+    /// next stream position, unless the bin is full (`Full`, nothing written).
+    /// `NotFound("bin")` when the bin does not exist or is expired at `now`.
+    async fn capture_bin_request(
+        &self,
+        request: &BinRequest,
+        now: Timestamp,
+    ) -> StoreResult<CaptureOutcome>;
+    /// The bin's requests, by id (newest first with `Ordering::Descending`).
+    async fn list_bin_requests(
+        &self,
+        bin_id: &BinId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<BinRequest>>;
+    /// One request of the bin. `NotFound("bin request")` when the bin has no such request.
+    async fn bin_request(
+        &self,
+        bin_id: &BinId,
+        request_id: &BinRequestId,
+    ) -> StoreResult<BinRequest>;
+    /// Up to `limit` requests of the bin captured after `after`, oldest first.
+    async fn stream_bin_requests(
+        &self,
+        bin_id: &BinId,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<Vec<StreamedBinRequest>>;
+    /// The cursor of one request of the bin (to resume after a request id).
+    /// `NotFound("bin request")` when the bin has no such request.
+    async fn bin_cursor_of(
+        &self,
+        bin_id: &BinId,
+        request_id: &BinRequestId,
+    ) -> StoreResult<StreamCursor>;
+    /// Announces captured requests: the bin id of each capture committed through this
+    /// store and, when the database is shared, by other nodes. A receiver that lags must
+    /// assume every bin has news.
+    fn bin_captures(&self) -> broadcast::Receiver<BinId>;
+    /// Deletes up to `limit` rows of bins expired at `now`: their requests first, then
+    /// the bins left empty. Returns how many rows; fewer than `limit` means no expired
+    /// bin is left.
+    async fn expire_bins(&self, now: Timestamp, limit: usize) -> StoreResult<u64>;
+}
+
+/// Whether `endpoint`'s filters take `message` (the fan-out rule of
+/// [`Store::publish_message`]).
+pub fn endpoint_accepts_message(endpoint: &Endpoint, message: &Message) -> bool {
+    hookd_core::filter::endpoint_accepts(
+        endpoint.event_types.as_deref(),
+        endpoint.channels.as_deref(),
+        &message.event_type,
+        &message.channels,
+    )
 }

@@ -116,6 +116,15 @@ pub struct ServeArgs {
     /// comma-separated in env) [default: none].
     #[arg(long, env = "HOOKD_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+    /// How long an inspector bin lives unless it asks otherwise (`expiresIn`) [default: 24h].
+    #[arg(long, env = "HOOKD_BIN_TTL")]
+    pub bin_ttl: Option<String>,
+    /// Requests a bin records unless it asks otherwise (`maxRequests`) [default: 500].
+    #[arg(long, env = "HOOKD_BIN_MAX_REQUESTS")]
+    pub bin_max_requests: Option<u64>,
+    /// Bytes of a request body a bin keeps; the rest is counted [default: 1MiB].
+    #[arg(long, env = "HOOKD_BIN_BODY_LIMIT")]
+    pub bin_body_limit: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -153,6 +162,9 @@ struct FileConfig {
     stream_buffer: Option<usize>,
     long_poll_max_wait: Option<String>,
     cors_allowed_origins: Option<Vec<String>>,
+    bin_ttl: Option<String>,
+    bin_max_requests: Option<u64>,
+    bin_body_limit: Option<String>,
     /// `[commands.NAME]` tables: local commands that `command://NAME` endpoints run.
     commands: Option<std::collections::BTreeMap<String, CommandFile>>,
 }
@@ -234,6 +246,12 @@ pub struct Config {
     pub stream_buffer: usize,
     pub long_poll_max_wait: Duration,
     pub cors_allowed_origins: Vec<String>,
+    /// Default lifetime of an inspector bin.
+    pub bin_ttl: Duration,
+    /// Default request cap of an inspector bin.
+    pub bin_max_requests: u64,
+    /// Bytes of a request body a bin keeps.
+    pub bin_body_limit: usize,
     /// Serve HTTPS with this certificate and key (checked when the server starts).
     pub tls: Option<TlsFiles>,
     /// Local commands `command://NAME` endpoints run (config file only).
@@ -292,6 +310,9 @@ impl std::fmt::Debug for Config {
             .field("stream_buffer", &self.stream_buffer)
             .field("long_poll_max_wait", &self.long_poll_max_wait)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("bin_ttl", &self.bin_ttl)
+            .field("bin_max_requests", &self.bin_max_requests)
+            .field("bin_body_limit", &self.bin_body_limit)
             .field("commands", &self.commands)
             .finish()
     }
@@ -501,6 +522,24 @@ impl Config {
                 bail!("cors_allowed_origins: {origin:?} is not an origin like https://app.example.com, or *");
             }
         }
+        let bin_ttl = duration("bin_ttl", args.bin_ttl.or(file.bin_ttl), "24h")?;
+        if bin_ttl.is_zero() || bin_ttl > Duration::from_secs(30 * 24 * 3600) {
+            bail!("bin_ttl: must be more than zero and at most 30 days");
+        }
+        let bin_max_requests = args
+            .bin_max_requests
+            .or(file.bin_max_requests)
+            .unwrap_or(500);
+        if !(1..=100_000).contains(&bin_max_requests) {
+            bail!("bin_max_requests: must be between 1 and 100000");
+        }
+        let bin_body_limit = parse_size(
+            "bin_body_limit",
+            &args
+                .bin_body_limit
+                .or(file.bin_body_limit)
+                .unwrap_or_else(|| "1MiB".into()),
+        )?;
         let commands = file
             .commands
             .unwrap_or_default()
@@ -508,6 +547,9 @@ impl Config {
             .map(|(name, command)| command_spec(name, command))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
+            bin_ttl,
+            bin_max_requests,
+            bin_body_limit,
             commands,
             tls,
             retention_payload,
@@ -735,6 +777,46 @@ mod tests {
         assert_eq!(config.stream_buffer, 1024);
         assert_eq!(config.long_poll_max_wait, Duration::from_secs(30));
         assert!(config.cors_allowed_origins.is_empty());
+        assert_eq!(config.bin_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(config.bin_max_requests, 500);
+        assert_eq!(config.bin_body_limit, 1 << 20);
+    }
+
+    #[test]
+    fn bin_settings_take_flag_over_env_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.toml");
+        std::fs::write(
+            &path,
+            "bin_ttl = \"2h\"\nbin_max_requests = 7\nbin_body_limit = \"4KiB\"\n",
+        )
+        .unwrap();
+        let from_file = Config::load(ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.bin_ttl, Duration::from_secs(7200));
+        assert_eq!(from_file.bin_max_requests, 7);
+        assert_eq!(from_file.bin_body_limit, 4096);
+        let from_flags = Config::load(ServeArgs {
+            config: Some(path),
+            bin_ttl: Some("10m".into()),
+            bin_max_requests: Some(3),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(from_flags.bin_ttl, Duration::from_secs(600));
+        assert_eq!(from_flags.bin_max_requests, 3);
+        assert_eq!(from_flags.bin_body_limit, 4096);
+        let refused = Config::load(ServeArgs {
+            bin_max_requests: Some(0),
+            ..ServeArgs::default()
+        });
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("bin_max_requests"));
     }
 
     #[test]

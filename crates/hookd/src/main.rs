@@ -2,6 +2,13 @@
 
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: the request and delivery paths allocate
+/// many small short-lived buffers across threads, where glibc malloc spent about an
+/// eighth of hookd's CPU in the send benchmark (see BENCHMARKS.md). The `override`
+/// feature also routes C's `malloc` to it, so SQLite's allocations take the same path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match hookd::cli::main() {
         Ok(code) => code,

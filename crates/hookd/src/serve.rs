@@ -169,7 +169,14 @@ pub async fn run(
             },
         )
         .with_metrics(metrics_render)
-        .with_shutdown(shutdown.clone());
+        .with_shutdown(shutdown.clone())
+        .with_bins(hookd_api::BinConfig {
+            default_ttl: config.bin_ttl,
+            default_max_requests: config.bin_max_requests,
+            body_limit: config.bin_body_limit,
+            replay_timeout: config.request_timeout,
+            network: NetworkPolicy::new(config.allow_private_network.clone()),
+        });
         if let Some(hooks) = &operational {
             state = state.with_operational_webhooks(hooks.clone());
         }

@@ -13,7 +13,9 @@
 //! then `event: ready` once the replay is done and live messages follow, comments
 //! (`: keep-alive`) as heartbeats, and `event: closing` with `{"code","detail","cursor"}`
 //! right before the server ends the stream. WebSocket text frames carry the same as JSON:
-//! `{"type":"message","cursor":…,"message":{…}}`, `{"type":"ready","cursor":…}`, and
+//! `{"type":"message","cursor":…,"message":{…}}` (on a bin's stream
+//! `{"type":"request","cursor":…,"request":{…}}`, whose `data:` in SSE is the captured
+//! request as `GET /api/v1/bin/{bin}/request/{id}` answers it), `{"type":"ready","cursor":…}`, and
 //! `{"type":"pong"}` in answer to a client's `{"type":"ping"}`; the server ends with a
 //! close frame whose code and reason say why. A source's stream sends
 //! `{"type":"request","cursor":…,"eventType":…,"request":{…}}` (the stored request,
@@ -27,14 +29,15 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use hookd_core::ids::MessageId;
 use hookd_core::model::Message;
-use hookd_store::{StreamCursor, StreamedMessage};
+use hookd_store::{StreamCursor, StreamedBinRequest, StreamedMessage};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 /// One message, ready to send on any kind of stream.
 pub(crate) struct StreamItem {
     pub(crate) cursor: StreamCursor,
-    pub(crate) msg_id: MessageId,
+    /// The message's id (`None` for a bin's captured request).
+    pub(crate) msg_id: Option<MessageId>,
     pub(crate) event_type: String,
     pub(crate) channels: Vec<String>,
     /// The message as Svix's `MessageOut` JSON.
@@ -64,14 +67,17 @@ enum WebSocketFrame<'a> {
         cursor: String,
         message: &'a RawValue,
     },
-    Ready {
-        cursor: String,
-    },
     #[serde(rename_all = "camelCase")]
     Request {
         cursor: String,
-        event_type: &'a str,
-        request: &'a crate::inbound_request::InboundRequestOut,
+        /// The event type of the message a source's request became (a bin's requests
+        /// have none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event_type: Option<&'a str>,
+        request: &'a RawValue,
+    },
+    Ready {
+        cursor: String,
     },
     Pong,
 }
@@ -88,9 +94,34 @@ impl StreamItem {
         }));
         StreamItem {
             cursor,
-            msg_id: message.id,
+            msg_id: Some(message.id),
             event_type: message.event_type,
             channels: message.channels,
+            json,
+            sse,
+            websocket,
+        }
+    }
+}
+
+impl StreamItem {
+    /// A bin's captured request, as `BinRequestOut` JSON.
+    pub(crate) fn render_bin_request(streamed: StreamedBinRequest) -> StreamItem {
+        let StreamedBinRequest { cursor, request } = streamed;
+        let out = crate::bin::BinRequestOut::from(request);
+        let json = RawValue::from_string(to_json(&out)).expect("serde_json writes valid JSON");
+        let cursor_text = cursor.to_string();
+        let sse = Bytes::from(format!("id: {cursor_text}\ndata: {}\n\n", json.get()));
+        let websocket = Utf8Bytes::from(to_json(&WebSocketFrame::Request {
+            cursor: cursor_text,
+            event_type: None,
+            request: &json,
+        }));
+        StreamItem {
+            cursor,
+            msg_id: None,
+            event_type: String::new(),
+            channels: Vec::new(),
             json,
             sse,
             websocket,
@@ -188,10 +219,11 @@ pub(crate) fn websocket_request(
     item: &StreamItem,
     request: &crate::inbound_request::InboundRequestOut,
 ) -> Utf8Bytes {
+    let request = RawValue::from_string(to_json(request)).expect("serde_json writes valid JSON");
     Utf8Bytes::from(to_json(&WebSocketFrame::Request {
         cursor: item.cursor.to_string(),
-        event_type: &item.event_type,
-        request,
+        event_type: Some(&item.event_type),
+        request: &request,
     }))
 }
 

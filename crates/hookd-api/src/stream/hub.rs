@@ -1,14 +1,15 @@
-//! [`StreamHubs`]: one reader per streamed application on this node, fanning each
-//! committed message out to every subscriber of that application.
+//! [`StreamHubs`]: one reader per streamed topic (an application's messages, or an
+//! inspector bin's captured requests) on this node, fanning each new item out to every
+//! subscriber of that topic.
 //!
-//! A hub exists while its application has subscribers. It reads the store after its
-//! cursor whenever the store announces a commit for the application (on any node), when
+//! A hub exists while its topic has subscribers. It reads the store after its cursor
+//! whenever the store announces a commit for the topic (on any node), when
 //! a read said messages are held back, and every `POLL_INTERVAL` in case an announcement
 //! was lost; it renders each message once and broadcasts it. Subscribers hold a
 //! `broadcast::Receiver`, so a message costs one allocation however many subscribers
 //! read it, and one that falls `buffer` messages behind hears `Lagged`.
 //!
-//! **Invariants:** a hub broadcasts its application's messages in cursor order, each
+//! **Invariants:** a hub broadcasts its topic's items in cursor order, each
 //! once, with no gap after the cursor it started from. `subscribe` returns the receiver
 //! together with the cursor of the last message broadcast before it was created (both
 //! under one lock), so a subscriber gets every message after that cursor and nothing at
@@ -18,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use hookd_core::ids::ApplicationId;
-use hookd_store::{Store, StoreResult, StreamCursor};
+use hookd_core::ids::{ApplicationId, BinId};
+use hookd_store::{bin_cursor, Store, StoreResult, StreamCursor};
 use tokio::sync::{broadcast, Notify, OnceCell};
 use tokio::task::AbortHandle;
 
@@ -34,7 +35,70 @@ const HELD_BACK_DELAY: Duration = Duration::from_millis(10);
 /// Wait before reading again after a failed read.
 const ERROR_DELAY: Duration = Duration::from_secs(1);
 
-type Registry = Arc<Mutex<HashMap<ApplicationId, Weak<AppHub>>>>;
+type Registry = Arc<Mutex<HashMap<Topic, Weak<AppHub>>>>;
+
+/// What a stream follows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Topic {
+    /// An application's committed messages.
+    Application(ApplicationId),
+    /// An inspector bin's captured requests.
+    Bin(BinId),
+}
+
+impl std::fmt::Display for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Application(app_id) => app_id.fmt(f),
+            Self::Bin(bin_id) => bin_id.fmt(f),
+        }
+    }
+}
+
+/// Items of a topic read from the store, rendered, oldest first.
+pub(crate) struct TopicBatch {
+    pub(crate) items: Vec<StreamItem>,
+    /// `false` when the store held committed items back (see `StreamBatch::settled`).
+    pub(crate) settled: bool,
+}
+
+impl Topic {
+    /// Where the topic's stream stands now: the cursor of its newest item.
+    pub(crate) async fn head(&self, store: &dyn Store) -> StoreResult<StreamCursor> {
+        match self {
+            Self::Application(app_id) => store.stream_head(app_id).await,
+            Self::Bin(bin_id) => Ok(bin_cursor(store.bin(bin_id).await?.n_requests)),
+        }
+    }
+
+    /// Up to `limit` items committed after `after`, rendered.
+    pub(crate) async fn read(
+        &self,
+        store: &dyn Store,
+        after: StreamCursor,
+        limit: usize,
+    ) -> StoreResult<TopicBatch> {
+        match self {
+            Self::Application(app_id) => {
+                let batch = store.stream_messages(app_id, after, limit).await?;
+                Ok(TopicBatch {
+                    items: batch.messages.into_iter().map(StreamItem::render).collect(),
+                    settled: batch.settled,
+                })
+            }
+            Self::Bin(bin_id) => {
+                let requests = store.stream_bin_requests(bin_id, after, limit).await?;
+                Ok(TopicBatch {
+                    items: requests
+                        .into_iter()
+                        .map(StreamItem::render_bin_request)
+                        .collect(),
+                    settled: true,
+                })
+            }
+        }
+    }
+}
 
 /// Every hub of this node.
 pub(crate) struct StreamHubs {
@@ -62,20 +126,20 @@ impl StreamHubs {
         }
     }
 
-    /// Subscribes to the application's messages committed after the returned cursor.
+    /// Subscribes to the topic's items committed after the returned cursor.
     ///
     /// # Errors
-    /// When the store cannot tell where the stream stands (the first subscriber of an
-    /// application reads its head).
-    pub(crate) async fn subscribe(&self, app_id: &ApplicationId) -> StoreResult<Subscription> {
+    /// When the store cannot tell where the stream stands (the first subscriber of a
+    /// topic reads its head).
+    pub(crate) async fn subscribe(&self, topic: &Topic) -> StoreResult<Subscription> {
         self.dispatcher
             .get_or_init(|| start_dispatcher(&self.store, Arc::clone(&self.hubs)));
-        let hub = self.hub_for(app_id);
+        let hub = self.hub_for(topic);
         let shared = &hub.shared;
         shared
             .started
             .get_or_try_init(|| async {
-                let head = self.store.stream_head(app_id).await?;
+                let head = topic.head(self.store.as_ref()).await?;
                 shared.lock().cursor = head;
                 // Messages committed while the head was read were announced before the
                 // hub listened: read once now.
@@ -91,20 +155,20 @@ impl StreamHubs {
         })
     }
 
-    /// The application's hub, started if it has none.
-    fn hub_for(&self, app_id: &ApplicationId) -> Arc<AppHub> {
+    /// The topic's hub, started if it has none.
+    fn hub_for(&self, topic: &Topic) -> Arc<AppHub> {
         let mut hubs = self
             .hubs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(hub) = hubs.get(app_id).and_then(Weak::upgrade) {
+        if let Some(hub) = hubs.get(topic).and_then(Weak::upgrade) {
             return hub;
         }
         // Forget hubs that ended, so the map does not grow with every application ever
         // streamed.
         hubs.retain(|_, hub| hub.strong_count() > 0);
         let shared = Arc::new(HubShared {
-            app_id: app_id.clone(),
+            topic: topic.clone(),
             started: OnceCell::new(),
             live: Mutex::new(Live {
                 cursor: StreamCursor::START,
@@ -117,12 +181,12 @@ impl StreamHubs {
             shared,
             task: task.abort_handle(),
         });
-        hubs.insert(app_id.clone(), Arc::downgrade(&hub));
+        hubs.insert(topic.clone(), Arc::downgrade(&hub));
         hub
     }
 }
 
-/// One application's hub; its reading task ends when the last subscriber drops it.
+/// One topic's hub; its reading task ends when the last subscriber drops it.
 struct AppHub {
     shared: Arc<HubShared>,
     task: AbortHandle,
@@ -135,7 +199,7 @@ impl Drop for AppHub {
 }
 
 struct HubShared {
-    app_id: ApplicationId,
+    topic: Topic,
     /// Set once the head has been read (the cursor is meaningful from then on).
     started: OnceCell<()>,
     live: Mutex<Live>,
@@ -171,7 +235,7 @@ async fn run_hub(shared: Arc<HubShared>, store: Arc<dyn Store>) {
             Ok(true) => POLL_INTERVAL,
             Ok(false) => HELD_BACK_DELAY,
             Err(error) => {
-                tracing::warn!(app_id = %shared.app_id, %error, "live stream cannot read messages; retrying");
+                tracing::warn!(topic = %shared.topic, %error, "live stream cannot read the store; retrying");
                 ERROR_DELAY
             }
         };
@@ -183,13 +247,9 @@ async fn run_hub(shared: Arc<HubShared>, store: Arc<dyn Store>) {
 async fn read_and_broadcast(shared: &HubShared, store: &dyn Store) -> StoreResult<bool> {
     loop {
         let after = shared.lock().cursor;
-        let batch = store.stream_messages(&shared.app_id, after, PAGE).await?;
-        let full = batch.messages.len() == PAGE;
-        let items: Vec<_> = batch
-            .messages
-            .into_iter()
-            .map(|streamed| Arc::new(StreamItem::render(streamed)))
-            .collect();
+        let batch = shared.topic.read(store, after, PAGE).await?;
+        let full = batch.items.len() == PAGE;
+        let items: Vec<_> = batch.items.into_iter().map(Arc::new).collect();
         {
             let mut live = shared.lock();
             for item in items {
@@ -213,16 +273,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Wakes the hub of each application the store announces a commit for (every hub when
-/// announcements were missed).
+/// Wakes the hub of each application (or bin) the store announces a commit for (every
+/// hub when announcements were missed).
 fn start_dispatcher(store: &Arc<dyn Store>, hubs: Registry) -> AbortOnDrop {
     let mut commits = store.message_commits();
+    let mut captures = store.bin_captures();
     let task = tokio::spawn(async move {
         loop {
-            let woken: Vec<Arc<AppHub>> = match commits.recv().await {
-                Ok(app_id) => {
+            let announced = tokio::select! {
+                received = commits.recv() => received.map(Topic::Application),
+                received = captures.recv() => received.map(Topic::Bin),
+            };
+            let woken: Vec<Arc<AppHub>> = match announced {
+                Ok(topic) => {
                     let hubs = hubs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    hubs.get(&app_id)
+                    hubs.get(&topic)
                         .and_then(Weak::upgrade)
                         .into_iter()
                         .collect()

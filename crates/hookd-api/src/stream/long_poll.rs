@@ -78,7 +78,12 @@ pub async fn events(
     let mut subscription = if wait.is_zero() && after.is_some() {
         None
     } else {
-        Some(state.streams.subscribe(&app.id).await?)
+        Some(
+            state
+                .streams
+                .subscribe(&super::Topic::Application(app.id.clone()))
+                .await?,
+        )
     };
     let mut cursor = match (after, &subscription) {
         (Some(after), _) => after,

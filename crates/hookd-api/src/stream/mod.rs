@@ -1,6 +1,8 @@
 //! Live streams of an application's messages: `GET /api/v1/app/{app}/stream` as
 //! Server-Sent Events or, on an upgrade request, WebSocket; and
-//! `GET /api/v1/app/{app}/events`, the long-poll fallback.
+//! `GET /api/v1/app/{app}/events`, the long-poll fallback. An inspector bin's captured
+//! requests stream the same way from `GET /api/v1/bin/{bin}/stream` (the same hubs,
+//! subscribers and frames, with a bin as the topic).
 //!
 //! Every message carries a cursor, its commit position (see `hookd_store::StreamCursor`).
 //! A client resumes with `Last-Event-ID` (what EventSource sends on reconnect) or
@@ -27,7 +29,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use hookd_core::ids::{ApplicationId, MessageId};
+use hookd_core::ids::{ApplicationId, BinRequestId, MessageId};
 use hookd_core::model::Application;
 use hookd_store::{StoreError, StreamCursor};
 
@@ -35,7 +37,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::state::AppState;
 
-pub(crate) use hub::StreamHubs;
+pub(crate) use hub::{StreamHubs, Topic};
 pub use long_poll::events;
 pub use source::source_stream;
 use subscriber::{StreamEvent, StreamFilter, Subscriber};
@@ -47,44 +49,101 @@ pub async fn stream(
     query: Query,
     request: Request,
 ) -> ApiResult<Response> {
-    let (mut parts, _body) = request.into_parts();
-    let filter = filter_of(&query);
-    if wants_websocket(&parts.headers) {
-        // EventSource's Last-Event-ID does not exist here: WebSocket resumes by ?after=.
-        let after = resume_cursor(&state, &app.id, query.get("after")).await?;
-        let upgrade =
-            match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state).await
-            {
-                Ok(upgrade) => upgrade,
-                Err(rejection) => return Ok(rejection.into_response()),
-            };
-        let subscriber = Subscriber::new(
-            &state,
-            app.id.clone(),
-            filter,
-            after,
-            state.config.streams.heartbeat,
-        );
-        return Ok(websocket::respond(
-            upgrade,
-            subscriber,
-            websocket::Frames::Messages,
-        ));
-    }
+    let (parts, _body) = request.into_parts();
+    let websocket = wants_websocket(&parts.headers);
     let after = resume_cursor(
         &state,
         &app.id,
-        last_event_id(&parts.headers).or(query.get("after")),
+        resume_text(&parts.headers, &query, websocket),
     )
     .await?;
-    let subscriber = Subscriber::new(
+    let topic = Topic::Application(app.id.clone());
+    Ok(open_stream(&state, topic, filter_of(&query), parts, after, websocket).await)
+}
+
+/// `GET /api/v1/bin/{bin}/stream`: the bin's captured requests, as SSE, or WebSocket when
+/// the request asks to upgrade. Resumes after a cursor or a captured request's id.
+pub async fn bin_stream(
+    State(state): State<AppState>,
+    Extension(access): Extension<crate::bin_access::BinAccess>,
+    query: Query,
+    request: Request,
+) -> ApiResult<Response> {
+    let (parts, _body) = request.into_parts();
+    let websocket = wants_websocket(&parts.headers);
+    let bin_id = access.bin.id;
+    let after = match resume_text(&parts.headers, &query, websocket) {
+        None => None,
+        Some(text) => Some(match BinRequestId::parse(text) {
+            Some(request_id) => match state.store.bin_cursor_of(&bin_id, &request_id).await {
+                Ok(cursor) => cursor,
+                Err(StoreError::NotFound(_)) => {
+                    return Err(ApiError::NotFound(format!(
+                        "request {request_id} to resume after (it is not in bin {bin_id})"
+                    )))
+                }
+                Err(error) => return Err(error.into()),
+            },
+            None => StreamCursor::parse(text).ok_or_else(|| {
+                ApiError::field(
+                    "after",
+                    format!("expected a stream cursor such as 0.42 (an event id of this stream) or a captured request id, found {text:?}"),
+                )
+            })?,
+        }),
+    };
+    let topic = Topic::Bin(bin_id);
+    Ok(open_stream(
         &state,
-        app.id.clone(),
-        filter,
+        topic,
+        StreamFilter::default(),
+        parts,
         after,
-        state.config.streams.heartbeat,
-    );
-    Ok(sse_response(subscriber))
+        websocket,
+    )
+    .await)
+}
+
+fn wants_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+}
+
+/// Where the client asks to resume: `Last-Event-ID` (what EventSource sends on reconnect)
+/// or `?after=`; a WebSocket has no Last-Event-ID and resumes by `?after=` alone.
+fn resume_text<'a>(headers: &'a HeaderMap, query: &'a Query, websocket: bool) -> Option<&'a str> {
+    if websocket {
+        query.get("after")
+    } else {
+        last_event_id(headers).or(query.get("after"))
+    }
+}
+
+/// The stream itself, once the topic and the cursor are known.
+async fn open_stream(
+    state: &AppState,
+    topic: Topic,
+    filter: StreamFilter,
+    mut parts: axum::http::request::Parts,
+    after: Option<StreamCursor>,
+    websocket: bool,
+) -> Response {
+    let heartbeat = state.config.streams.heartbeat;
+    if websocket {
+        let upgrade = match axum::extract::ws::WebSocketUpgrade::from_request_parts(
+            &mut parts, state,
+        )
+        .await
+        {
+            Ok(upgrade) => upgrade,
+            Err(rejection) => return rejection.into_response(),
+        };
+        let subscriber = Subscriber::new(state, topic, filter, after, heartbeat);
+        return websocket::respond(upgrade, subscriber, websocket::Frames::Messages);
+    }
+    sse_response(Subscriber::new(state, topic, filter, after, heartbeat))
 }
 
 /// The SSE response: a body that pulls from the subscriber as the connection can take.
@@ -133,14 +192,6 @@ fn coalesce(first: &frame::StreamItem, subscriber: &mut Subscriber) -> Bytes {
         }
     }
     chunk.freeze()
-}
-
-/// Whether the request asks to upgrade to WebSocket.
-fn wants_websocket(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::UPGRADE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
 }
 
 fn last_event_id(headers: &HeaderMap) -> Option<&str> {

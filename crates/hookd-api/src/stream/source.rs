@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::subscriber::{StreamFilter, Subscriber};
 use super::websocket::{self, Frames};
-use super::{resume_cursor, wants_websocket};
+use super::{resume_cursor, wants_websocket, Topic};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
 use crate::state::AppState;
@@ -57,7 +57,7 @@ pub async fn source_stream(
         };
     let subscriber = Subscriber::new(
         &state,
-        source.app_id.clone(),
+        Topic::Application(source.app_id.clone()),
         StreamFilter::default(),
         after,
         state.config.streams.heartbeat,

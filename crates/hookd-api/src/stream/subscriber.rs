@@ -1,6 +1,7 @@
-//! [`Subscriber`]: one client's view of an application's stream, shared by SSE and
-//! WebSocket: replay from the store after the client's cursor, then live messages from
-//! the hub, with heartbeats and a reason when the server ends it.
+//! [`Subscriber`]: one client's view of a stream (an application's messages or a bin's
+//! captured requests), shared by SSE and WebSocket: replay from the store after the
+//! client's cursor, then live items from the hub, with heartbeats and a reason when the
+//! server ends it.
 //!
 //! **Invariant (no gap, no duplicate at the seam):** the subscriber replays from the
 //! store until a page comes back short, subscribes to the hub, and replays once more
@@ -13,14 +14,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookd_core::ids::ApplicationId;
 use hookd_store::{Store, StoreResult, StreamCursor};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::frame::{Closing, StreamItem};
-use super::hub::{StreamHubs, Subscription, PAGE};
+use super::hub::{StreamHubs, Subscription, Topic, PAGE};
 
 /// Which messages a client asked for.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +64,7 @@ enum Phase {
 pub(crate) struct Subscriber {
     store: Arc<dyn Store>,
     hubs: Arc<StreamHubs>,
-    app_id: ApplicationId,
+    topic: Topic,
     filter: StreamFilter,
     /// Every message at or below this has been sent or filtered out.
     passed: Option<StreamCursor>,
@@ -86,7 +86,7 @@ impl Subscriber {
     /// `None`.
     pub(crate) fn new(
         state: &crate::AppState,
-        app_id: ApplicationId,
+        topic: Topic,
         filter: StreamFilter,
         after: Option<StreamCursor>,
         heartbeat: Duration,
@@ -96,7 +96,7 @@ impl Subscriber {
         Self {
             store: Arc::clone(&state.store),
             hubs: Arc::clone(&state.streams),
-            app_id,
+            topic,
             filter,
             passed: after,
             given: after,
@@ -131,7 +131,7 @@ impl Subscriber {
                         }
                         Ok(None) => {}
                         Err(error) => {
-                            tracing::warn!(app_id = %self.app_id, %error, "live stream replay failed");
+                            tracing::warn!(topic = %self.topic, %error, "live stream replay failed");
                             return self.close(Closing::Unavailable);
                         }
                     }
@@ -207,14 +207,11 @@ impl Subscriber {
     /// cursor the client stands at once the replay is over (and its messages are sent).
     async fn replay_step(&mut self) -> StoreResult<Option<StreamCursor>> {
         if let (Some(after), false) = (self.passed, self.caught_up) {
-            let batch = self
-                .store
-                .stream_messages(&self.app_id, after, PAGE)
-                .await?;
-            let full = batch.messages.len() == PAGE;
-            for streamed in batch.messages {
-                self.passed = Some(streamed.cursor);
-                let item = Arc::new(StreamItem::render(streamed));
+            let batch = self.topic.read(self.store.as_ref(), after, PAGE).await?;
+            let full = batch.items.len() == PAGE;
+            for item in batch.items {
+                self.passed = Some(item.cursor);
+                let item = Arc::new(item);
                 if self.filter.accepts(&item) {
                     self.pending.push_back(item);
                 }
@@ -227,7 +224,7 @@ impl Subscriber {
             self.caught_up = self.subscription.is_some();
         }
         if self.subscription.is_none() {
-            let subscription = self.hubs.subscribe(&self.app_id).await?;
+            let subscription = self.hubs.subscribe(&self.topic).await?;
             if self.passed.is_none() {
                 self.passed = Some(subscription.cursor);
                 self.caught_up = true;

@@ -60,10 +60,15 @@ impl Frames {
     async fn render(&self, item: &StreamItem) -> StoreResult<Option<Utf8Bytes>> {
         match self {
             Self::Messages => Ok(Some(item.websocket.clone())),
-            Self::SourceRequests { store, source_id } => Ok(store
-                .inbound_request_of_message(source_id, &item.msg_id)
-                .await?
-                .map(|record| frame::websocket_request(item, &record.into()))),
+            Self::SourceRequests { store, source_id } => {
+                let Some(msg_id) = &item.msg_id else {
+                    return Ok(None);
+                };
+                Ok(store
+                    .inbound_request_of_message(source_id, msg_id)
+                    .await?
+                    .map(|record| frame::websocket_request(item, &record.into())))
+            }
         }
     }
 }

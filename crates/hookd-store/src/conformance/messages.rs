@@ -15,6 +15,62 @@ use crate::{
     DeliveryOutcome, EndpointHealth, MessageFilter, Ordering, Page, PageRequest, Store, StoreResult,
 };
 
+/// Publishing fans out to exactly the endpoints that are enabled and whose event-type and
+/// channel filters take the message, and says how many that was.
+pub async fn publish_message_fans_out_to_matching_endpoints(store: Arc<dyn Store>) {
+    let application = fixtures::application("fan-out");
+    store.create_application(&application).await.unwrap();
+    let endpoint = |url: &str, event_types: Option<&[&str]>, channels: Option<&[&str]>| {
+        let mut endpoint = fixtures::endpoint(&application.id, url);
+        let list = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
+        endpoint.event_types = event_types.map(list);
+        endpoint.channels = channels.map(list);
+        endpoint
+    };
+    let everything = endpoint("https://a.example/all", None, None);
+    let paid_only = endpoint("https://a.example/paid", Some(&["invoice.paid"]), None);
+    let other_type = endpoint("https://a.example/other", Some(&["user.created"]), None);
+    let eu_channel = endpoint("https://a.example/eu", None, Some(&["eu"]));
+    let mut disabled = endpoint("https://a.example/off", None, None);
+    disabled.disabled = true;
+    for endpoint in [&everything, &paid_only, &other_type, &eu_channel, &disabled] {
+        store.create_endpoint(endpoint).await.unwrap();
+    }
+
+    let message = fixtures::message(&application.id, "invoice.paid", r#"{"a":1}"#);
+    assert_eq!(store.publish_message(&message).await.unwrap(), 2);
+    for (endpoint, delivered) in [
+        (&everything, true),
+        (&paid_only, true),
+        (&other_type, false),
+        (&eu_channel, false),
+        (&disabled, false),
+    ] {
+        let delivery = store
+            .delivery(&application.id, &message.id, &endpoint.id)
+            .await;
+        assert_eq!(
+            delivery.is_ok(),
+            delivered,
+            "{}: {delivery:?}",
+            endpoint.url
+        );
+    }
+
+    let mut on_channel = fixtures::message(&application.id, "user.created", "{}");
+    on_channel.channels = vec!["eu".to_owned()];
+    assert_eq!(store.publish_message(&on_channel).await.unwrap(), 3);
+    let stored = store
+        .message(&application.id, on_channel.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(stored.channels, ["eu"]);
+
+    let mut missing_app = fixtures::message(&application.id, "invoice.paid", "{}");
+    missing_app.app_id = fixtures::application("nobody").id;
+    expect_not_found(store.publish_message(&missing_app).await, "application");
+}
+
 /// One pending, scheduled delivery per listed endpoint, due when the message was created.
 pub async fn create_message_writes_one_delivery_per_endpoint(store: Arc<dyn Store>) {
     let (application, endpoints) = app_with_endpoints(store.as_ref(), 3).await;

@@ -2,6 +2,7 @@
 //! HTTP receivers, and third-party verifiers. One test binary, as STYLE.md asks.
 
 mod bad_input;
+mod bins;
 mod burst;
 mod cluster;
 mod commands;

@@ -18,14 +18,14 @@ use crate::support::{Options, TestServer, TOKEN, WAIT};
 
 /// One Server-Sent Event.
 #[derive(Debug, Clone, Default)]
-struct SseEvent {
-    event: String,
-    id: Option<String>,
-    data: String,
+pub(crate) struct SseEvent {
+    pub(crate) event: String,
+    pub(crate) id: Option<String>,
+    pub(crate) data: String,
 }
 
 impl SseEvent {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.data).unwrap_or(Value::Null)
     }
 }
@@ -37,14 +37,14 @@ enum Source {
 }
 
 /// An SSE client: parses events from the body as it arrives. Comments are counted.
-struct SseClient {
+pub(crate) struct SseClient {
     source: Source,
     buffer: String,
     comments: usize,
 }
 
 impl SseClient {
-    async fn connect(
+    pub(crate) async fn connect(
         server: &TestServer,
         path_and_query: &str,
         last_event_id: Option<&str>,
@@ -74,7 +74,7 @@ impl SseClient {
     }
 
     /// The next event, `None` when the stream ended.
-    async fn next(&mut self) -> Option<SseEvent> {
+    pub(crate) async fn next(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -112,7 +112,7 @@ impl SseClient {
     }
 
     /// The next event under [`WAIT`].
-    async fn expect(&mut self) -> SseEvent {
+    pub(crate) async fn expect(&mut self) -> SseEvent {
         tokio::time::timeout(WAIT, self.next())
             .await
             .expect("an event within the wait")
@@ -121,7 +121,7 @@ impl SseClient {
 
     /// Events up to and including `ready`; returns the messages before it and the ready
     /// event.
-    async fn until_ready(&mut self) -> (Vec<SseEvent>, SseEvent) {
+    pub(crate) async fn until_ready(&mut self) -> (Vec<SseEvent>, SseEvent) {
         let mut messages = Vec::new();
         loop {
             let event = self.expect().await;
@@ -322,7 +322,7 @@ async fn sse_heartbeats_and_bad_resume_ids() {
     server.stop().await;
 }
 
-type WebSocket =
+pub(crate) type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws_connect(server: &TestServer, path_and_query: &str) -> WebSocket {
@@ -344,7 +344,7 @@ async fn ws_connect(server: &TestServer, path_and_query: &str) -> WebSocket {
 }
 
 /// The next JSON text frame (pings skipped).
-async fn ws_next(socket: &mut WebSocket) -> Value {
+pub(crate) async fn ws_next(socket: &mut WebSocket) -> Value {
     loop {
         let frame = tokio::time::timeout(WAIT, socket.next())
             .await
