@@ -479,21 +479,6 @@ async fn listen_exits_with_one_line_on_a_bad_token_an_unreachable_server_or_bad_
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "bad_request");
 
-    // Without --app or --source it would create a bin, which this server does not have.
-    let (code, stdout, stderr) = run_to_end(&[
-        "--forward-to",
-        "http://127.0.0.1:9/hook",
-        "--server",
-        &server.base,
-        "--token",
-        TOKEN,
-    ])
-    .await;
-    assert_eq!(code, Some(1));
-    assert_eq!(stdout, "");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("no inspector bins"), "{stderr}");
-
     let nobody = format!("http://127.0.0.1:{}", free_port());
     let (code, stdout, stderr) = run_to_end(&[
         "--forward-to",
@@ -602,4 +587,62 @@ async fn listen_source_with_sign_re_signs_with_the_local_secret() {
         .unwrap()
         .verify(&received.body, &headers)
         .expect("re-signed with the local secret");
+}
+
+#[tokio::test]
+async fn listen_without_source_or_app_forwards_what_a_new_bin_captures() {
+    let server = TestServer::start().await;
+    let mut sink = TestSink::start(&[200]).await;
+    let mut listen = Listen::start(&[
+        "--forward-to",
+        &sink.url("/local"),
+        "--server",
+        &server.base,
+        "--token",
+        TOKEN,
+    ]);
+    let bin_line = listen
+        .stdout_line(|line| line.starts_with("Bin URL:"))
+        .await;
+    let bin_url = bin_line
+        .split_whitespace()
+        .nth(2)
+        .expect("the bin URL is printed")
+        .to_owned();
+    assert!(
+        bin_url.starts_with(&format!("{}/b/bin_", server.base)),
+        "{bin_line}"
+    );
+    listen.stdout_line(|line| line.starts_with("Ready")).await;
+
+    // What a provider sends: any method, a path below the bin, a binary body.
+    let body: Vec<u8> = vec![0x00, 0x9f, 0x92, 0x96, 0xff, b'\n'];
+    let answer = server
+        .client
+        .put(format!("{bin_url}/orders/7?x=1"))
+        .header("content-type", "application/octet-stream")
+        .header("x-provider-signature", "t=1,v1=abc")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let received = sink
+        .next(WAIT)
+        .await
+        .expect("the captured request is forwarded");
+    assert_eq!(received.path, "/local/orders/7");
+    assert_eq!(
+        received.body.as_ref(),
+        body.as_slice(),
+        "binary body intact"
+    );
+    assert_eq!(received.header("x-provider-signature"), Some("t=1,v1=abc"));
+    assert_eq!(
+        received.header("content-type"),
+        Some("application/octet-stream")
+    );
+    let line = listen.stdout_line(|line| line.contains("200 OK")).await;
+    assert!(line.contains("PUT /orders/7"), "{line}");
+    assert!(listen.interrupt().await.success());
 }
