@@ -136,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/source/{source_id}/secret", get(source::get_secret))
         .route("/source/{source_id}/request", get(inbound_request::list))
+        .route("/source/{source_id}/stream", get(stream::source_stream))
         .route(
             "/source/{source_id}/request/{request_id}",
             get(inbound_request::get),

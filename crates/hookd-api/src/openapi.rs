@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     app_access, application, attempt, bin, bin_capture, endpoint, event_type, inbound_request,
-    ingest, message, source,
+    ingest, message, source, stream,
 };
 
 #[derive(OpenApi)]
@@ -31,6 +31,7 @@ use crate::{
         message::expunge_content,
         source::list, source::create, source::get, source::update, source::delete,
         source::get_secret, inbound_request::list, inbound_request::get, inbound_request::replay,
+        stream::source::source_stream,
         ingest::receive,
         app_access::app_portal_access,
         bin::create, bin::list, bin::get, bin::delete, bin::list_requests, bin::get_request,

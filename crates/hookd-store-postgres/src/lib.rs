@@ -498,6 +498,14 @@ impl Store for PostgresStore {
         sources::inbound_request(&self.db, source_id, request_id).await
     }
 
+    async fn inbound_request_of_message(
+        &self,
+        source_id: &SourceId,
+        msg_id: &MessageId,
+    ) -> StoreResult<Option<InboundRecord>> {
+        sources::inbound_request_of_message(&self.db, source_id, msg_id).await
+    }
+
     async fn expire_inbound_requests(&self, before: Timestamp, limit: usize) -> StoreResult<u64> {
         sources::expire_inbound_requests(&self.db, before, limit).await
     }

@@ -56,6 +56,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0006_bins.sql"),
     },
     Migration {
+        version: 7,
+        name: "inbound_by_message",
+        sql: include_str!("../migrations/0007_inbound_by_message.sql"),
+    },
+    Migration {
         version: 8,
         name: "forwarded_headers",
         sql: include_str!("../migrations/0008_forwarded_headers.sql"),

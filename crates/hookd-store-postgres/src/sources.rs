@@ -227,6 +227,28 @@ pub(crate) async fn inbound_request(
     }
 }
 
+pub(crate) async fn inbound_request_of_message(
+    db: &Db,
+    source_id: &SourceId,
+    msg_id: &MessageId,
+) -> StoreResult<Option<InboundRecord>> {
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM inbound_requests r \
+         WHERE r.msg_id = $1 AND r.source_id = $2 AND r.status = $3"
+    );
+    db.query_opt(
+        &sql,
+        &[
+            &msg_id.as_str(),
+            &source_id.as_str(),
+            &InboundStatus::Verified.as_str(),
+        ],
+    )
+    .await?
+    .map(|row| request_from_row(&row))
+    .transpose()
+}
+
 // ---- retention ----
 
 pub(crate) async fn expire_inbound_requests(

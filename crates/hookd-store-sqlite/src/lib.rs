@@ -612,6 +612,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn inbound_request_of_message(
+        &self,
+        source_id: &SourceId,
+        msg_id: &MessageId,
+    ) -> StoreResult<Option<InboundRecord>> {
+        let (source_id, msg_id) = (source_id.clone(), msg_id.clone());
+        self.read(move |c| sources::inbound_request_of_message(c, &source_id, &msg_id))
+            .await
+    }
+
     async fn expire_inbound_requests(&self, before: Timestamp, limit: usize) -> StoreResult<u64> {
         self.write(move |c| sources::expire_inbound_requests(c, before, limit))
             .await

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_send_slots.sql"),
     include_str!("../migrations/0005_streams.sql"),
     include_str!("../migrations/0006_bins.sql"),
+    include_str!("../migrations/0007_inbound_by_message.sql"),
     include_str!("../migrations/0008_forwarded_headers.sql"),
 ];
 

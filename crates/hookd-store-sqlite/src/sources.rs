@@ -237,6 +237,30 @@ pub(crate) fn inbound_request(
         .ok_or(StoreError::NotFound("inbound request"))
 }
 
+pub(crate) fn inbound_request_of_message(
+    connection: &Connection,
+    source_id: &SourceId,
+    msg_id: &MessageId,
+) -> StoreResult<Option<InboundRecord>> {
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM inbound_requests r \
+         WHERE r.msg_id = ?1 AND r.source_id = ?2 AND r.status = ?3"
+    );
+    connection
+        .prepare_cached(&sql)
+        .db()?
+        .query_row(
+            [
+                msg_id.as_str(),
+                source_id.as_str(),
+                InboundStatus::Verified.as_str(),
+            ],
+            request_from_row,
+        )
+        .optional()
+        .db()
+}
+
 // ---- retention ----
 
 pub(crate) fn expire_inbound_requests(

@@ -143,6 +143,7 @@ macro_rules! store_conformance_tests {
             // sources (receive side)
             source_crud,
             ingest_writes_message_deliveries_and_request,
+            inbound_request_of_message_finds_the_request_that_became_it,
             ingest_deduplicates_by_event_id_within_the_window,
             ingest_without_event_id_always_creates,
             inbound_requests_are_listed_and_filtered,

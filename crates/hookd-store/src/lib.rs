@@ -318,6 +318,15 @@ pub trait Store: Send + Sync + 'static {
         source_id: &SourceId,
         request_id: &InboundRequestId,
     ) -> StoreResult<InboundRecord>;
+    /// The verified request of the source whose ingest made the message `msg_id`, or
+    /// `None` when that message came from elsewhere (a publish, another source, a
+    /// replay) or the request has expired. Duplicates that point at the message are not
+    /// it. One indexed read (migration 0007), cheap enough to call per streamed message.
+    async fn inbound_request_of_message(
+        &self,
+        source_id: &SourceId,
+        msg_id: &MessageId,
+    ) -> StoreResult<Option<InboundRecord>>;
     /// Deletes up to `limit` stored requests received before `before` (oldest first).
     /// Returns how many; call again until it returns less than `limit`.
     async fn expire_inbound_requests(&self, before: Timestamp, limit: usize) -> StoreResult<u64>;

@@ -69,6 +69,29 @@ impl TestSink {
     }
 
     pub async fn start_with(script: Script) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a loopback port for the test sink");
+        Self::serve(listener, script)
+    }
+
+    /// Starts a sink answering `statuses` on `address`: a receiver that comes up late on
+    /// a port the test chose before.
+    pub async fn start_at(address: SocketAddr, statuses: &[u16]) -> Self {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .expect("binding the test sink's chosen port");
+        Self::serve(
+            listener,
+            Script {
+                statuses: statuses.to_vec(),
+                headers: Vec::new(),
+                delay: Duration::ZERO,
+            },
+        )
+    }
+
+    fn serve(listener: tokio::net::TcpListener, script: Script) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(SinkState {
             script,
@@ -76,9 +99,6 @@ impl TestSink {
             sender,
         });
         let app = Router::new().fallback(receive).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a loopback port for the test sink");
         let address = listener
             .local_addr()
             .expect("a bound listener has an address");

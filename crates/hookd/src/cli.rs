@@ -1,4 +1,4 @@
-//! The command line: `hookd serve | migrate | verify | token | send`, parsed with clap, each subcommand a
+//! The command line: `hookd serve | migrate | verify | token | send | listen`, parsed with clap, each subcommand a
 //! function that returns the process exit code.
 
 use std::process::ExitCode;
@@ -39,6 +39,11 @@ enum Command {
     /// Fire one signed test event at a URL and print the request and the answer
     /// (exit 0 on a 2xx answer, 1 otherwise, 2 usage error).
     Send(Box<crate::send::SendArgs>),
+    /// Forward a source's requests, an application's messages or (with neither) a new
+    /// inspector bin's requests from a hookd server to a local URL, live, one line per
+    /// event (exit 0 on Ctrl-C, 1 when the server cannot be reached or refuses, 2 usage
+    /// error).
+    Listen(Box<crate::listen::ListenArgs>),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -77,6 +82,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Send(args) => {
             drop(runtime);
             crate::send::run(*args)
+        }
+        Command::Listen(args) => {
+            drop(runtime);
+            crate::listen::run(*args)
         }
     }
 }

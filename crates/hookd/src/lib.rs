@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod http_server;
+pub mod listen;
 pub mod operational;
 pub mod send;
 pub mod serve;

@@ -17,13 +17,17 @@
 //! `{"type":"request","cursor":…,"request":{…}}`, whose `data:` in SSE is the captured
 //! request as `GET /api/v1/bin/{bin}/request/{id}` answers it), `{"type":"ready","cursor":…}`, and
 //! `{"type":"pong"}` in answer to a client's `{"type":"ping"}`; the server ends with a
-//! close frame whose code and reason say why.
+//! close frame whose code and reason say why. A source's stream sends
+//! `{"type":"request","cursor":…,"eventType":…,"request":{…}}` (the stored request,
+//! `InboundRequestOut`, and the event type of its message) in place of each message that
+//! request became.
 //!
 //! **Invariant:** every rendered form is one line of JSON (SSE `data:` cannot span lines
 //! unsplit), and the cursor in it is the message's commit position.
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use hookd_core::ids::MessageId;
 use hookd_core::model::Message;
 use hookd_store::{StreamCursor, StreamedBinRequest, StreamedMessage};
 use serde::Serialize;
@@ -32,6 +36,8 @@ use serde_json::value::RawValue;
 /// One message, ready to send on any kind of stream.
 pub(crate) struct StreamItem {
     pub(crate) cursor: StreamCursor,
+    /// The message's id (`None` for a bin's captured request).
+    pub(crate) msg_id: Option<MessageId>,
     pub(crate) event_type: String,
     pub(crate) channels: Vec<String>,
     /// The message as Svix's `MessageOut` JSON.
@@ -61,8 +67,13 @@ enum WebSocketFrame<'a> {
         cursor: String,
         message: &'a RawValue,
     },
+    #[serde(rename_all = "camelCase")]
     Request {
         cursor: String,
+        /// The event type of the message a source's request became (a bin's requests
+        /// have none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event_type: Option<&'a str>,
         request: &'a RawValue,
     },
     Ready {
@@ -83,6 +94,7 @@ impl StreamItem {
         }));
         StreamItem {
             cursor,
+            msg_id: Some(message.id),
             event_type: message.event_type,
             channels: message.channels,
             json,
@@ -102,10 +114,12 @@ impl StreamItem {
         let sse = Bytes::from(format!("id: {cursor_text}\ndata: {}\n\n", json.get()));
         let websocket = Utf8Bytes::from(to_json(&WebSocketFrame::Request {
             cursor: cursor_text,
+            event_type: None,
             request: &json,
         }));
         StreamItem {
             cursor,
+            msg_id: None,
             event_type: String::new(),
             channels: Vec::new(),
             json,
@@ -197,6 +211,19 @@ pub(crate) const SSE_HEARTBEAT: &[u8] = b": keep-alive\n\n";
 pub(crate) fn websocket_ready(cursor: StreamCursor) -> Utf8Bytes {
     Utf8Bytes::from(to_json(&WebSocketFrame::Ready {
         cursor: cursor.to_string(),
+    }))
+}
+
+/// A source stream's frame for the stored request that became `item`'s message.
+pub(crate) fn websocket_request(
+    item: &StreamItem,
+    request: &crate::inbound_request::InboundRequestOut,
+) -> Utf8Bytes {
+    let request = RawValue::from_string(to_json(request)).expect("serde_json writes valid JSON");
+    Utf8Bytes::from(to_json(&WebSocketFrame::Request {
+        cursor: item.cursor.to_string(),
+        event_type: Some(&item.event_type),
+        request: &request,
     }))
 }
 

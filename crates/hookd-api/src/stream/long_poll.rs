@@ -68,7 +68,12 @@ pub async fn events(
         Duration::from_secs_f64(wait_seconds.min(1e6)).min(state.config.streams.long_poll_max_wait);
     let deadline = Instant::now() + wait;
     let filter = filter_of(&query);
-    let after = resume_cursor(&state, &app, query.get("after").or(query.get("iterator"))).await?;
+    let after = resume_cursor(
+        &state,
+        &app.id,
+        query.get("after").or(query.get("iterator")),
+    )
+    .await?;
 
     let mut subscription = if wait.is_zero() && after.is_some() {
         None

@@ -17,6 +17,7 @@
 mod frame;
 mod hub;
 mod long_poll;
+pub(crate) mod source;
 mod subscriber;
 mod websocket;
 
@@ -28,7 +29,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use hookd_core::ids::{BinRequestId, MessageId};
+use hookd_core::ids::{ApplicationId, BinRequestId, MessageId};
 use hookd_core::model::Application;
 use hookd_store::{StoreError, StreamCursor};
 
@@ -38,6 +39,7 @@ use crate::state::AppState;
 
 pub(crate) use hub::{StreamHubs, Topic};
 pub use long_poll::events;
+pub use source::source_stream;
 use subscriber::{StreamEvent, StreamFilter, Subscriber};
 
 /// `GET /api/v1/app/{app}/stream`: SSE, or WebSocket when the request asks to upgrade.
@@ -49,7 +51,12 @@ pub async fn stream(
 ) -> ApiResult<Response> {
     let (parts, _body) = request.into_parts();
     let websocket = wants_websocket(&parts.headers);
-    let after = resume_cursor(&state, &app, resume_text(&parts.headers, &query, websocket)).await?;
+    let after = resume_cursor(
+        &state,
+        &app.id,
+        resume_text(&parts.headers, &query, websocket),
+    )
+    .await?;
     let topic = Topic::Application(app.id.clone());
     Ok(open_stream(&state, topic, filter_of(&query), parts, after, websocket).await)
 }
@@ -134,7 +141,7 @@ async fn open_stream(
             Err(rejection) => return rejection.into_response(),
         };
         let subscriber = Subscriber::new(state, topic, filter, after, heartbeat);
-        return websocket::respond(upgrade, subscriber);
+        return websocket::respond(upgrade, subscriber, websocket::Frames::Messages);
     }
     sse_response(Subscriber::new(state, topic, filter, after, heartbeat))
 }
@@ -208,18 +215,17 @@ fn filter_of(query: &Query) -> StreamFilter {
 /// Where a client resumes: after a cursor (`0.42`), or after a message id.
 async fn resume_cursor(
     state: &AppState,
-    app: &Application,
+    app_id: &ApplicationId,
     text: Option<&str>,
 ) -> ApiResult<Option<StreamCursor>> {
     let Some(text) = text else {
         return Ok(None);
     };
     if let Some(msg_id) = MessageId::parse(text) {
-        return match state.store.stream_cursor_of(&app.id, &msg_id).await {
+        return match state.store.stream_cursor_of(app_id, &msg_id).await {
             Ok(cursor) => Ok(Some(cursor)),
             Err(StoreError::NotFound(_)) => Err(ApiError::NotFound(format!(
-                "message {msg_id} to resume after (it is not in application {}, or no longer retained)",
-                app.id
+                "message {msg_id} to resume after (it is not in application {app_id}, or no longer retained)"
             ))),
             Err(error) => Err(error.into()),
         };

@@ -7,17 +7,24 @@
 //! a known frame with 1008 (policy violation), both with a reason naming what was
 //! expected.
 //!
+//! What each message becomes is the stream's [`Frames`]: the message itself (an
+//! application's stream), or the stored request of a source that became it (a source's
+//! stream, which skips every other message of the application).
+//!
 //! **Invariant:** a write that the client does not take within `WRITE_TIMEOUT` ends the
 //! connection, so a client that stops reading cannot hold a task and its buffers forever.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
+use hookd_core::ids::SourceId;
+use hookd_store::{Store, StoreResult};
 use serde::Deserialize;
 
-use super::frame;
+use super::frame::{self, Closing, StreamItem};
 use super::subscriber::{StreamEvent, Subscriber};
 
 /// Longest a single frame may wait for the client to take it.
@@ -36,21 +43,64 @@ enum ClientFrame {
     Ping,
 }
 
-pub(crate) fn respond(upgrade: WebSocketUpgrade, subscriber: Subscriber) -> Response {
+/// What a WebSocket stream sends for each message of the application.
+pub(crate) enum Frames {
+    /// The message (`{"type":"message",…}`).
+    Messages,
+    /// The stored request of this source that became the message (`{"type":"request",…}`);
+    /// a message that came from elsewhere sends nothing.
+    SourceRequests {
+        store: Arc<dyn Store>,
+        source_id: SourceId,
+    },
+}
+
+impl Frames {
+    /// The text frame for `item`, or `None` when this stream sends nothing for it.
+    async fn render(&self, item: &StreamItem) -> StoreResult<Option<Utf8Bytes>> {
+        match self {
+            Self::Messages => Ok(Some(item.websocket.clone())),
+            Self::SourceRequests { store, source_id } => {
+                let Some(msg_id) = &item.msg_id else {
+                    return Ok(None);
+                };
+                Ok(store
+                    .inbound_request_of_message(source_id, msg_id)
+                    .await?
+                    .map(|record| frame::websocket_request(item, &record.into())))
+            }
+        }
+    }
+}
+
+pub(crate) fn respond(
+    upgrade: WebSocketUpgrade,
+    subscriber: Subscriber,
+    frames: Frames,
+) -> Response {
     upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, subscriber))
+        .on_upgrade(move |socket| serve(socket, subscriber, frames))
 }
 
-async fn serve(socket: WebSocket, mut subscriber: Subscriber) {
+async fn serve(socket: WebSocket, mut subscriber: Subscriber, frames: Frames) {
     let (mut sink, mut incoming) = socket.split();
     loop {
         let outgoing = tokio::select! {
             event = subscriber.next() => match event {
-                StreamEvent::Message(item) => Message::Text(item.websocket.clone()),
+                StreamEvent::Message(item) => match frames.render(&item).await {
+                    Ok(Some(text)) => Message::Text(text),
+                    Ok(None) => continue,
+                    Err(error) => {
+                        tracing::warn!(%error, "source stream cannot read a stored request");
+                        // The client resumes from the last frame it got, which it knows.
+                        close(&mut sink, Closing::Unavailable.websocket_code(), frame::websocket_close_reason(Closing::Unavailable, None)).await;
+                        return;
+                    }
+                },
                 StreamEvent::Ready(cursor) => Message::Text(frame::websocket_ready(cursor)),
                 StreamEvent::Heartbeat => Message::Ping(bytes::Bytes::new()),
                 StreamEvent::Closing(closing, cursor) => {

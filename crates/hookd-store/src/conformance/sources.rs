@@ -240,6 +240,74 @@ pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>)
     );
 }
 
+/// The verified request that became a message is found by that message (body and
+/// headers as received); a duplicate pointing at it is not, nor is anything for a
+/// published message, another source's message, or after the request expired.
+pub async fn inbound_request_of_message_finds_the_request_that_became_it(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
+    let src = inbound_source(&application.id, None);
+    let other = inbound_source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    store.create_source(&other).await.unwrap();
+    let now = fixtures::now();
+
+    let first = ingest(&src, Vec::new(), Some("evt_7"), now, WEEK);
+    store.ingest_inbound(&first).await.unwrap();
+    let repeat_at = fixtures::later(now, Duration::from_secs(1));
+    let repeat = ingest(&src, Vec::new(), Some("evt_7"), repeat_at, WEEK);
+    assert!(matches!(
+        store.ingest_inbound(&repeat).await.unwrap(),
+        IngestOutcome::Duplicate { .. }
+    ));
+    let found = store
+        .inbound_request_of_message(&src.id, &first.message.id)
+        .await
+        .unwrap()
+        .expect("the request that became the message");
+    assert_eq!(found.id, first.request.id);
+    assert_eq!(found.body, first.request.body);
+    assert_eq!(found.headers, first.request.headers);
+    assert_eq!(found.status, InboundStatus::Verified);
+
+    // Another source's message, and a message published directly, have no request here.
+    let elsewhere = ingest(&other, Vec::new(), None, now, WEEK);
+    store.ingest_inbound(&elsewhere).await.unwrap();
+    assert_eq!(
+        store
+            .inbound_request_of_message(&src.id, &elsewhere.message.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .inbound_request_of_message(&other.id, &elsewhere.message.id)
+        .await
+        .unwrap()
+        .is_some());
+    let published = fixtures::message(&application.id, "invoice.paid", "{}");
+    store.create_message(&published, &[]).await.unwrap();
+    assert_eq!(
+        store
+            .inbound_request_of_message(&src.id, &published.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Once expired, the request is gone for this lookup too.
+    store
+        .expire_inbound_requests(fixtures::later(repeat_at, Duration::from_secs(1)), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .inbound_request_of_message(&src.id, &first.message.id)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 /// The same event id inside the window is a duplicate: stored, pointing at the first
 /// message, and no second message. Outside the window it is new again; another source
 /// may use the same id.

@@ -10,6 +10,7 @@ mod commands;
 mod crash;
 mod delivery;
 mod limits;
+mod listen;
 mod multinode;
 mod observability;
 mod operational;
