@@ -183,6 +183,9 @@ async fn write(db: &Db, batch: Vec<Pending>) {
 }
 
 /// The batch statement; returns the deliveries written per message id.
+/// A message's provider headers, as `Message::source_headers` holds them.
+type SourceHeaders = Vec<(String, String)>;
+
 async fn write_batch(db: &Db, batch: &[Pending]) -> StoreResult<HashMap<String, u64>> {
     let messages: Vec<&Message> = batch.iter().map(|pending| &pending.message).collect();
     let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
@@ -193,7 +196,7 @@ async fn write_batch(db: &Db, batch: &[Pending]) -> StoreResult<HashMap<String, 
     let channels: Vec<Json<&Vec<String>>> = messages.iter().map(|m| Json(&m.channels)).collect();
     let tags: Vec<Json<&Vec<String>>> = messages.iter().map(|m| Json(&m.tags)).collect();
     let created: Vec<Timestamp> = messages.iter().map(|m| m.created_at).collect();
-    let source_headers: Vec<Option<Json<&Vec<(String, String)>>>> = messages
+    let source_headers: Vec<Option<Json<&SourceHeaders>>> = messages
         .iter()
         .map(|m| (!m.source_headers.is_empty()).then_some(Json(&m.source_headers)))
         .collect();
