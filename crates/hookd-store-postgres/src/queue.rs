@@ -32,7 +32,7 @@ use crate::db::{Db, Params};
 use crate::error::is_transient;
 use crate::rows::{
     delivery_from_row, endpoint_from_row_at, get, message_from_row_at, status_code, trigger_code,
-    DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
+    DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, MESSAGE_WIDTH,
 };
 
 /// How often a statement that lost a deadlock (or raced a delete) is run again before
@@ -70,7 +70,7 @@ pub(crate) static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
 /// Where the message's columns start in a row of [`CLAIM_SQL`].
 const CLAIM_MESSAGE_AT: usize = 11;
 /// Where the endpoint's columns start in a row of [`CLAIM_SQL`].
-const CLAIM_ENDPOINT_AT: usize = CLAIM_MESSAGE_AT + 9;
+const CLAIM_ENDPOINT_AT: usize = CLAIM_MESSAGE_AT + MESSAGE_WIDTH;
 
 /// Leases up to `limit` due deliveries until `now + lease` and returns them, oldest due
 /// first, each with its message and endpoint.

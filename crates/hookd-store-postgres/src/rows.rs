@@ -33,6 +33,9 @@ pub(crate) const EVENT_TYPE_COLUMNS: &str = "v.name, v.description, v.archived, 
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_id, m.event_type, m.payload, \
     m.channels, m.tags, m.created_at, m.source_headers";
 
+/// How many columns [`MESSAGE_COLUMNS`] has, for queries that read other columns after it.
+pub(crate) const MESSAGE_WIDTH: usize = 9;
+
 pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.app_id, d.msg_id, d.endpoint_id, d.status, \
     d.n_attempts, d.trigger_type, d.next_attempt_at, d.created_at, d.updated_at";
 
@@ -214,4 +217,14 @@ fn opt_json<T: serde::de::DeserializeOwned>(row: &Row, index: usize) -> StoreRes
 
 fn out_of_range(column: &'static str, value: i64) -> StoreError {
     internal(MachineryError::OutOfRange { column, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MESSAGE_COLUMNS, MESSAGE_WIDTH};
+
+    #[test]
+    fn message_width_counts_the_message_columns() {
+        assert_eq!(MESSAGE_COLUMNS.split(',').count(), MESSAGE_WIDTH);
+    }
 }
