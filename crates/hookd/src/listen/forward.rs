@@ -48,43 +48,12 @@ impl LocalOutcome {
     }
 }
 
-/// Headers never forwarded: they describe the connection to hookd, not the event.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-];
-
 /// The standard webhooks headers `--sign` replaces.
 const STANDARD_HEADERS: &[&str] = &["webhook-id", "webhook-timestamp", "webhook-signature"];
 
-/// The received headers worth forwarding: all but hop-by-hop ones (including those the
-/// `Connection` header names), `Host` and `Content-Length`, in their order.
-pub fn forwardable_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
-    let named_by_connection: Vec<String> = headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(','))
-        .map(|token| token.trim().to_ascii_lowercase())
-        .filter(|token| !token.is_empty())
-        .collect();
-    headers
-        .iter()
-        .filter(|(name, _)| {
-            let name = name.to_ascii_lowercase();
-            !HOP_BY_HOP.contains(&name.as_str()) && !named_by_connection.contains(&name)
-        })
-        .cloned()
-        .collect()
-}
+/// The received headers worth forwarding: the same rule as a bin's replay (all but
+/// hop-by-hop ones, those the `Connection` header names, `Host` and `Content-Length`).
+use hookd_core::bin::replay_headers as forwardable_headers;
 
 /// A message as a signed POST to `forward_to`.
 ///
