@@ -90,6 +90,9 @@ pub struct AppState {
     /// Names of the commands configured on this node, the only `command://NAME` URLs an
     /// endpoint may have.
     pub(crate) commands: Arc<std::collections::BTreeSet<String>>,
+    /// This node's delivery worker, when it runs one: publishes lease their deliveries
+    /// to it so they are attempted at once, without a claim.
+    pub(crate) worker: Option<Arc<hookd_delivery::Worker>>,
 }
 
 impl AppState {
@@ -108,6 +111,7 @@ impl AppState {
             )),
             shutdown: CancellationToken::new(),
             commands: Arc::default(),
+            worker: None,
             bins: Arc::new(crate::bin::Bins::new(crate::bin::BinConfig::default())),
             store,
             config: Arc::new(config),
@@ -143,6 +147,14 @@ impl AppState {
     /// target as `command://NAME`.
     pub fn with_commands(mut self, names: std::collections::BTreeSet<String>) -> Self {
         self.commands = Arc::new(names);
+        self
+    }
+
+    /// Hands the deliveries of this node's publishes straight to `worker`, this node's
+    /// delivery worker, leased to it in the publish's own transaction. Without it (an
+    /// API-only node) every delivery waits in the queue for a worker's claim.
+    pub fn with_worker(mut self, worker: Arc<hookd_delivery::Worker>) -> Self {
+        self.worker = Some(worker);
         self
     }
 }

@@ -26,4 +26,4 @@ pub use command::{CommandRunner, CommandSpec};
 pub use replay::{ReplayError, ReplayRequest, ReplayResponse, Replayer};
 pub use retention::{RetentionConfig, RetentionJob};
 pub use sender::{HttpSender, NoResponseReason, SendResult, SenderConfig};
-pub use worker::{Worker, WorkerConfig};
+pub use worker::{Reservation, Worker, WorkerConfig};

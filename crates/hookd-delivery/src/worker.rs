@@ -22,7 +22,7 @@ use hookd_core::Timestamp;
 use hookd_core::{signature, source};
 use hookd_store::{
     ClaimedDelivery, DeliveryOutcome, EndpointHealth, Lease, OperationalWebhooks, OutcomeRecord,
-    SendSlot, Store, StoreError,
+    PublishLease, Published, SendSlot, Store, StoreError,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -74,6 +74,25 @@ impl Default for WorkerConfig {
     }
 }
 
+/// Request slots a publish on this node has taken for the deliveries it will lease to
+/// this node's worker ([`Worker::reserve`], [`Worker::dispatch`]).
+#[derive(Debug)]
+pub struct Reservation {
+    permits: Vec<OwnedSemaphorePermit>,
+    lease: Duration,
+}
+
+impl Reservation {
+    /// The lease to ask the publish for: as long as a claim's, for as many deliveries
+    /// as there are slots; `None` when no slot was free (the queue takes them all).
+    pub fn publish_lease(&self) -> Option<PublishLease> {
+        (!self.permits.is_empty()).then_some(PublishLease {
+            duration: self.lease,
+            max_deliveries: self.permits.len(),
+        })
+    }
+}
+
 /// How long a delivery waits when its endpoint has no free slot.
 const ENDPOINT_BUSY_RETRY_MS: i64 = 500;
 
@@ -96,7 +115,7 @@ pub struct Worker {
     /// waiting for the next poll.
     next_wake: Mutex<Option<Timestamp>>,
     /// One permit per request that may be in flight (`concurrency`), shared by claims
-    /// and hand-offs from this node's publishes.
+    /// and by the deliveries this node's publishes lease to it (`reserve`, `dispatch`).
     permits: Arc<Semaphore>,
     /// Every running attempt, wherever it was started, so shutdown can wait for them.
     tasks: TaskTracker,
@@ -152,7 +171,11 @@ impl Worker {
     }
 
     /// Starts attempting `delivery` on the task tracker, holding `permit` until done.
-    fn spawn_attempt(self: &Arc<Self>, delivery: ClaimedDelivery, permit: OwnedSemaphorePermit) {
+    fn spawn_attempt(
+        self: &Arc<Self>,
+        delivery: ClaimedDelivery,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         let worker = self.clone();
         let ticket = self.command_ticket(&delivery);
         self.tasks.spawn(async move {
@@ -160,6 +183,42 @@ impl Worker {
             let _ = worker.attempt(delivery, ticket).await;
             drop(permit);
         });
+    }
+
+    /// Takes up to `max` free request slots for a publish on this node to lease its
+    /// deliveries into (see [`Worker::dispatch`]). Slots taken here are not available to
+    /// claims until the reservation is dispatched or dropped, so a publish only holds
+    /// them for the length of its write.
+    pub fn reserve(&self, max: usize) -> Reservation {
+        let mut permits = Vec::with_capacity(max);
+        while permits.len() < max {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        Reservation {
+            permits,
+            lease: self.config.lease,
+        }
+    }
+
+    /// Starts attempting the deliveries a publish leased with `reservation`'s lease, each
+    /// on one of its slots, and wakes the claim loop when the publish left deliveries in
+    /// the queue (more than were reserved). Slots not used go back.
+    pub fn dispatch(self: &Arc<Self>, published: Published, reservation: Reservation) {
+        let unleased = published.deliveries.saturating_sub(published.leased.len());
+        let mut permits = reservation.permits.into_iter();
+        for delivery in published.leased {
+            // A store never leases more than it was asked to, so there is always a slot;
+            // were there none, the attempt still runs (it is leased to this node).
+            self.spawn_attempt(delivery, permits.next());
+        }
+        if unleased > 0 {
+            let notifier = self.store.work_notifier();
+            notifier.notify_waiters();
+            notifier.notify_one();
+        }
     }
 
     /// Claims one batch of due deliveries and attempts them all, concurrently. Returns how
@@ -256,7 +315,7 @@ impl Worker {
             }
             // Permits left over (fewer were due) go back as `permits` drops.
             for (delivery, permit) in claimed.into_iter().zip(permits) {
-                self.spawn_attempt(delivery, permit);
+                self.spawn_attempt(delivery, Some(permit));
             }
         }
         self.drain().await;

@@ -59,16 +59,19 @@ use hookd_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Mes
 use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
 use hookd_store::{
-    AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
-    IngestOutcome, Lease, MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth,
-    QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
+    endpoint_accepts_message, CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest,
 };
-use hookd_store::{CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest};
+use hookd_store::{
+    AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
+    IngestOutcome, Lease, MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus,
+    PublishLease, Published, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult,
+    StoredResponse, TimeWindow,
+};
 use tokio::sync::{broadcast, Notify};
 
 use crate::db::Db;
 use crate::endpoint_lookups::EndpointLookups;
-use crate::publisher::Publisher;
+use crate::publisher::{Publisher, Target};
 use crate::setup::Settings;
 use crate::wakeups::Wakeups;
 
@@ -272,12 +275,77 @@ impl Store for PostgresStore {
         message: &Message,
         endpoint_ids: &[EndpointId],
     ) -> StoreResult<()> {
-        let n_deliveries = self.publisher.publish(message, endpoint_ids).await?;
-        if n_deliveries > 0 {
+        let targets = endpoint_ids
+            .iter()
+            .map(|endpoint_id| Target::unleased(message, endpoint_id))
+            .collect();
+        let written = self.publisher.publish(message, targets).await?;
+        if written.deliveries > 0 {
             self.wakeups.work_committed();
         }
         self.wakeups.message_committed(&message.app_id);
         Ok(())
+    }
+
+    async fn publish_message(
+        &self,
+        message: &Message,
+        lease: Option<PublishLease>,
+    ) -> StoreResult<Published> {
+        let endpoints: Vec<Endpoint> = self
+            .active_endpoints(&message.app_id)
+            .await?
+            .into_iter()
+            .filter(|endpoint| endpoint_accepts_message(endpoint, message))
+            .collect();
+        let leased = lease.map_or(0, |lease| lease.max_deliveries);
+        let expires_at = lease.map(|lease| {
+            let duration =
+                chrono::Duration::from_std(lease.duration).unwrap_or(chrono::Duration::MAX);
+            message
+                .created_at
+                .checked_add_signed(duration)
+                .unwrap_or(message.created_at)
+        });
+        let targets: Vec<Target> = endpoints
+            .iter()
+            .enumerate()
+            .map(|(index, endpoint)| {
+                let mut target = Target::unleased(message, &endpoint.id);
+                if index < leased {
+                    target.lease = expires_at.map(|at| (publisher::new_lease_token(), at));
+                }
+                target
+            })
+            .collect();
+        let written = self.publisher.publish(message, targets.clone()).await?;
+        let mut published = Published {
+            deliveries: written.deliveries,
+            leased: Vec::new(),
+        };
+        if written.leases_written {
+            for (target, endpoint) in targets.into_iter().zip(endpoints) {
+                let Some(lease) = target.lease else {
+                    continue;
+                };
+                if !written.delivery_ids.contains(target.delivery_id.as_str()) {
+                    continue;
+                }
+                published.leased.push(publisher::leased_delivery(
+                    message,
+                    endpoint,
+                    target.delivery_id,
+                    lease,
+                ));
+            }
+        }
+        // Other nodes are told only about deliveries left in the queue: the leased
+        // ones are this node's to attempt.
+        if published.deliveries > published.leased.len() {
+            self.wakeups.work_committed();
+        }
+        self.wakeups.message_committed(&message.app_id);
+        Ok(published)
     }
 
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message> {

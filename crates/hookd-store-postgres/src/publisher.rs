@@ -12,6 +12,9 @@
 //! - A caller hears back only after the statement holding its message committed: "Ok"
 //!   means durable, as with a statement of its own.
 //! - A message and its deliveries are in one statement, so they commit together.
+//! - Deliveries a publish asked to lease (`Target::lease`) are written leased or, when
+//!   its batch failed and it was written alone, not at all (`Written::leases_written`):
+//!   never half.
 //! - A batch that a violated constraint rolls back (an eventId taken, an application
 //!   deleted meanwhile) fails no one by itself: each of its publishes is then written
 //!   alone, and each caller gets the answer that belongs to its own message. A batch
@@ -21,13 +24,13 @@
 //!   caller waits for its answer before it publishes again), so live-stream positions
 //!   keep their order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use hookd_core::ids::EndpointId;
-use hookd_core::model::{Message, MessageStatus, TriggerType};
+use hookd_core::ids::{DeliveryId, EndpointId};
+use hookd_core::model::{Delivery, Endpoint, Message, MessageStatus, TriggerType};
 use hookd_core::Timestamp;
-use hookd_store::{StoreError, StoreResult};
+use hookd_store::{ClaimedDelivery, Lease, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::types::Json;
 
@@ -46,10 +49,12 @@ const WRITERS: usize = 2;
 const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
 
 /// The statement writing a batch: `$1..$8` and `$14` are the messages' columns (the
-/// provider headers of a message from a source in `$14`, NULL otherwise), `$9..$11` their
-/// targets (message id, endpoint id, new delivery id). Like the single publish, only
-/// endpoints of the message's application get a delivery, and a missing application
-/// fails the message's foreign key. Returns, per message with deliveries, their number.
+/// provider headers of a message from a source in `$14`, NULL otherwise), `$9..$11`,
+/// `$15` and `$16` their targets (message id, endpoint id, new delivery id, and the
+/// lease token and expiry of a delivery written leased to its publisher, NULL
+/// otherwise). Like the single publish, only endpoints of the message's application get
+/// a delivery, and a missing application fails the message's foreign key. Returns the
+/// message id and id of every delivery written.
 const BATCH_SQL: &str = "WITH message AS ( \
         INSERT INTO messages \
             (id, app_id, event_id, event_type, payload, channels, tags, created_at, \
@@ -59,28 +64,65 @@ const BATCH_SQL: &str = "WITH message AS ( \
         RETURNING id, app_id, created_at \
     ), delivery AS ( \
         INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
-            trigger_type, next_attempt_at, created_at, updated_at) \
+            trigger_type, next_attempt_at, created_at, updated_at, lease_token, \
+            lease_expires_at) \
         SELECT target.delivery_id, message.app_id, message.id, e.id, $12, 0, $13, \
-            message.created_at, message.created_at, message.created_at \
-        FROM unnest($9::text[], $10::text[], $11::text[]) \
-            AS target (msg_id, endpoint_id, delivery_id) \
+            coalesce(target.lease_expires_at, message.created_at), message.created_at, \
+            message.created_at, \
+            target.lease_token, target.lease_expires_at \
+        FROM unnest($9::text[], $10::text[], $11::text[], $15::text[], \
+                $16::timestamptz[]) \
+            AS target (msg_id, endpoint_id, delivery_id, lease_token, lease_expires_at) \
         JOIN message ON message.id = target.msg_id \
         JOIN endpoints e ON e.id = target.endpoint_id AND e.app_id = message.app_id \
         ON CONFLICT (msg_id, endpoint_id) DO NOTHING \
-        RETURNING msg_id \
+        RETURNING msg_id, id \
     ) \
-    SELECT msg_id, count(*) FROM delivery GROUP BY msg_id";
+    SELECT msg_id, id FROM delivery";
+
+/// One delivery a publish asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) endpoint_id: EndpointId,
+    pub(crate) delivery_id: DeliveryId,
+    /// The token and expiry to write the delivery leased with, if any.
+    pub(crate) lease: Option<(String, Timestamp)>,
+}
+
+impl Target {
+    /// A delivery to `endpoint_id`, written unleased, with a new id.
+    pub(crate) fn unleased(message: &Message, endpoint_id: &EndpointId) -> Target {
+        Target {
+            endpoint_id: endpoint_id.clone(),
+            delivery_id: new_delivery_id(message.created_at),
+            lease: None,
+        }
+    }
+}
+
+/// What a publish wrote.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    /// How many deliveries were written.
+    pub(crate) deliveries: usize,
+    /// The ids of the deliveries written (a target whose endpoint is gone, or listed
+    /// twice, is not), when they are the targets' ids (`leases_written`).
+    pub(crate) delivery_ids: HashSet<String>,
+    /// Whether the targets' leases were written; a publish that had to be written alone
+    /// (after its batch failed) is written without them.
+    pub(crate) leases_written: bool,
+}
 
 /// The handle publishes go through; the task ends when the last handle is dropped.
 pub(crate) struct Publisher {
     queue: mpsc::Sender<Pending>,
 }
 
-/// One publish waiting to be written, and where its answer (deliveries written) goes.
+/// One publish waiting to be written, and where its answer goes.
 struct Pending {
     message: Message,
-    endpoint_ids: Vec<EndpointId>,
-    reply: oneshot::Sender<StoreResult<u64>>,
+    targets: Vec<Target>,
+    reply: oneshot::Sender<StoreResult<Written>>,
 }
 
 impl Publisher {
@@ -91,20 +133,20 @@ impl Publisher {
         Publisher { queue }
     }
 
-    /// Writes `message` and its deliveries in the next batch; returns how many
-    /// deliveries were written (see `messages::create_message`).
+    /// Writes `message` and its deliveries in the next batch; returns which deliveries
+    /// were written (see `messages::create_message`).
     ///
     /// # Errors
     /// The store's error for this message; `Unavailable` if the task has stopped.
     pub(crate) async fn publish(
         &self,
         message: &Message,
-        endpoint_ids: &[EndpointId],
-    ) -> StoreResult<u64> {
+        targets: Vec<Target>,
+    ) -> StoreResult<Written> {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             message: message.clone(),
-            endpoint_ids: endpoint_ids.to_vec(),
+            targets,
             reply,
         };
         self.queue.send(pending).await.map_err(|_| stopped())?;
@@ -148,15 +190,23 @@ async fn run(db: Arc<Db>, mut queue: mpsc::Receiver<Pending>) {
 
 /// Writes `batch` with one statement, or, if that fails, each publish alone.
 async fn write(db: &Db, batch: Vec<Pending>) {
-    if batch.len() > 1 {
+    // A lone publish goes through the single-message statement, which names a violated
+    // constraint itself, unless it asks for leases, which only the batch statement writes.
+    let leases = batch
+        .iter()
+        .any(|pending| pending.targets.iter().any(|target| target.lease.is_some()));
+    if batch.len() > 1 || leases {
         match write_batch(db, &batch).await {
-            Ok(counts) => {
+            Ok(mut written) => {
                 for pending in batch {
-                    let written = counts
-                        .get(pending.message.id.as_str())
-                        .copied()
-                        .unwrap_or(0);
-                    let _ = pending.reply.send(Ok(written));
+                    let delivery_ids = written
+                        .remove(pending.message.id.as_str())
+                        .unwrap_or_default();
+                    let _ = pending.reply.send(Ok(Written {
+                        deliveries: delivery_ids.len(),
+                        delivery_ids,
+                        leases_written: true,
+                    }));
                 }
                 return;
             }
@@ -176,17 +226,67 @@ async fn write(db: &Db, batch: Vec<Pending>) {
         }
     }
     let alone = batch.into_iter().map(|pending| async move {
-        let result = create_message(db, &pending.message, &pending.endpoint_ids).await;
+        let result = write_alone(db, &pending.message, &pending.targets).await;
         let _ = pending.reply.send(result);
     });
     futures::future::join_all(alone).await;
 }
 
-/// The batch statement; returns the deliveries written per message id.
+/// Writes one publish with the single-message statement, its deliveries unleased.
+async fn write_alone(db: &Db, message: &Message, targets: &[Target]) -> StoreResult<Written> {
+    let endpoint_ids: Vec<EndpointId> = targets
+        .iter()
+        .map(|target| target.endpoint_id.clone())
+        .collect();
+    let deliveries = create_message(db, message, &endpoint_ids).await?;
+    // That statement makes its own delivery ids and writes no lease.
+    Ok(Written {
+        deliveries: usize::try_from(deliveries).unwrap_or(usize::MAX),
+        delivery_ids: HashSet::new(),
+        leases_written: false,
+    })
+}
+
+/// A new lease token for a delivery written leased to its publisher.
+pub(crate) fn new_lease_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// The delivery of `message` to `endpoint` that a publish wrote leased with `token` until
+/// `expires_at` (and so next up for a claim then), as a claim would have returned it.
+pub(crate) fn leased_delivery(
+    message: &Message,
+    endpoint: Endpoint,
+    delivery_id: DeliveryId,
+    (token, expires_at): (String, Timestamp),
+) -> ClaimedDelivery {
+    ClaimedDelivery {
+        lease: Lease {
+            delivery_id: delivery_id.clone(),
+            token,
+        },
+        delivery: Delivery {
+            id: delivery_id,
+            app_id: message.app_id.clone(),
+            msg_id: message.id.clone(),
+            endpoint_id: endpoint.id.clone(),
+            status: MessageStatus::Pending,
+            n_attempts: 0,
+            trigger: TriggerType::Scheduled,
+            next_attempt_at: Some(expires_at),
+            created_at: message.created_at,
+            updated_at: message.created_at,
+        },
+        message: message.clone(),
+        endpoint,
+    }
+}
+
+/// The batch statement; returns the ids of the deliveries written per message id.
 /// A message's provider headers, as `Message::source_headers` holds them.
 type SourceHeaders = Vec<(String, String)>;
 
-async fn write_batch(db: &Db, batch: &[Pending]) -> StoreResult<HashMap<String, u64>> {
+async fn write_batch(db: &Db, batch: &[Pending]) -> StoreResult<HashMap<String, HashSet<String>>> {
     let messages: Vec<&Message> = batch.iter().map(|pending| &pending.message).collect();
     let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
     let app_ids: Vec<&str> = messages.iter().map(|m| m.app_id.as_str()).collect();
@@ -202,12 +302,16 @@ async fn write_batch(db: &Db, batch: &[Pending]) -> StoreResult<HashMap<String, 
         .collect();
     let mut target_messages: Vec<&str> = Vec::new();
     let mut target_endpoints: Vec<&str> = Vec::new();
-    let mut delivery_ids: Vec<String> = Vec::new();
+    let mut delivery_ids: Vec<&str> = Vec::new();
+    let mut lease_tokens: Vec<Option<&str>> = Vec::new();
+    let mut lease_expiries: Vec<Option<Timestamp>> = Vec::new();
     for pending in batch {
-        for endpoint_id in &pending.endpoint_ids {
+        for target in &pending.targets {
             target_messages.push(pending.message.id.as_str());
-            target_endpoints.push(endpoint_id.as_str());
-            delivery_ids.push(new_delivery_id(pending.message.created_at).to_string());
+            target_endpoints.push(target.endpoint_id.as_str());
+            delivery_ids.push(target.delivery_id.as_str());
+            lease_tokens.push(target.lease.as_ref().map(|(token, _)| token.as_str()));
+            lease_expiries.push(target.lease.as_ref().map(|(_, expires)| *expires));
         }
     }
     let rows = db
@@ -228,15 +332,19 @@ async fn write_batch(db: &Db, batch: &[Pending]) -> StoreResult<HashMap<String, 
                 &status_code(MessageStatus::Pending),
                 &trigger_code(TriggerType::Scheduled),
                 &source_headers,
+                &lease_tokens,
+                &lease_expiries,
             ],
         )
         .await?;
-    let mut counts = HashMap::with_capacity(rows.len());
+    let mut written: HashMap<String, HashSet<String>> = HashMap::with_capacity(batch.len());
     for row in &rows {
-        let written: i64 = get(row, 1)?;
-        counts.insert(get::<String>(row, 0)?, u64::try_from(written).unwrap_or(0));
+        written
+            .entry(get::<String>(row, 0)?)
+            .or_default()
+            .insert(get::<String>(row, 1)?);
     }
-    Ok(counts)
+    Ok(written)
 }
 
 fn stopped() -> StoreError {

@@ -57,7 +57,8 @@ pub(crate) static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
             LIMIT $2 \
             FOR UPDATE SKIP LOCKED \
         ), leased AS ( \
-            UPDATE deliveries d SET lease_token = $3 || d.id, lease_expires_at = $4 \
+            UPDATE deliveries d SET lease_token = $3 || d.id, lease_expires_at = $4, \
+                next_attempt_at = $4 \
             FROM due WHERE d.id = due.id \
             RETURNING {DELIVERY_COLUMNS}, d.lease_token \
         ) \

@@ -113,7 +113,11 @@ async fn two_nodes_claiming_at_once_never_claim_the_same_delivery() {
     assert_eq!(distinct.len(), all.len(), "a delivery was claimed twice");
     assert_eq!(all.len(), 200, "every due delivery is claimed once");
     let depth = nodes[1].queue_depth(t0).await.unwrap();
-    assert_eq!((depth.due, depth.pending), (200, 200));
+    assert_eq!(
+        (depth.due, depth.pending),
+        (0, 200),
+        "every delivery is leased, none waits"
+    );
 }
 
 #[tokio::test]

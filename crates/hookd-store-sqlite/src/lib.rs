@@ -49,8 +49,9 @@ use hookd_core::source::{InboundRecord, Source};
 use hookd_core::Timestamp;
 use hookd_store::{
     AttemptFilter, ClaimedDelivery, EndpointStats, ExpiryKind, InboundFilter, InboundIngest,
-    IngestOutcome, Lease, MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus, QueueDepth,
-    QueueMetrics, SendSlot, Store, StoreResult, StoredResponse, TimeWindow,
+    IngestOutcome, Lease, MessageFilter, OutcomeRecord, Page, PageRequest, PoolStatus,
+    PublishLease, Published, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult,
+    StoredResponse, TimeWindow,
 };
 use hookd_store::{CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest};
 use tokio::sync::{broadcast, Notify};
@@ -178,6 +179,13 @@ impl SqliteStore {
     }
 }
 
+/// When a lease taken at `now` for `lease` expires, to the millisecond as stored.
+fn lease_expiry(now: Timestamp, lease: Duration) -> Timestamp {
+    let expires_ms =
+        rows::millis(now).saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    chrono::DateTime::from_timestamp_millis(expires_ms).unwrap_or(now)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_application(&self, application: &Application) -> StoreResult<()> {
@@ -298,15 +306,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn publish_message(&self, message: &Message) -> StoreResult<usize> {
+    async fn publish_message(
+        &self,
+        message: &Message,
+        lease: Option<PublishLease>,
+    ) -> StoreResult<Published> {
         let message = message.clone();
         let app_id = message.app_id.clone();
-        let deliveries = self
-            .write_and_wake(move |c| messages::publish_message(c, &message))
-            .await?;
+        let publish =
+            move |c: &rusqlite::Connection| messages::publish_message(c, &message, lease.as_ref());
+        // A publisher that leases the deliveries wakes the workers itself if it could not
+        // lease them all (`Published`), so the others are not woken to find nothing.
+        let published = match lease {
+            Some(lease) if lease.max_deliveries > 0 => self.write(publish).await?,
+            _ => self.write_and_wake(publish).await?,
+        };
         // Nobody listening is fine: streams start from the store.
         let _ = self.message_commits.send(app_id);
-        Ok(deliveries)
+        Ok(published)
     }
 
     async fn create_message(
@@ -362,7 +379,9 @@ impl Store for SqliteStore {
         Ok(candidates
             .into_iter()
             .zip(tokens)
-            .filter_map(|((delivery, message, endpoint), token)| {
+            .filter_map(|((mut delivery, message, endpoint), token)| {
+                // Leased, it is next up for a claim when its lease expires.
+                delivery.next_attempt_at = Some(lease_expiry(now, lease));
                 Some(ClaimedDelivery {
                     lease: Lease {
                         delivery_id: delivery.id.clone(),

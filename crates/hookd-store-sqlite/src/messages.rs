@@ -7,17 +7,21 @@
 
 use hookd_core::filter::endpoint_accepts;
 use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
-use hookd_core::model::{Attempt, Message, MessageStatus, TriggerType};
-use hookd_store::{AttemptFilter, MessageFilter, Page, PageRequest, StoreError, StoreResult};
+use hookd_core::model::{Attempt, Delivery, Endpoint, Message, MessageStatus, TriggerType};
+use hookd_store::{
+    endpoint_accepts_message, AttemptFilter, ClaimedDelivery, Lease, MessageFilter, Page,
+    PageRequest, PublishLease, Published, StoreError, StoreResult,
+};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::applications::require_application;
 use crate::error::{map, unique_violation, DbResultExt};
 use crate::pagination::Listing;
+use crate::queue::new_lease_token;
 use crate::rows::{
-    attempt_from_row, message_from_row, millis, opt_json_column, to_json, ATTEMPT_COLUMNS,
-    MESSAGE_COLUMNS,
+    attempt_from_row, endpoint_from_row, message_from_row, millis, opt_json_column, to_json,
+    ATTEMPT_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
 };
 
 /// Writes `message` and one pending delivery, due at its creation, per endpoint of
@@ -28,6 +32,12 @@ pub(crate) fn create_message(
     message: &Message,
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<()> {
+    insert_message(connection, message)?;
+    insert_deliveries(connection, message, endpoint_ids)
+}
+
+/// Writes the message row alone (its application must exist).
+fn insert_message(connection: &Connection, message: &Message) -> StoreResult<()> {
     require_application(connection, &message.app_id)?;
     let sql = "INSERT INTO messages \
         (id, app_id, event_id, event_type, payload, channels, tags, created_at, source_headers) \
@@ -47,14 +57,83 @@ pub(crate) fn create_message(
             source_headers_json(message)?,
         ])
         .map_err(|error| message_conflict(error, message))?;
-
-    insert_deliveries(connection, message, endpoint_ids)
+    Ok(())
 }
 
 /// Writes `message` with one pending delivery per endpoint of its application that is
-/// not disabled and whose filters take it, chosen in the same transaction. Returns how
-/// many deliveries it made.
-pub(crate) fn publish_message(connection: &Connection, message: &Message) -> StoreResult<usize> {
+/// not disabled and whose filters take it, chosen in the same transaction. With `lease`,
+/// the first `max_deliveries` of them are written leased until `expires_at` and returned
+/// ready to attempt.
+pub(crate) fn publish_message(
+    connection: &Connection,
+    message: &Message,
+    lease: Option<&PublishLease>,
+) -> StoreResult<Published> {
+    let Some(lease) = lease.filter(|lease| lease.max_deliveries > 0) else {
+        let targets = accepting_endpoint_ids(connection, message)?;
+        create_message(connection, message, &targets)?;
+        return Ok(Published {
+            deliveries: targets.len(),
+            leased: Vec::new(),
+        });
+    };
+    let endpoints = accepting_endpoints(connection, message)?;
+    insert_message(connection, message)?;
+    let created_at = millis(message.created_at);
+    let duration_ms = i64::try_from(lease.duration.as_millis()).unwrap_or(i64::MAX);
+    let expires_at = created_at.saturating_add(duration_ms);
+    let mut published = Published {
+        deliveries: endpoints.len(),
+        leased: Vec::with_capacity(endpoints.len().min(lease.max_deliveries)),
+    };
+    for endpoint in endpoints {
+        if published.leased.len() == lease.max_deliveries {
+            insert_delivery(connection, message, &endpoint.id, None)?;
+            continue;
+        }
+        let token = new_lease_token();
+        let delivery_id = insert_delivery(
+            connection,
+            message,
+            &endpoint.id,
+            Some((&token, expires_at)),
+        )?;
+        let Some(delivery_id) = delivery_id else {
+            continue;
+        };
+        published.leased.push(ClaimedDelivery {
+            lease: Lease {
+                delivery_id: delivery_id.clone(),
+                token,
+            },
+            delivery: Delivery {
+                id: delivery_id,
+                app_id: message.app_id.clone(),
+                msg_id: message.id.clone(),
+                endpoint_id: endpoint.id.clone(),
+                status: MessageStatus::Pending,
+                n_attempts: 0,
+                trigger: TriggerType::Scheduled,
+                next_attempt_at: Some(timestamp_of_millis(expires_at, message.created_at)),
+                created_at: message.created_at,
+                updated_at: message.created_at,
+            },
+            message: message.clone(),
+            endpoint,
+        });
+    }
+    Ok(published)
+}
+
+fn timestamp_of_millis(millis: i64, otherwise: hookd_core::Timestamp) -> hookd_core::Timestamp {
+    chrono::DateTime::from_timestamp_millis(millis).unwrap_or(otherwise)
+}
+
+/// The ids of the application's enabled endpoints whose filters take `message`.
+fn accepting_endpoint_ids(
+    connection: &Connection,
+    message: &Message,
+) -> StoreResult<Vec<EndpointId>> {
     let mut statement = connection
         .prepare_cached(
             "SELECT id, event_types, channels FROM endpoints \
@@ -81,9 +160,27 @@ pub(crate) fn publish_message(connection: &Connection, message: &Message) -> Sto
     for endpoint in endpoints {
         targets.extend(endpoint.db()?);
     }
-    drop(statement);
-    create_message(connection, message, &targets)?;
-    Ok(targets.len())
+    Ok(targets)
+}
+
+/// The application's enabled endpoints whose filters take `message`, whole (a leased
+/// delivery carries its endpoint).
+fn accepting_endpoints(connection: &Connection, message: &Message) -> StoreResult<Vec<Endpoint>> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoints e \
+             WHERE e.app_id = ?1 AND e.disabled = 0 ORDER BY e.id"
+        ))
+        .db()?;
+    let endpoints = statement
+        .query_map([message.app_id.as_str()], |row| endpoint_from_row(row, 0))
+        .db()?
+        .collect::<rusqlite::Result<Vec<Endpoint>>>()
+        .db()?;
+    Ok(endpoints
+        .into_iter()
+        .filter(|endpoint| endpoint_accepts_message(endpoint, message))
+        .collect())
 }
 
 /// The message's source headers as stored: NULL when there are none (every published
@@ -101,32 +198,50 @@ fn insert_deliveries(
     message: &Message,
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<()> {
+    for endpoint_id in endpoint_ids {
+        insert_delivery(connection, message, endpoint_id, None)?;
+    }
+    Ok(())
+}
+
+/// Writes the delivery of `message` to `endpoint_id`, pending and due at the message's
+/// creation, or leased with `lease` (token, expiry in ms) and so next up for a claim
+/// when the lease expires. Returns its id, or
+/// `None` when the endpoint is not in the application (deleted meanwhile) or already
+/// has a delivery of this message.
+fn insert_delivery(
+    connection: &Connection,
+    message: &Message,
+    endpoint_id: &EndpointId,
+    lease: Option<(&str, i64)>,
+) -> StoreResult<Option<DeliveryId>> {
     let created_at = millis(message.created_at);
     // The SELECT over endpoints both scopes the delivery to the application and skips
     // endpoints that no longer exist; ON CONFLICT absorbs an endpoint listed twice.
     let mut insert = connection
         .prepare_cached(
             "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
-             trigger_type, next_attempt_at, created_at, updated_at) \
-             SELECT ?1, e.app_id, ?2, e.id, ?3, 0, ?4, ?5, ?5, ?5 \
+             trigger_type, next_attempt_at, created_at, updated_at, lease_token, lease_expires_at) \
+             SELECT ?1, e.app_id, ?2, e.id, ?3, 0, ?4, coalesce(?9, ?5), ?5, ?5, ?8, ?9 \
              FROM endpoints e WHERE e.id = ?6 AND e.app_id = ?7 \
              ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
         )
         .db()?;
-    for endpoint_id in endpoint_ids {
-        insert
-            .execute(params![
-                new_delivery_id(message.created_at).as_str(),
-                message.id.as_str(),
-                MessageStatus::Pending.code(),
-                TriggerType::Scheduled.code(),
-                created_at,
-                endpoint_id.as_str(),
-                message.app_id.as_str(),
-            ])
-            .db()?;
-    }
-    Ok(())
+    let delivery_id = new_delivery_id(message.created_at);
+    let inserted = insert
+        .execute(params![
+            delivery_id.as_str(),
+            message.id.as_str(),
+            MessageStatus::Pending.code(),
+            TriggerType::Scheduled.code(),
+            created_at,
+            endpoint_id.as_str(),
+            message.app_id.as_str(),
+            lease.map(|(token, _)| token),
+            lease.map(|(_, expires_at)| expires_at),
+        ])
+        .db()?;
+    Ok((inserted > 0).then_some(delivery_id))
 }
 
 pub(crate) fn message(

@@ -94,7 +94,7 @@ pub(crate) fn lease_candidates(
     let expires_at = now_ms.saturating_add(lease_ms);
     let mut take = connection
         .prepare_cached(&format!(
-            "UPDATE deliveries SET lease_token = ?2, lease_expires_at = ?3 \
+            "UPDATE deliveries SET lease_token = ?2, lease_expires_at = ?3, next_attempt_at = ?3 \
              WHERE id = ?1 AND next_attempt_at <= ?4 AND status IN ({PENDING}, {SENDING}) \
                AND (lease_expires_at IS NULL OR lease_expires_at <= ?4)"
         ))
@@ -380,6 +380,6 @@ pub(crate) fn lease_of(
 }
 
 /// A lease token nobody can guess or repeat: 128 random bits as hex.
-fn new_lease_token() -> String {
+pub(crate) fn new_lease_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }

@@ -92,6 +92,7 @@ macro_rules! store_conformance_tests {
             // messages
             create_message_writes_one_delivery_per_endpoint,
             publish_message_fans_out_to_matching_endpoints,
+            publish_with_a_lease_hands_over_its_deliveries,
             message_payload_round_trips_byte_for_byte,
             message_lookup_by_id_and_event_id,
             message_event_id_conflict_is_per_application,

@@ -9,7 +9,8 @@
 //! - `create_message` writes the message and all of its deliveries in one transaction,
 //!   and returns only once that transaction is durable ("2xx means committed").
 //! - A claimed delivery is leased: no other claim returns it until the lease expires or
-//!   the holder records an outcome. An expired lease can be claimed again, which is what
+//!   the holder records an outcome. While leased, its `next_attempt_at` is the lease's
+//!   expiry (when it is next up for a claim), so claims never walk past leased rows. An expired lease can be claimed again, which is what
 //!   makes delivery at-least-once when a worker dies.
 //! - An attempt is always recorded; the delivery row changes only while the lease is
 //!   still held by the claim that made the attempt.
@@ -125,13 +126,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Publishes `message`: writes it with one pending delivery per endpoint of its
     /// application that is not disabled and whose `eventTypes`/`channels` filters accept
-    /// it, and returns how many deliveries that made. `Conflict` and `NotFound` as for
-    /// [`Store::create_message`].
+    /// it. `Conflict` and `NotFound` as for [`Store::create_message`].
     ///
-    /// The default reads the endpoints, then writes; a backend that can choose them
-    /// inside the write transaction should, which saves a round trip and means an
-    /// endpoint changed during the publish is either wholly before or wholly after it.
-    async fn publish_message(&self, message: &Message) -> StoreResult<usize> {
+    /// With `lease`, up to `lease.max_deliveries` of those deliveries are written already
+    /// leased to the caller (as a claim would lease them, in the same transaction) and
+    /// returned in [`Published::leased`]; the caller must attempt them or let their
+    /// leases expire. Workers are woken only for deliveries left unleased.
+    ///
+    /// The default reads the endpoints, then writes, and leases nothing; a backend that
+    /// can choose them inside the write transaction should, which saves a round trip and
+    /// means an endpoint changed during the publish is either wholly before or wholly
+    /// after it.
+    async fn publish_message(
+        &self,
+        message: &Message,
+        lease: Option<PublishLease>,
+    ) -> StoreResult<Published> {
+        let _ = lease;
         let targets: Vec<EndpointId> = self
             .active_endpoints(&message.app_id)
             .await?
@@ -140,7 +151,10 @@ pub trait Store: Send + Sync + 'static {
             .map(|endpoint| endpoint.id)
             .collect();
         self.create_message(message, &targets).await?;
-        Ok(targets.len())
+        Ok(Published {
+            deliveries: targets.len(),
+            leased: Vec::new(),
+        })
     }
     /// A message of `app_id` by id or by its `eventId`.
     async fn message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> StoreResult<Message>;

@@ -120,7 +120,8 @@ pub struct EndpointStats {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueDepth {
-    /// Unfinished deliveries that are due now (leased or not).
+    /// Unfinished deliveries waiting for a claim now: due and not leased (a leased
+    /// delivery is next due when its lease expires).
     pub due: u64,
     /// Every unfinished delivery.
     pub pending: u64,
@@ -131,6 +132,27 @@ pub struct QueueDepth {
 pub struct Lease {
     pub delivery_id: DeliveryId,
     pub token: String,
+}
+
+/// A publisher's request to lease the deliveries its publish makes to itself, so that
+/// the node that published attempts them at once instead of claiming them back from the
+/// queue (see [`crate::Store::publish_message`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishLease {
+    /// How long the leases last, as for a claim.
+    pub duration: std::time::Duration,
+    /// At most this many deliveries are leased; the rest stay in the queue.
+    pub max_deliveries: usize,
+}
+
+/// What a publish wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Published {
+    /// Deliveries written, leased or not.
+    pub deliveries: usize,
+    /// The deliveries leased to the publisher, ready to attempt; empty unless a
+    /// [`PublishLease`] was given and the backend supports it.
+    pub leased: Vec<ClaimedDelivery>,
 }
 
 /// A leased delivery with everything needed to attempt it.

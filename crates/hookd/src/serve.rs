@@ -91,6 +91,7 @@ pub async fn run(
     let metrics_render = crate::telemetry::metrics_render();
     let operational = crate::operational::setup(&store, &config).await?;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut local_worker = None;
     if config.run_worker {
         let sender = HttpSender::new(SenderConfig {
             request_timeout: config.request_timeout,
@@ -121,6 +122,7 @@ pub async fn run(
             worker = worker.with_operational_webhooks(hooks.clone());
         }
         let worker = Arc::new(worker);
+        local_worker = Some(worker.clone());
         let token = shutdown.clone();
         tasks.spawn(async move {
             worker.run(token).await;
@@ -178,6 +180,9 @@ pub async fn run(
         });
         if let Some(hooks) = &operational {
             state = state.with_operational_webhooks(hooks.clone());
+        }
+        if let Some(worker) = local_worker.take() {
+            state = state.with_worker(worker);
         }
         state = state.with_commands(
             config

@@ -39,7 +39,14 @@ pub async fn publish_message_fans_out_to_matching_endpoints(store: Arc<dyn Store
     }
 
     let message = fixtures::message(&application.id, "invoice.paid", r#"{"a":1}"#);
-    assert_eq!(store.publish_message(&message).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .publish_message(&message, None)
+            .await
+            .unwrap()
+            .deliveries,
+        2
+    );
     for (endpoint, delivered) in [
         (&everything, true),
         (&paid_only, true),
@@ -60,7 +67,14 @@ pub async fn publish_message_fans_out_to_matching_endpoints(store: Arc<dyn Store
 
     let mut on_channel = fixtures::message(&application.id, "user.created", "{}");
     on_channel.channels = vec!["eu".to_owned()];
-    assert_eq!(store.publish_message(&on_channel).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .publish_message(&on_channel, None)
+            .await
+            .unwrap()
+            .deliveries,
+        3
+    );
     let stored = store
         .message(&application.id, on_channel.id.as_str())
         .await
@@ -69,7 +83,10 @@ pub async fn publish_message_fans_out_to_matching_endpoints(store: Arc<dyn Store
 
     let mut missing_app = fixtures::message(&application.id, "invoice.paid", "{}");
     missing_app.app_id = fixtures::application("nobody").id;
-    expect_not_found(store.publish_message(&missing_app).await, "application");
+    expect_not_found(
+        store.publish_message(&missing_app, None).await,
+        "application",
+    );
 }
 
 /// One pending, scheduled delivery per listed endpoint, due when the message was created.

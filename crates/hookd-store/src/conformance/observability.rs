@@ -48,19 +48,33 @@ pub async fn queue_metrics_oldest_waiting(store: Arc<dyn Store>) {
     // The oldest is leased: it no longer waits, the next one does.
     let claims = store.claim_due_deliveries(now, LEASE, 1).await.unwrap();
     assert_eq!(claims.len(), 1);
-    assert_eq!(claims[0].delivery.next_attempt_at, Some(t0));
+    assert_eq!(
+        claims[0].delivery.next_attempt_at,
+        Some(fixtures::later(now, LEASE)),
+        "a leased delivery is next up when its lease expires"
+    );
     let metrics = store.queue_metrics(now).await.unwrap();
     assert_eq!(
         (metrics.depth.due, metrics.depth.pending),
-        (2, 3),
-        "leased is still due"
+        (1, 3),
+        "leased no longer waits"
     );
     assert_eq!(metrics.oldest_waiting_due_at, Some(secs(t0, 10)));
 
     // Once the lease has expired it waits again.
     let after_lease = secs(t0, 60);
     let metrics = store.queue_metrics(after_lease).await.unwrap();
-    assert_eq!(metrics.oldest_waiting_due_at, Some(t0));
+    assert_eq!(
+        metrics.oldest_waiting_due_at,
+        Some(secs(t0, 10)),
+        "it waits again, but only since its lease expired (after the second was due)"
+    );
+    let depth = metrics.depth;
+    assert_eq!(
+        (depth.due, depth.pending),
+        (2, 3),
+        "the expired lease waits again"
+    );
 
     // Finished deliveries leave the queue.
     let record = fixtures::outcome(

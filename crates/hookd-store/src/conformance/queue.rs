@@ -11,7 +11,7 @@ use hookd_core::model::{Delivery, MessageStatus, TriggerType};
 use hookd_core::Timestamp;
 
 use super::{app_with_endpoints, fixtures, publish_at};
-use crate::{AttemptFilter, ClaimedDelivery, DeliveryOutcome, EndpointHealth, Store};
+use crate::{AttemptFilter, ClaimedDelivery, DeliveryOutcome, EndpointHealth, PublishLease, Store};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -25,6 +25,78 @@ async fn current(store: &dyn Store, claim: &ClaimedDelivery) -> Delivery {
         .delivery(&delivery.app_id, &delivery.msg_id, &delivery.endpoint_id)
         .await
         .unwrap()
+}
+
+/// A publish that asks for a lease gets up to that many of its deliveries back already
+/// leased, with their message and endpoint: claims skip them until the lease expires,
+/// while the rest are claimed as usual, and an outcome under the publish's lease counts.
+pub async fn publish_with_a_lease_hands_over_its_deliveries(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 3).await;
+    let t0 = fixtures::now();
+    let message = fixtures::message_at(&application.id, "invoice.paid", r#"{"a":1}"#, t0);
+    let lease = PublishLease {
+        duration: LEASE,
+        max_deliveries: 2,
+    };
+    let published = store.publish_message(&message, Some(lease)).await.unwrap();
+    assert_eq!(published.deliveries, 3);
+    assert_eq!(published.leased.len(), 2);
+    for leased in &published.leased {
+        assert_eq!(leased.message, message);
+        assert_eq!(leased.lease.delivery_id, leased.delivery.id);
+        assert_eq!(leased.delivery.endpoint_id, leased.endpoint.id);
+        assert_eq!(leased.delivery.status, MessageStatus::Pending);
+        assert_eq!(leased.delivery.n_attempts, 0);
+        assert!(endpoints.contains(&leased.endpoint));
+        assert_eq!(current(store.as_ref(), leased).await, leased.delivery);
+        let expires = store.lease_of(&leased.delivery.id).await.unwrap();
+        assert_eq!(expires, Some(fixtures::later(t0, LEASE)));
+    }
+    assert_ne!(
+        published.leased[0].lease.token,
+        published.leased[1].lease.token
+    );
+
+    // Only the third delivery is left to claim while the two leases last.
+    let claimed = store
+        .claim_due_deliveries(secs(t0, 1), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(published
+        .leased
+        .iter()
+        .all(|leased| leased.endpoint.id != claimed[0].endpoint.id));
+
+    let first = &published.leased[0];
+    let held = store
+        .record_outcome(&crate::OutcomeRecord {
+            lease: first.lease.clone(),
+            attempt: Some(fixtures::attempt(first, 200, secs(t0, 1))),
+            delivery: DeliveryOutcome::Succeeded,
+            endpoint_health: EndpointHealth::Healthy,
+            now: secs(t0, 1),
+        })
+        .await
+        .unwrap();
+    assert!(held);
+    assert_eq!(
+        current(store.as_ref(), first).await.status,
+        MessageStatus::Success
+    );
+
+    // The second lease was never used: once it expires, a claim takes the delivery.
+    let after_expiry = store
+        .claim_due_deliveries(
+            fixtures::later(t0, LEASE + Duration::from_secs(1)),
+            LEASE,
+            10,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = after_expiry.iter().map(|c| c.delivery.id.clone()).collect();
+    assert!(ids.contains(&published.leased[1].delivery.id), "{ids:?}");
+    assert!(!ids.contains(&first.delivery.id), "{ids:?}");
 }
 
 /// A claim returns due deliveries with their message and endpoint, leased: a second
@@ -338,7 +410,11 @@ pub async fn record_with_stale_lease_keeps_attempt_only(store: Arc<dyn Store>) {
     let delivery = current(store.as_ref(), &stale).await;
     assert_eq!(delivery.status, MessageStatus::Pending);
     assert_eq!(delivery.n_attempts, 0);
-    assert_eq!(delivery.next_attempt_at, Some(t0));
+    // Still leased to the new claim: next up when that lease expires.
+    assert_eq!(
+        delivery.next_attempt_at,
+        Some(fixtures::later(secs(t0, 40), LEASE))
+    );
     assert_eq!(
         store.lease_of(&delivery.id).await.unwrap(),
         Some(fixtures::later(secs(t0, 40), LEASE)),
@@ -589,8 +665,8 @@ pub async fn release_delivery(store: Arc<dyn Store>) {
     let delivery = current(store.as_ref(), &claim).await;
     assert_eq!(
         delivery.next_attempt_at,
-        Some(secs(t0, 5)),
-        "a stale release is ignored"
+        Some(fixtures::later(secs(t0, 5), LEASE)),
+        "a stale release is ignored: the new lease holds"
     );
     assert_eq!(
         store.lease_of(&delivery.id).await.unwrap(),
@@ -603,7 +679,7 @@ pub async fn release_delivery(store: Arc<dyn Store>) {
     assert_eq!(store.lease_of(&delivery.id).await.unwrap(), None);
 }
 
-/// Queue depth counts unfinished deliveries, and those of them due now (leased or not).
+/// Queue depth counts unfinished deliveries, and those of them waiting for a claim now.
 pub async fn queue_depth(store: Arc<dyn Store>) {
     let (application, endpoints) = app_with_endpoints(store.as_ref(), 2).await;
     let t0 = fixtures::now();
@@ -622,8 +698,15 @@ pub async fn queue_depth(store: Arc<dyn Store>) {
     let depth = store.queue_depth(secs(t0, 1)).await.unwrap();
     assert_eq!(
         (depth.due, depth.pending),
+        (1, 4),
+        "a leased delivery no longer waits for a claim"
+    );
+    let at_expiry = fixtures::later(secs(t0, 1), LEASE);
+    let depth = store.queue_depth(at_expiry).await.unwrap();
+    assert_eq!(
+        (depth.due, depth.pending),
         (2, 4),
-        "a leased delivery is still due"
+        "once its lease expires it waits again"
     );
 
     let record = fixtures::outcome(
