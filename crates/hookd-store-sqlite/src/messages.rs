@@ -19,19 +19,21 @@ use crate::rows::{
     attempt_from_row, message_from_row, millis, opt_json_column, to_json, ATTEMPT_COLUMNS,
     MESSAGE_COLUMNS,
 };
+use crate::stream_positions::StreamPositions;
 
-/// Writes `message` and one pending delivery, due at its creation, per endpoint of
-/// `endpoint_ids` that exists in the application (an endpoint deleted meanwhile is
-/// skipped).
+/// Writes `message`, at the next stream position, and one pending delivery, due at its
+/// creation, per endpoint of `endpoint_ids` that exists in the application (an endpoint
+/// deleted meanwhile is skipped).
 pub(crate) fn create_message(
     connection: &Connection,
     message: &Message,
     endpoint_ids: &[EndpointId],
+    positions: &StreamPositions,
 ) -> StoreResult<()> {
     require_application(connection, &message.app_id)?;
-    let sql = "INSERT INTO messages \
-        (id, app_id, event_id, event_type, payload, channels, tags, created_at, source_headers) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    let sql = "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, \
+        tags, created_at, source_headers, stream_seq) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
     connection
         .prepare_cached(sql)
         .db()?
@@ -45,6 +47,7 @@ pub(crate) fn create_message(
             to_json(&message.tags)?,
             millis(message.created_at),
             source_headers_json(message)?,
+            positions.take(),
         ])
         .map_err(|error| message_conflict(error, message))?;
 
@@ -54,7 +57,11 @@ pub(crate) fn create_message(
 /// Writes `message` with one pending delivery per endpoint of its application that is
 /// not disabled and whose filters take it, chosen in the same transaction. Returns how
 /// many deliveries it made.
-pub(crate) fn publish_message(connection: &Connection, message: &Message) -> StoreResult<usize> {
+pub(crate) fn publish_message(
+    connection: &Connection,
+    message: &Message,
+    positions: &StreamPositions,
+) -> StoreResult<usize> {
     let mut statement = connection
         .prepare_cached(
             "SELECT id, event_types, channels FROM endpoints \
@@ -82,7 +89,7 @@ pub(crate) fn publish_message(connection: &Connection, message: &Message) -> Sto
         targets.extend(endpoint.db()?);
     }
     drop(statement);
-    create_message(connection, message, &targets)?;
+    create_message(connection, message, &targets, positions)?;
     Ok(targets.len())
 }
 
