@@ -109,18 +109,28 @@ fn insert_deliveries(
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<()> {
     let created_at = millis(message.created_at);
-    // The SELECT over endpoints both scopes the delivery to the application and skips
-    // endpoints that no longer exist; ON CONFLICT absorbs an endpoint listed twice.
+    // The lookup scopes the delivery to the application and skips endpoints that no
+    // longer exist; ON CONFLICT absorbs an endpoint listed twice. N.B.: not one
+    // INSERT … SELECT: SQLite gives a statement that inserts from a SELECT a statement
+    // journal, a copy of every page it changes.
+    let mut in_application = connection
+        .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1 AND app_id = ?2")
+        .db()?;
     let mut insert = connection
         .prepare_cached(
             "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
              trigger_type, next_attempt_at, created_at, updated_at) \
-             SELECT ?1, e.app_id, ?2, e.id, ?3, 0, ?4, ?5, ?5, ?5 \
-             FROM endpoints e WHERE e.id = ?6 AND e.app_id = ?7 \
+             VALUES (?1, ?7, ?2, ?6, ?3, 0, ?4, ?5, ?5, ?5) \
              ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
         )
         .db()?;
     for endpoint_id in endpoint_ids {
+        let exists = in_application
+            .exists([endpoint_id.as_str(), message.app_id.as_str()])
+            .db()?;
+        if !exists {
+            continue;
+        }
         insert
             .execute(params![
                 new_delivery_id(message.created_at).as_str(),
