@@ -282,7 +282,7 @@ async fn stream_cursors_survive_the_upgrade_that_moves_positions_into_messages()
         .iter()
         .map(|m| m.message.id.clone())
         .collect();
-    assert_eq!(streamed, [new_message.id.clone()]);
+    assert_eq!(streamed, std::slice::from_ref(&new_message.id));
 }
 
 /// Positions keep growing across reopening, also when the newest messages are gone with
