@@ -8,7 +8,8 @@
 //! - One write's error (a `Conflict`, say) rolls back that write alone and the rest of
 //!   the batch still commits: a batch runs without savepoints first, and if any write
 //!   fails it is rolled back and run again with each write in its own `SAVEPOINT`. A
-//!   write may therefore run twice, so writes touch nothing but the connection.
+//!   write may therefore run twice, so writes touch nothing but the connection (and
+//!   the stream-position counter, which skips the positions a rolled-back run took).
 //! - The thread never dies of a database error: a failed batch is reported to each of its
 //!   callers and the next batch starts afresh. A panicking write is caught, rolled back
 //!   and reported as an error to its caller alone.
