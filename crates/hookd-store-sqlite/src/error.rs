@@ -39,6 +39,8 @@ pub(crate) enum MachineryError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("journal_mode is {0:?} instead of WAL")]
     NotWal(String),
+    #[error("settings.stream_seq_reserved is {0:?}, not a number")]
+    BadStreamReservation(String),
 }
 
 /// Maps any SQLite error to a `StoreError`, keeping it as the source.

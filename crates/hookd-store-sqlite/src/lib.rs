@@ -28,6 +28,7 @@ mod send_slots;
 mod settings;
 mod setup;
 mod sources;
+mod stream_positions;
 mod streams;
 mod writer;
 
@@ -57,6 +58,7 @@ use hookd_store::{CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest}
 use tokio::sync::{broadcast, Notify};
 
 use crate::readers::Readers;
+use crate::stream_positions::StreamPositions;
 use crate::writer::{Wake, Writer};
 
 /// Read connections kept open. Reads are short indexed lookups, so a few connections
@@ -99,6 +101,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
     notify: Arc<Notify>,
+    /// Hands out each inserted message's stream position (only on the writer thread).
+    positions: Arc<StreamPositions>,
     /// Announces the application of each committed message (live streams).
     message_commits: broadcast::Sender<ApplicationId>,
     /// Announces the bin of each committed capture (bin streams).
@@ -126,14 +130,23 @@ impl SqliteStore {
         if let Some(bytes) = options.max_size_bytes {
             setup::cap_size(&connection, bytes).map_err(|error| setup::at_path(path, error))?;
         }
+        let positions = Arc::new(
+            StreamPositions::load(&connection).map_err(|error| setup::at_path(path, error))?,
+        );
         let readers = Readers::open(path.to_owned(), READ_CONNECTIONS)?;
         let notify = Arc::new(Notify::new());
-        let writer = Writer::spawn(connection, Arc::clone(&notify), options.max_batch)?;
+        let writer = Writer::spawn(
+            connection,
+            Arc::clone(&notify),
+            options.max_batch,
+            Arc::clone(&positions),
+        )?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,
             readers,
             notify,
+            positions,
             message_commits: broadcast::channel(MESSAGE_COMMITS_CAPACITY).0,
             bin_captures: broadcast::channel(MESSAGE_COMMITS_CAPACITY).0,
         })
@@ -313,8 +326,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<Published> {
         let message = message.clone();
         let app_id = message.app_id.clone();
-        let publish =
-            move |c: &rusqlite::Connection| messages::publish_message(c, &message, lease.as_ref());
+        let positions = Arc::clone(&self.positions);
+        let publish = move |c: &rusqlite::Connection| {
+            messages::publish_message(c, &message, lease.as_ref(), &positions)
+        };
         // A publisher that leases the deliveries wakes the workers itself if it could not
         // lease them all (`Published`), so the others are not woken to find nothing.
         let published = match lease {
@@ -333,8 +348,11 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (message, endpoint_ids) = (message.clone(), endpoint_ids.to_vec());
         let app_id = message.app_id.clone();
-        self.write_and_wake(move |c| messages::create_message(c, &message, &endpoint_ids))
-            .await?;
+        let positions = Arc::clone(&self.positions);
+        self.write_and_wake(move |c| {
+            messages::create_message(c, &message, &endpoint_ids, &positions)
+        })
+        .await?;
         // Nobody listening is fine: streams start from the store.
         let _ = self.message_commits.send(app_id);
         Ok(())
@@ -602,8 +620,9 @@ impl Store for SqliteStore {
     async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome> {
         let ingest = ingest.clone();
         let app_id = ingest.message.app_id.clone();
+        let positions = Arc::clone(&self.positions);
         let outcome = self
-            .write_and_wake(move |c| sources::ingest_inbound(c, &ingest))
+            .write_and_wake(move |c| sources::ingest_inbound(c, &ingest, &positions))
             .await?;
         // A duplicate wrote no message, and an extra announcement only costs a re-read.
         let _ = self.message_commits.send(app_id);

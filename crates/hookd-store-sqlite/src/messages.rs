@@ -23,25 +23,32 @@ use crate::rows::{
     attempt_from_row, endpoint_from_row, message_from_row, millis, opt_json_column, to_json,
     ATTEMPT_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
 };
+use crate::stream_positions::StreamPositions;
 
-/// Writes `message` and one pending delivery, due at its creation, per endpoint of
-/// `endpoint_ids` that exists in the application (an endpoint deleted meanwhile is
-/// skipped).
+/// Writes `message`, at the next stream position, and one pending delivery, due at its
+/// creation, per endpoint of `endpoint_ids` that exists in the application (an endpoint
+/// deleted meanwhile is skipped).
 pub(crate) fn create_message(
     connection: &Connection,
     message: &Message,
     endpoint_ids: &[EndpointId],
+    positions: &StreamPositions,
 ) -> StoreResult<()> {
-    insert_message(connection, message)?;
+    insert_message(connection, message, positions)?;
     insert_deliveries(connection, message, endpoint_ids)
 }
 
-/// Writes the message row alone (its application must exist).
-fn insert_message(connection: &Connection, message: &Message) -> StoreResult<()> {
+/// Writes the message row alone, at the next stream position (its application must
+/// exist).
+fn insert_message(
+    connection: &Connection,
+    message: &Message,
+    positions: &StreamPositions,
+) -> StoreResult<()> {
     require_application(connection, &message.app_id)?;
-    let sql = "INSERT INTO messages \
-        (id, app_id, event_id, event_type, payload, channels, tags, created_at, source_headers) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    let sql = "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, \
+        tags, created_at, source_headers, stream_seq) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
     connection
         .prepare_cached(sql)
         .db()?
@@ -55,6 +62,7 @@ fn insert_message(connection: &Connection, message: &Message) -> StoreResult<()>
             to_json(&message.tags)?,
             millis(message.created_at),
             source_headers_json(message)?,
+            positions.take(),
         ])
         .map_err(|error| message_conflict(error, message))?;
     Ok(())
@@ -68,17 +76,22 @@ pub(crate) fn publish_message(
     connection: &Connection,
     message: &Message,
     lease: Option<&PublishLease>,
+    positions: &StreamPositions,
 ) -> StoreResult<Published> {
     let Some(lease) = lease.filter(|lease| lease.max_deliveries > 0) else {
         let targets = accepting_endpoint_ids(connection, message)?;
-        create_message(connection, message, &targets)?;
+        insert_message(connection, message, positions)?;
+        for endpoint_id in &targets {
+            // Read in this transaction: each endpoint is in the application.
+            insert_delivery(connection, message, endpoint_id, None)?;
+        }
         return Ok(Published {
             deliveries: targets.len(),
             leased: Vec::new(),
         });
     };
     let endpoints = accepting_endpoints(connection, message)?;
-    insert_message(connection, message)?;
+    insert_message(connection, message, positions)?;
     let created_at = millis(message.created_at);
     let duration_ms = i64::try_from(lease.duration.as_millis()).unwrap_or(i64::MAX);
     let expires_at = created_at.saturating_add(duration_ms);
@@ -192,23 +205,33 @@ fn source_headers_json(message: &Message) -> StoreResult<Option<String>> {
     to_json(&message.source_headers).map(Some)
 }
 
-/// Writes one pending delivery of `message` per endpoint of `endpoint_ids`.
+/// Writes one pending delivery of `message` per endpoint of `endpoint_ids` that is in
+/// the application (an endpoint deleted meanwhile is skipped).
 fn insert_deliveries(
     connection: &Connection,
     message: &Message,
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<()> {
+    // A lookup, not one INSERT … SELECT: SQLite gives a statement that inserts from a
+    // SELECT a statement journal, a copy of every page it changes.
+    let mut in_application = connection
+        .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1 AND app_id = ?2")
+        .db()?;
     for endpoint_id in endpoint_ids {
-        insert_delivery(connection, message, endpoint_id, None)?;
+        let exists = in_application
+            .exists([endpoint_id.as_str(), message.app_id.as_str()])
+            .db()?;
+        if exists {
+            insert_delivery(connection, message, endpoint_id, None)?;
+        }
     }
     Ok(())
 }
 
-/// Writes the delivery of `message` to `endpoint_id`, pending and due at the message's
-/// creation, or leased with `lease` (token, expiry in ms) and so next up for a claim
-/// when the lease expires. Returns its id, or
-/// `None` when the endpoint is not in the application (deleted meanwhile) or already
-/// has a delivery of this message.
+/// Writes the delivery of `message` to `endpoint_id` (which the caller knows is in the
+/// application), pending and due at the message's creation, or leased with `lease`
+/// (token, expiry in ms) and so next up for a claim when the lease expires. Returns its
+/// id, or `None` when the endpoint already has a delivery of this message (listed twice).
 fn insert_delivery(
     connection: &Connection,
     message: &Message,
@@ -216,14 +239,12 @@ fn insert_delivery(
     lease: Option<(&str, i64)>,
 ) -> StoreResult<Option<DeliveryId>> {
     let created_at = millis(message.created_at);
-    // The SELECT over endpoints both scopes the delivery to the application and skips
-    // endpoints that no longer exist; ON CONFLICT absorbs an endpoint listed twice.
     let mut insert = connection
         .prepare_cached(
             "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
-             trigger_type, next_attempt_at, created_at, updated_at, lease_token, lease_expires_at) \
-             SELECT ?1, e.app_id, ?2, e.id, ?3, 0, ?4, coalesce(?9, ?5), ?5, ?5, ?8, ?9 \
-             FROM endpoints e WHERE e.id = ?6 AND e.app_id = ?7 \
+             trigger_type, next_attempt_at, created_at, updated_at, lease_token, \
+             lease_expires_at) \
+             VALUES (?1, ?7, ?2, ?6, ?3, 0, ?4, coalesce(?9, ?5), ?5, ?5, ?8, ?9) \
              ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
         )
         .db()?;
@@ -243,7 +264,6 @@ fn insert_delivery(
         .db()?;
     Ok((inserted > 0).then_some(delivery_id))
 }
-
 pub(crate) fn message(
     connection: &Connection,
     app_id: &ApplicationId,

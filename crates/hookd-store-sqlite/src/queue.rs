@@ -112,37 +112,36 @@ pub(crate) fn lease_candidates(
 
 /// Records one outcome; returns whether the lease was still held.
 ///
-/// The common case (the lease is still held) is one conditional update plus the attempt
-/// insert; only a lost lease pays a second look to learn whether the delivery still
-/// exists to attach the attempt to.
+/// The common case (the lease is still held, the endpoint's health unchanged) is one
+/// conditional update plus the attempt insert. Only a change of the endpoint's health
+/// reads which endpoint the delivery belongs to, and only a lost lease pays a second look
+/// to learn whether the delivery still exists to attach the attempt to.
 pub(crate) fn record_outcome(connection: &Connection, record: &OutcomeRecord) -> StoreResult<bool> {
     let (status, next_attempt_at) = match &record.delivery {
         DeliveryOutcome::Succeeded => (MessageStatus::Success, None),
         DeliveryOutcome::RetryAt(due_at) => (MessageStatus::Sending, Some(*due_at)),
         DeliveryOutcome::Failed => (MessageStatus::Fail, None),
     };
-    let held: Option<(String, String)> = connection
+    // N.B.: no RETURNING here. SQLite runs RETURNING as a trigger, and a statement with a
+    // trigger copies every page it changes into a statement journal.
+    let held = connection
         .prepare_cached(
             "UPDATE deliveries SET status = ?3, next_attempt_at = ?4, \
              n_attempts = n_attempts + ?5, lease_token = NULL, lease_expires_at = NULL, \
-             updated_at = ?6 WHERE id = ?1 AND lease_token = ?2 \
-             RETURNING app_id, endpoint_id",
+             updated_at = ?6 WHERE id = ?1 AND lease_token = ?2",
         )
         .db()?
-        .query_row(
-            params![
-                record.lease.delivery_id.as_str(),
-                record.lease.token,
-                status.code(),
-                opt_millis(next_attempt_at),
-                i64::from(record.attempt.is_some()),
-                millis(record.now),
-            ],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .db()?;
-    let Some((app_id, endpoint_id)) = held else {
+        .execute(params![
+            record.lease.delivery_id.as_str(),
+            record.lease.token,
+            status.code(),
+            opt_millis(next_attempt_at),
+            i64::from(record.attempt.is_some()),
+            millis(record.now),
+        ])
+        .db()?
+        > 0;
+    if !held {
         // The lease was lost (expired and re-claimed, or taken back by a resend). The
         // attempt still happened and is logged, unless its delivery is gone with its
         // message or endpoint and there is nothing left to attach it to.
@@ -161,7 +160,16 @@ pub(crate) fn record_outcome(connection: &Connection, record: &OutcomeRecord) ->
     if let Some(attempt) = &record.attempt {
         insert_attempt(connection, attempt)?;
     }
-    apply_endpoint_health(connection, &app_id, &endpoint_id, &record.endpoint_health)?;
+    if record.endpoint_health != EndpointHealth::Unchanged {
+        let (app_id, endpoint_id): (String, String) = connection
+            .prepare_cached("SELECT app_id, endpoint_id FROM deliveries WHERE id = ?1")
+            .db()?
+            .query_row([record.lease.delivery_id.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .db()?;
+        apply_endpoint_health(connection, &app_id, &endpoint_id, &record.endpoint_health)?;
+    }
     Ok(true)
 }
 

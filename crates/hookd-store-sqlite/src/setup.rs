@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_bins.sql"),
     include_str!("../migrations/0007_inbound_by_message.sql"),
     include_str!("../migrations/0008_forwarded_headers.sql"),
+    include_str!("../migrations/0009_stream_seq.sql"),
 ];
 
 /// The schema version this build writes.

@@ -20,6 +20,7 @@ use crate::error::{map, unique_violation, DbResultExt};
 use crate::messages::create_message;
 use crate::pagination::Listing;
 use crate::rows::{millis, timestamp, to_json};
+use crate::stream_positions::StreamPositions;
 
 const SOURCE_COLUMNS: &str = "s.id, s.uid, s.name, s.app_id, s.provider, s.secrets, s.settings, \
     s.created_at, s.updated_at";
@@ -142,6 +143,7 @@ pub(crate) fn record_inbound_request(
 pub(crate) fn ingest_inbound(
     connection: &Connection,
     ingest: &InboundIngest,
+    positions: &StreamPositions,
 ) -> StoreResult<IngestOutcome> {
     let mut request = ingest.request.clone();
     if let Some(event_id) = &ingest.dedup_event_id {
@@ -189,7 +191,7 @@ pub(crate) fn ingest_inbound(
             return Ok(IngestOutcome::Duplicate { msg_id });
         }
     }
-    create_message(connection, &ingest.message, &ingest.endpoint_ids)?;
+    create_message(connection, &ingest.message, &ingest.endpoint_ids, positions)?;
     request.status = InboundStatus::Verified;
     request.msg_id = Some(ingest.message.id.clone());
     record_inbound_request(connection, &request)?;

@@ -1,10 +1,10 @@
-//! Live-stream reads: an application's messages in commit order (`message_stream.seq`,
-//! filled by a trigger on every insert into `messages`).
+//! Live-stream reads: an application's messages in commit order (`messages.stream_seq`,
+//! set by the writer as it inserts each message, see `stream_positions`).
 //!
-//! **Invariant:** the single writer hands out `seq` while it inserts, and a reader sees
-//! whole committed batches, so a reader that has seen `seq = n` has seen every message
-//! of that application with a lower `seq`: cursors are `{epoch: 0, seq}` and a batch is
-//! always settled.
+//! **Invariant:** the single writer hands out `stream_seq` while it inserts, and a reader
+//! sees whole committed batches, so a reader that has seen `stream_seq = n` has seen every
+//! message of that application with a lower one: cursors are `{epoch: 0, seq}` and a
+//! batch is always settled. Every read walks `messages_by_stream (app_id, stream_seq)`.
 
 use hookd_core::ids::{ApplicationId, MessageId};
 use hookd_store::{StoreError, StoreResult, StreamBatch, StreamCursor, StreamedMessage};
@@ -26,12 +26,7 @@ pub(crate) fn stream_messages(
             settled: true,
         });
     };
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS}, s.seq FROM message_stream s \
-         JOIN messages m ON m.id = s.msg_id \
-         WHERE s.app_id = ?1 AND s.seq > ?2 ORDER BY s.seq LIMIT ?3"
-    );
-    let mut statement = connection.prepare_cached(&sql).db()?;
+    let mut statement = connection.prepare_cached(&stream_messages_sql()).db()?;
     let rows = statement
         .query_map(
             params![
@@ -61,7 +56,7 @@ pub(crate) fn stream_head(
     app_id: &ApplicationId,
 ) -> StoreResult<StreamCursor> {
     let seq: Option<i64> = connection
-        .prepare_cached("SELECT max(seq) FROM message_stream WHERE app_id = ?1")
+        .prepare_cached(STREAM_HEAD_SQL)
         .db()?
         .query_row([app_id.as_str()], |row| row.get(0))
         .db()?;
@@ -73,15 +68,32 @@ pub(crate) fn stream_cursor_of(
     app_id: &ApplicationId,
     msg_id: &MessageId,
 ) -> StoreResult<StreamCursor> {
-    connection
-        .prepare_cached("SELECT seq FROM message_stream WHERE msg_id = ?1 AND app_id = ?2")
+    let seq: Option<Option<i64>> = connection
+        .prepare_cached(STREAM_CURSOR_OF_SQL)
         .db()?
         .query_row([msg_id.as_str(), app_id.as_str()], |row| row.get(0))
         .optional()
-        .db()?
+        .db()?;
+    seq.flatten()
         .map(cursor)
         .ok_or(StoreError::NotFound("message"))
 }
+
+/// An application's messages after a position, in position order (`?1` the application,
+/// `?2` the position, `?3` the limit).
+pub(crate) fn stream_messages_sql() -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS}, m.stream_seq FROM messages m \
+         WHERE m.app_id = ?1 AND m.stream_seq > ?2 ORDER BY m.stream_seq LIMIT ?3"
+    )
+}
+
+/// An application's highest position (`?1` the application).
+pub(crate) const STREAM_HEAD_SQL: &str = "SELECT max(stream_seq) FROM messages WHERE app_id = ?1";
+
+/// One message's position (`?1` the message, `?2` its application).
+pub(crate) const STREAM_CURSOR_OF_SQL: &str =
+    "SELECT stream_seq FROM messages WHERE id = ?1 AND app_id = ?2";
 
 fn cursor(seq: i64) -> StreamCursor {
     StreamCursor {

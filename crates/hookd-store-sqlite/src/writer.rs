@@ -8,11 +8,15 @@
 //! - One write's error (a `Conflict`, say) rolls back that write alone and the rest of
 //!   the batch still commits: a batch runs without savepoints first, and if any write
 //!   fails it is rolled back and run again with each write in its own `SAVEPOINT`. A
-//!   write may therefore run twice, so writes touch nothing but the connection.
+//!   write may therefore run twice, so writes touch nothing but the connection (and
+//!   the stream-position counter, which skips the positions a rolled-back run took).
 //! - The thread never dies of a database error: a failed batch is reported to each of its
 //!   callers and the next batch starts afresh. A panicking write is caught, rolled back
 //!   and reported as an error to its caller alone.
 //! - Being the only writer, it makes claims race-free without any locking of its own.
+//! - Every transaction commits the stream-position reservation its writes need
+//!   ([`StreamPositions::reserve`] right before `COMMIT`), and the positions learn whether
+//!   it committed.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,6 +27,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::error::{map_batch, unavailable, BatchError, MachineryError};
+use crate::stream_positions::StreamPositions;
 
 /// Most writes committed by one transaction by default. Large enough to amortise the
 /// fsync over a burst of publishes, small enough that no caller waits behind an unbounded
@@ -48,18 +53,23 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `connection`, committing at most `max_batch` writes
-    /// per transaction (at least 1). The thread ends when the last `Writer` handle is
-    /// dropped.
+    /// per transaction (at least 1) and the reservation of the stream `positions` its
+    /// writes take. The thread ends when the last `Writer` handle is dropped.
     pub(crate) fn spawn(
         connection: Connection,
         notify: Arc<Notify>,
         max_batch: usize,
+        positions: Arc<StreamPositions>,
     ) -> StoreResult<Self> {
         let (commands, queue) = mpsc::channel(QUEUE_CAPACITY);
         let max_batch = max_batch.max(1);
+        let transactions = Transactions {
+            connection,
+            positions,
+        };
         std::thread::Builder::new()
             .name("hookd-sqlite-writer".to_owned())
-            .spawn(move || run(connection, queue, notify, max_batch))
+            .spawn(move || run(transactions, queue, notify, max_batch))
             .map_err(|error| StoreError::Unavailable {
                 detail: "cannot start the database writer thread".to_owned(),
                 source: Some(Box::new(error)),
@@ -194,10 +204,41 @@ struct Completion {
     finish: Box<dyn FnOnce(Result<(), BatchError>) + Send>,
 }
 
+/// The writer's connection, with what every transaction on it commits besides its writes.
+struct Transactions {
+    connection: Connection,
+    positions: Arc<StreamPositions>,
+}
+
+impl Transactions {
+    fn begin(&self) -> rusqlite::Result<()> {
+        run_cached(&self.connection, "BEGIN IMMEDIATE")
+    }
+
+    /// Commits the open transaction together with the stream-position reservation its
+    /// writes need. On an error nothing is known committed; call [`Self::roll_back`].
+    fn commit(&self) -> rusqlite::Result<()> {
+        self.positions.reserve(&self.connection)?;
+        run_cached(&self.connection, "COMMIT")?;
+        self.positions.committed();
+        Ok(())
+    }
+
+    /// Rolls back the transaction if it is still open (SQLite ends it by itself on a full
+    /// disk or an I/O error).
+    fn roll_back(&self) {
+        if !self.connection.is_autocommit() {
+            // N.B.: if even this fails, the next BEGIN fails too and reports it.
+            let _ = run_cached(&self.connection, "ROLLBACK");
+        }
+        self.positions.rolled_back();
+    }
+}
+
 /// The thread body: take everything queued (up to `max_batch`), commit it as one
 /// transaction, answer, repeat until every handle is gone.
 fn run(
-    connection: Connection,
+    transactions: Transactions,
     mut queue: mpsc::Receiver<Box<dyn Command>>,
     notify: Arc<Notify>,
     max_batch: usize,
@@ -211,7 +252,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        if run_batch(&connection, batch) == Wake::Workers {
+        if run_batch(&transactions, batch) == Wake::Workers {
             // `notify_waiters` wakes every worker parked right now; `notify_one` leaves a
             // permit for a worker that is between polls and not yet waiting.
             notify.notify_waiters();
@@ -228,13 +269,13 @@ fn run(
 /// savepoint per write copies every page it touches into the statement journal. Only if
 /// a write fails is that transaction rolled back and the batch run again write by write,
 /// each in its own savepoint, so the failure is reported to its caller alone.
-fn run_batch(connection: &Connection, mut batch: VecDeque<Box<dyn Command>>) -> Wake {
-    if let Some(wake) = run_without_savepoints(connection, &mut batch) {
+fn run_batch(transactions: &Transactions, mut batch: VecDeque<Box<dyn Command>>) -> Wake {
+    if let Some(wake) = run_without_savepoints(transactions, &mut batch) {
         return wake;
     }
     let mut wake = Wake::Nobody;
     while !batch.is_empty() {
-        if let Err(error) = run_cached(connection, "BEGIN IMMEDIATE") {
+        if let Err(error) = transactions.begin() {
             tracing::error!(%error, "sqlite writer cannot begin a transaction");
             let error = BatchError::Commit(Arc::new(error));
             for command in batch.drain(..) {
@@ -242,20 +283,17 @@ fn run_batch(connection: &Connection, mut batch: VecDeque<Box<dyn Command>>) -> 
             }
             break;
         }
-        let (completions, aborted) = run_commands(connection, &mut batch);
+        let (completions, aborted) = run_commands(&transactions.connection, &mut batch);
         let outcome = match aborted {
             Some(error) => Err(error),
-            None => run_cached(connection, "COMMIT")
+            None => transactions
+                .commit()
                 .map_err(|error| BatchError::Commit(Arc::new(error))),
         };
         if let Err(error) = &outcome {
             tracing::error!(%error, writes = completions.len(), "sqlite write batch failed");
-            if !connection.is_autocommit() {
-                // N.B.: a failed COMMIT may leave the transaction open; roll it back so
-                // the next batch starts clean. If even that fails the next BEGIN fails
-                // too and reports it.
-                let _ = connection.execute_batch("ROLLBACK");
-            }
+            // A failed COMMIT may leave the transaction open; the next batch starts clean.
+            transactions.roll_back();
         }
         for completion in completions {
             if outcome.is_ok() && completion.wake == Wake::Workers {
@@ -272,16 +310,15 @@ fn run_batch(connection: &Connection, mut batch: VecDeque<Box<dyn Command>>) -> 
 /// panicked, or the transaction could not begin or commit: it is rolled back, nobody has
 /// been answered, and `batch` is untouched for the write-by-write path.
 fn run_without_savepoints(
-    connection: &Connection,
+    transactions: &Transactions,
     batch: &mut VecDeque<Box<dyn Command>>,
 ) -> Option<Wake> {
-    run_cached(connection, "BEGIN IMMEDIATE").ok()?;
+    transactions.begin().ok()?;
+    let connection = &transactions.connection;
     let all_ran = batch.iter_mut().all(|command| command.try_run(connection));
     // A write may also have ended the transaction itself (SQLite does on a full disk).
-    if !all_ran || connection.is_autocommit() || run_cached(connection, "COMMIT").is_err() {
-        if !connection.is_autocommit() {
-            let _ = run_cached(connection, "ROLLBACK");
-        }
+    if !all_ran || connection.is_autocommit() || transactions.commit().is_err() {
+        transactions.roll_back();
         return None;
     }
     let mut wake = Wake::Nobody;
@@ -357,7 +394,16 @@ mod tests {
         connection
             .execute_batch("CREATE TABLE items (name TEXT PRIMARY KEY)")
             .unwrap();
-        Arc::new(Writer::spawn(connection, Arc::new(Notify::new()), DEFAULT_MAX_BATCH).unwrap())
+        let positions = Arc::new(StreamPositions::continuing_after(0, 0));
+        Arc::new(
+            Writer::spawn(
+                connection,
+                Arc::new(Notify::new()),
+                DEFAULT_MAX_BATCH,
+                positions,
+            )
+            .unwrap(),
+        )
     }
 
     fn insert(name: &'static str) -> impl FnMut(&Connection) -> StoreResult<()> + Send {
@@ -481,11 +527,100 @@ mod tests {
     async fn committed_wakeups_notify_workers() {
         let connection = Connection::open_in_memory().unwrap();
         let notify = Arc::new(Notify::new());
-        let writer = Writer::spawn(connection, Arc::clone(&notify), DEFAULT_MAX_BATCH).unwrap();
+        let positions = Arc::new(StreamPositions::continuing_after(0, 0));
+        let writer = Writer::spawn(
+            connection,
+            Arc::clone(&notify),
+            DEFAULT_MAX_BATCH,
+            positions,
+        )
+        .unwrap();
         writer.write(Wake::Workers, |_| Ok(())).await.unwrap();
         // `notify_one` left a permit, so this completes without any further write.
         tokio::time::timeout(std::time::Duration::from_secs(5), notify.notified())
             .await
             .unwrap();
+    }
+
+    /// A batch rerun with savepoints (one of its writes failed) takes fresh stream
+    /// positions: what commits is still in queue order, and the reservation covers it.
+    #[tokio::test]
+    async fn a_rerun_batch_commits_increasing_positions_and_their_reservation() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE items (name TEXT PRIMARY KEY, position INTEGER); \
+                 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+            )
+            .unwrap();
+        let positions = Arc::new(StreamPositions::continuing_after(0, 0));
+        let writer = Arc::new(
+            Writer::spawn(
+                connection,
+                Arc::new(Notify::new()),
+                DEFAULT_MAX_BATCH,
+                Arc::clone(&positions),
+            )
+            .unwrap(),
+        );
+        let positioned = |name: &'static str| {
+            let positions = Arc::clone(&positions);
+            move |connection: &Connection| -> StoreResult<()> {
+                connection
+                    .execute(
+                        "INSERT INTO items (name, position) VALUES (?1, ?2)",
+                        rusqlite::params![name, positions.take()],
+                    )
+                    .map(|_| ())
+                    .map_err(|_| StoreError::Conflict(format!("{name} exists")))
+            }
+        };
+        writer.write(Wake::Nobody, positioned("a")).await.unwrap();
+        let (release, held) = hold_writer(&writer).await;
+        let (b, clash, c, ()) = tokio::join!(
+            writer.write(Wake::Nobody, positioned("b")),
+            writer.write(Wake::Nobody, positioned("a")),
+            writer.write(Wake::Nobody, positioned("c")),
+            async { release.send(()).unwrap() },
+        );
+        held.await.unwrap().unwrap();
+        b.unwrap();
+        assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+        c.unwrap();
+
+        let (names_in_position_order, reserved) = writer
+            .write(Wake::Nobody, |connection| {
+                let mut statement = connection
+                    .prepare("SELECT name FROM items ORDER BY position")
+                    .unwrap();
+                let names = statement
+                    .query_map([], |row| row.get(0))
+                    .unwrap()
+                    .collect::<Result<Vec<String>, _>>()
+                    .unwrap();
+                let reserved: String = connection
+                    .query_row(
+                        "SELECT value FROM settings WHERE key = 'stream_seq_reserved'",
+                        [],
+                        |row| row.get(0),
+                    )
+                    .unwrap();
+                Ok((names, reserved))
+            })
+            .await
+            .unwrap();
+        assert_eq!(names_in_position_order, ["a", "b", "c"]);
+        let highest: i64 = writer
+            .write(Wake::Nobody, |connection| {
+                Ok(connection
+                    .query_row("SELECT max(position) FROM items", [], |row| row.get(0))
+                    .unwrap())
+            })
+            .await
+            .unwrap();
+        assert!(
+            reserved.parse::<i64>().unwrap() >= highest,
+            "{reserved} < {highest}"
+        );
     }
 }

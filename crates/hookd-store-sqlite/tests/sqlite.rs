@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_store::conformance::fixtures;
-use hookd_store::{MessageFilter, Store, StoreError};
+use hookd_store::{MessageFilter, Store, StoreError, StreamCursor};
 use hookd_store_sqlite::{SqliteOptions, SqliteStore};
 
 #[tokio::test]
@@ -174,4 +174,142 @@ async fn concurrent_publishes(options: SqliteOptions) {
     let now = fixtures::later(fixtures::now(), Duration::from_secs(1));
     let depth = store.queue_depth(now).await.unwrap();
     assert_eq!(depth.pending, committed as u64);
+}
+
+/// Migration 0009 moves stream positions from `message_stream` into `messages`: cursors
+/// handed out before the upgrade still point at the same messages, and new messages are
+/// numbered above every position ever used, including those of deleted messages.
+#[tokio::test]
+async fn stream_cursors_survive_the_upgrade_that_moves_positions_into_messages() {
+    const BEFORE_POSITIONS_MOVED: &[&str] = &[
+        include_str!("../migrations/0001_initial.sql"),
+        include_str!("../migrations/0002_retention.sql"),
+        include_str!("../migrations/0003_sources.sql"),
+        include_str!("../migrations/0004_send_slots.sql"),
+        include_str!("../migrations/0005_streams.sql"),
+        include_str!("../migrations/0006_bins.sql"),
+        include_str!("../migrations/0007_inbound_by_message.sql"),
+        include_str!("../migrations/0008_forwarded_headers.sql"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookd.db");
+    let kept = fixtures::application("kept");
+    let deleted = fixtures::application("deleted");
+    let old_messages: Vec<_> = (0..3)
+        .map(|_| fixtures::message(&kept.id, "a.b", r#"{"n":1}"#))
+        .collect();
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch("PRAGMA foreign_keys = ON")
+            .unwrap();
+        for sql in BEFORE_POSITIONS_MOVED {
+            connection.execute_batch(sql).unwrap();
+        }
+        connection
+            .execute_batch(&format!(
+                "PRAGMA user_version = {}",
+                BEFORE_POSITIONS_MOVED.len()
+            ))
+            .unwrap();
+        let insert_application = "INSERT INTO applications \
+            (id, uid, name, throttle_rate, metadata, created_at, updated_at) \
+            VALUES (?1, NULL, ?2, NULL, '{}', 0, 0)";
+        let insert_message = "INSERT INTO messages \
+            (id, app_id, event_id, event_type, payload, channels, tags, created_at) \
+            VALUES (?1, ?2, NULL, 'a.b', '{\"n\":1}', '[]', '[]', 0)";
+        for application in [&kept, &deleted] {
+            connection
+                .execute(
+                    insert_application,
+                    [application.id.as_str(), application.name.as_str()],
+                )
+                .unwrap();
+        }
+        // Positions 1 to 3 for the kept application, 4 for the one deleted below: the
+        // highest position ever handed out then belongs to no message.
+        for message in &old_messages {
+            connection
+                .execute(insert_message, [message.id.as_str(), kept.id.as_str()])
+                .unwrap();
+        }
+        let doomed = fixtures::message(&deleted.id, "a.b", r#"{"n":1}"#);
+        connection
+            .execute(insert_message, [doomed.id.as_str(), deleted.id.as_str()])
+            .unwrap();
+        connection
+            .execute(
+                "DELETE FROM applications WHERE id = ?1",
+                [deleted.id.as_str()],
+            )
+            .unwrap();
+    }
+
+    let store = SqliteStore::open(&path).unwrap();
+    for (message, seq) in old_messages.iter().zip(1..) {
+        let cursor = store.stream_cursor_of(&kept.id, &message.id).await.unwrap();
+        assert_eq!(cursor, StreamCursor { epoch: 0, seq });
+    }
+    let after_first = StreamCursor { epoch: 0, seq: 1 };
+    let batch = store
+        .stream_messages(&kept.id, after_first, 10)
+        .await
+        .unwrap();
+    let streamed: Vec<_> = batch
+        .messages
+        .iter()
+        .map(|m| m.message.id.clone())
+        .collect();
+    assert_eq!(
+        streamed,
+        [old_messages[1].id.clone(), old_messages[2].id.clone()]
+    );
+
+    let new_message = fixtures::message(&kept.id, "a.b", r#"{"n":2}"#);
+    store.publish_message(&new_message, None).await.unwrap();
+    let new_cursor = store
+        .stream_cursor_of(&kept.id, &new_message.id)
+        .await
+        .unwrap();
+    assert!(new_cursor.seq > 4, "{new_cursor:?} reuses a position");
+    assert_eq!(store.stream_head(&kept.id).await.unwrap(), new_cursor);
+    let latest = store
+        .stream_messages(&kept.id, StreamCursor { epoch: 0, seq: 3 }, 10)
+        .await
+        .unwrap();
+    let streamed: Vec<_> = latest
+        .messages
+        .iter()
+        .map(|m| m.message.id.clone())
+        .collect();
+    assert_eq!(streamed, std::slice::from_ref(&new_message.id));
+}
+
+/// Positions keep growing across reopening, also when the newest messages are gone with
+/// their application.
+#[tokio::test]
+async fn stream_positions_never_repeat_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookd.db");
+    let kept = fixtures::application("kept");
+    let deleted = fixtures::application("deleted");
+    let (first, newest) = {
+        let store = SqliteStore::open(&path).unwrap();
+        store.create_application(&kept).await.unwrap();
+        store.create_application(&deleted).await.unwrap();
+        let first = fixtures::message(&kept.id, "a.b", "{}");
+        store.publish_message(&first, None).await.unwrap();
+        let first = store.stream_cursor_of(&kept.id, &first.id).await.unwrap();
+        let doomed = fixtures::message(&deleted.id, "a.b", "{}");
+        store.publish_message(&doomed, None).await.unwrap();
+        let newest = store.stream_head(&deleted.id).await.unwrap();
+        store.delete_application(&deleted.id).await.unwrap();
+        (first, newest)
+    };
+    assert!(first.seq < newest.seq);
+    let store = SqliteStore::open(&path).unwrap();
+    let message = fixtures::message(&kept.id, "a.b", "{}");
+    store.publish_message(&message, None).await.unwrap();
+    let cursor = store.stream_cursor_of(&kept.id, &message.id).await.unwrap();
+    assert!(cursor.seq > newest.seq, "{cursor:?} after {newest:?}");
 }
