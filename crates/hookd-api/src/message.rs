@@ -151,8 +151,17 @@ async fn publish(
     let deliveries = publish_and_dispatch(&state, &message).await?;
     tracing::debug!(msg_id = %message.id, deliveries, "message committed");
     tracing::Span::current().record("msg_id", tracing::field::display(&message.id));
-    let mut out = MessageOut::from(message);
-    out.payload = input.payload;
+    // The answer carries the payload as received, already parsed: not read back from
+    // the stored text.
+    let out = MessageOut {
+        id: message.id.to_string(),
+        event_id: message.event_id,
+        event_type: message.event_type,
+        payload: input.payload,
+        channels: (!message.channels.is_empty()).then_some(message.channels),
+        tags: (!message.tags.is_empty()).then_some(message.tags),
+        timestamp: message.created_at,
+    };
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
