@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hookd_core::network::NetworkPolicy;
 use hookd_core::retry::Outcome;
-use http::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER, USER_AGENT};
+use http::header::{ACCEPT, AUTHORIZATION, HOST, RETRY_AFTER, USER_AGENT};
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -148,7 +148,9 @@ impl HttpSender {
                 let reason = match unsendable {
                     Unsendable::InvalidUrl(_) => NoResponseReason::InvalidUrl,
                     Unsendable::Refused(_) => NoResponseReason::Refused,
-                    Unsendable::Scheme(_) | Unsendable::NotHttp(_) => NoResponseReason::Other,
+                    Unsendable::Scheme(_) | Unsendable::NotHttp(_) | Unsendable::NoHost => {
+                        NoResponseReason::Other
+                    }
                 };
                 return no_response(reason, unsendable.to_string());
             }
@@ -295,7 +297,7 @@ impl Answer {
 }
 
 /// The POST of `body` to `target` with `headers` (in order; a name may repeat), then
-/// `User-Agent: hookd/<version>` and `Accept: */*` unless `headers` set them.
+/// `User-Agent: hookd/<version>`, `Accept: */*` and `Host` unless `headers` set them.
 ///
 /// # Errors
 /// A text saying which header is not valid HTTP.
@@ -324,6 +326,10 @@ fn post_request(
     }
     if !map.contains_key(ACCEPT) {
         map.insert(ACCEPT, HeaderValue::from_static("*/*"));
+    }
+    // hyper_util would otherwise format the same value from the URI on every request.
+    if !map.contains_key(HOST) {
+        map.insert(HOST, target.host.clone());
     }
     Ok(request)
 }

@@ -29,6 +29,8 @@ pub(crate) struct Target {
     pub(crate) uri: Uri,
     /// `Basic` credentials from the URL's user-info, sent as `Authorization`.
     pub(crate) authorization: Option<HeaderValue>,
+    /// The `Host` header: the host, and the port unless it is the scheme's default.
+    pub(crate) host: HeaderValue,
 }
 
 /// Why a URL cannot be sent to.
@@ -43,6 +45,9 @@ pub(crate) enum Unsendable {
     /// The URL parses but is no valid HTTP request target.
     #[error("request failed: the URL is not a valid HTTP URI: {0}")]
     NotHttp(#[source] http::uri::InvalidUri),
+    /// The URL has no host to send to.
+    #[error("request failed: the URL has no host")]
+    NoHost,
     /// The URL's host is an IP address the network policy refuses.
     #[error("{0}")]
     Refused(BlockedAddress),
@@ -67,7 +72,12 @@ impl Target {
         // N.B.: a serialised `url::Url` is ASCII (international names are punycode, other
         // characters percent-encoded), which is what `Uri` accepts.
         let uri = Uri::try_from(parsed.as_str()).map_err(Unsendable::NotHttp)?;
-        Ok(Self { uri, authorization })
+        let host = host_header(&uri).ok_or(Unsendable::NoHost)?;
+        Ok(Self {
+            uri,
+            authorization,
+            host,
+        })
     }
 }
 
@@ -118,6 +128,17 @@ fn literal_ip(url: &url::Url) -> Option<IpAddr> {
     }
 }
 
+/// `host[:port]` as a `Host` header; `url` has already left out a port that is the
+/// scheme's default.
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let host = uri.host().filter(|host| !host.is_empty())?;
+    let value = match uri.port_u16() {
+        Some(port) => HeaderValue::try_from(format!("{host}:{port}")),
+        None => HeaderValue::from_str(host),
+    };
+    value.ok()
+}
+
 /// Removes the user-info from `url` and returns it percent-decoded, when there is one
 /// and it decodes to UTF-8 (otherwise the URL is left as it is).
 fn take_credentials(url: &mut url::Url) -> Option<(String, Option<String>)> {
@@ -166,7 +187,14 @@ mod tests {
         let target = Target::parse("https://example.com:8443/hook?a=1", &loopback_refused())
             .expect("a valid URL");
         assert_eq!(target.uri, "https://example.com:8443/hook?a=1");
+        assert_eq!(target.host, "example.com:8443");
         assert!(target.authorization.is_none());
+        let default_port =
+            Target::parse("https://example.com:443/", &loopback_refused()).expect("a valid URL");
+        assert_eq!(default_port.host, "example.com");
+        let ipv6 =
+            Target::parse("http://[2606:4700::1111]:8080/", &loopback_refused()).expect("a valid URL");
+        assert_eq!(ipv6.host, "[2606:4700::1111]:8080");
     }
 
     #[test]
