@@ -192,8 +192,8 @@ mod tests {
         let default_port =
             Target::parse("https://example.com:443/", &loopback_refused()).expect("a valid URL");
         assert_eq!(default_port.host, "example.com");
-        let ipv6 =
-            Target::parse("http://[2606:4700::1111]:8080/", &loopback_refused()).expect("a valid URL");
+        let ipv6 = Target::parse("http://[2606:4700::1111]:8080/", &loopback_refused())
+            .expect("a valid URL");
         assert_eq!(ipv6.host, "[2606:4700::1111]:8080");
     }
 
