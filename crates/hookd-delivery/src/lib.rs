@@ -12,6 +12,7 @@
 
 mod command;
 mod command_gate;
+mod connector;
 mod events;
 mod guard;
 pub mod metrics;
@@ -20,10 +21,11 @@ mod replay;
 mod retention;
 mod sender;
 mod slots;
+mod target;
 mod worker;
 
 pub use command::{CommandRunner, CommandSpec};
 pub use replay::{ReplayError, ReplayRequest, ReplayResponse, Replayer};
 pub use retention::{RetentionConfig, RetentionJob};
-pub use sender::{HttpSender, NoResponseReason, SendResult, SenderConfig};
+pub use sender::{HttpSender, NoResponseReason, SendResult, SenderBuildError, SenderConfig};
 pub use worker::{Reservation, Worker, WorkerConfig};
