@@ -20,7 +20,6 @@ use axum::http::header::{CONTENT_TYPE, HOST, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hookd_core::filter::endpoint_accepts;
 use hookd_core::ids::{InboundRequestId, MessageId};
 use hookd_core::inbound::{self, InboundError, InboundRequest};
 use hookd_core::model::Message;
@@ -144,19 +143,19 @@ async fn receive_inner(
     }
     record.event_id = event_id.clone();
     let message = message_for(&source, &record, event_type.as_deref(), received_at);
-    let endpoint_ids = target_endpoints(state, &source, &message.event_type).await?;
     let window = chrono::Duration::from_std(state.inbound.config.dedup_window)
         .unwrap_or(chrono::Duration::MAX);
+    let request_id = record.id.to_string();
+    // The store chooses the message's endpoints inside its own transaction.
     let ingest = InboundIngest {
         request: record,
         message,
-        endpoint_ids,
-        dedup_event_id: event_id,
+        dedup_event_id: event_id.clone(),
         dedup_not_before: received_at
             .checked_sub_signed(window)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
     };
-    let outcome = match state.store.ingest_inbound(&ingest).await {
+    let outcome = match state.store.ingest_inbound(ingest).await {
         Ok(outcome) => outcome,
         // The source (or its application) was deleted between lookup and commit.
         Err(StoreError::NotFound(what)) => return Err(ApiError::NotFound(what.to_owned())),
@@ -172,7 +171,7 @@ async fn receive_inner(
             metrics::counter!("hookd_inbound_requests_total", "result" => "duplicate").increment(1);
             tracing::info!(
                 source_id = %source.id,
-                event_id = ingest.dedup_event_id.as_deref().unwrap_or_default(),
+                event_id = event_id.as_deref().unwrap_or_default(),
                 "duplicate provider event id; acknowledged, not delivered again"
             );
             (msg_id, true)
@@ -181,7 +180,7 @@ async fn receive_inner(
     Ok((
         StatusCode::OK,
         Json(IngestOut {
-            request_id: ingest.request.id.to_string(),
+            request_id,
             msg_id: msg_id.map(|id| id.to_string()),
             duplicate,
         }),
@@ -216,27 +215,6 @@ pub(crate) fn message_for(
         source_headers: source.forwarded_headers(&record.headers),
         created_at,
     }
-}
-
-/// The active endpoints of the source's application that take `event_type`.
-pub(crate) async fn target_endpoints(
-    state: &AppState,
-    source: &Source,
-    event_type: &str,
-) -> Result<Vec<hookd_core::ids::EndpointId>, ApiError> {
-    let endpoints = state.store.active_endpoints(&source.app_id).await?;
-    Ok(endpoints
-        .into_iter()
-        .filter(|endpoint| {
-            endpoint_accepts(
-                endpoint.event_types.as_deref(),
-                endpoint.channels.as_deref(),
-                event_type,
-                &[],
-            )
-        })
-        .map(|endpoint| endpoint.id)
-        .collect())
 }
 
 async fn find_source(state: &AppState, source_key: &str) -> Result<Source, ApiError> {
