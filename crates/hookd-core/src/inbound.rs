@@ -34,6 +34,7 @@ pub mod discord;
 pub mod generic;
 pub mod github;
 pub mod gitlab;
+mod json_field;
 pub mod meta;
 pub mod paddle;
 pub mod razorpay;
