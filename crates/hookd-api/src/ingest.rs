@@ -89,7 +89,12 @@ async fn receive_inner(
         .unwrap_or(state.config.body_limit);
     let body = read_body(body, &parts.headers, limit).await?;
     let headers = header_pairs(&parts.headers);
-    let url = signed_url(state, &parts.headers, &parts.uri);
+    // Only a provider whose rules read the URL (Twilio, Square, Meta) needs it rebuilt.
+    let url = if source.provider.reads_url() {
+        signed_url(state, &parts.headers, &parts.uri)
+    } else {
+        String::new()
+    };
     let (ms, random) = wire::id_parts(received_at);
     let mut record = InboundRecord {
         id: InboundRequestId::new(ms, random),
