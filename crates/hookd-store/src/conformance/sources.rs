@@ -637,6 +637,48 @@ pub async fn delete_source_and_application_cascade(store: Arc<dyn Store>) {
     );
 }
 
+/// An ingest for a source that is gone (deleted between the route's lookup and the
+/// write) is `NotFound("source")` and leaves nothing behind: no message, no delivery,
+/// no stored request, with or without an event id.
+pub async fn ingest_for_a_missing_source_writes_nothing(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 1).await;
+    let gone = inbound_source(&application.id, None);
+    store.create_source(&gone).await.unwrap();
+    store.delete_source(&gone.id).await.unwrap();
+    let now = fixtures::now();
+    for event_id in [Some("evt_gone"), None] {
+        let ingest = ingest(&gone, event_id, now, WEEK);
+        expect_not_found(store.ingest_inbound(ingest.clone()).await, "source");
+        expect_not_found(
+            store
+                .message(&application.id, ingest.message.id.as_str())
+                .await,
+            "message",
+        );
+    }
+    let messages = store
+        .list_messages(
+            &application.id,
+            &crate::MessageFilter::default(),
+            &fixtures::first_page(10),
+        )
+        .await
+        .unwrap();
+    assert!(messages.items.is_empty(), "{:?}", messages.items);
+    let claimed = store
+        .claim_due_deliveries(now, Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert!(claimed.is_empty(), "{claimed:?}");
+    // Created again under the same id, the source starts with no stored requests.
+    store.create_source(&gone).await.unwrap();
+    let requests = store
+        .list_inbound_requests(&gone.id, &InboundFilter::default(), &newest_first(10))
+        .await
+        .unwrap();
+    assert!(requests.items.is_empty(), "{:?}", requests.items);
+}
+
 /// Many ingests of one event id at once (a provider's retry racing its original, or two
 /// nodes): exactly one makes a message, the others are duplicates pointing at it.
 pub async fn concurrent_ingests_of_one_event_id_make_one_message(store: Arc<dyn Store>) {
