@@ -4,8 +4,9 @@
 //! One request: rate limits (global, then the source's) → the source (404 if unknown) →
 //! the raw body under the source's limit (413) → verification (401 naming the failed
 //! check; the request is stored as rejected and never forwarded) → handshakes → one store
-//! transaction that records the event id, writes the message with its deliveries and
-//! stores the request → 200. A duplicate event id gets the same 200, stored and counted,
+//! transaction that records the event id, writes the message with its deliveries (the
+//! store chooses the endpoints inside that transaction, as for a publish) and stores the
+//! request → 200. A duplicate event id gets the same 200, stored and counted,
 //! with no new message.
 //!
 //! **Invariants:** a 2xx is sent only after the store call committed; nothing is
