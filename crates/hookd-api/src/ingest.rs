@@ -14,6 +14,7 @@
 //! expected signature (`InboundError`'s messages never do).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -223,11 +224,11 @@ pub(crate) fn message_for(
     }
 }
 
-async fn find_source(state: &AppState, source_key: &str) -> Result<Source, ApiError> {
+async fn find_source(state: &AppState, source_key: &str) -> Result<Arc<Source>, ApiError> {
     if let Some(source) = state.inbound.cached_source(source_key) {
         return Ok(source);
     }
-    let source = state.store.source(source_key).await?;
+    let source = Arc::new(state.store.source(source_key).await?);
     state.inbound.cache_source(source_key, &source);
     Ok(source)
 }

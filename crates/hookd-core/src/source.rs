@@ -63,7 +63,14 @@ impl Source {
     /// secret itself (GitLab's token, a basic-auth or API-key header), which never
     /// leaves hookd.
     pub fn forwarded_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
-        let secret_header = crate::inbound::secret_header(&self.verifier_config());
+        // Which header carries the secret depends on the provider and the generic scheme
+        // only, so the secrets themselves are not copied to ask.
+        let scheme = VerifierConfig {
+            provider: self.provider,
+            generic: self.settings.generic.clone(),
+            ..VerifierConfig::default()
+        };
+        let secret_header = crate::inbound::secret_header(&scheme);
         let mut kept = forwardable_headers(headers);
         if let Some(secret_header) = secret_header {
             kept.retain(|(name, _)| !name.eq_ignore_ascii_case(&secret_header));
@@ -235,14 +242,22 @@ const NEVER_FORWARDED: &[&str] = &[
 pub fn forwardable_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
     headers
         .iter()
-        .filter(|(name, _)| {
-            let name = name.to_ascii_lowercase();
-            !NEVER_FORWARDED.contains(&name.as_str())
-                && !matches!(name.as_str(), "forwarded" | "x-real-ip" | "via")
-                && !name.starts_with("x-forwarded-")
-        })
+        .filter(|(name, _)| is_forwardable(name))
         .cloned()
         .collect()
+}
+
+/// Whether a header of this name (in any case) may be forwarded; compared in place,
+/// since it runs for every header of every inbound request.
+fn is_forwardable(name: &str) -> bool {
+    const PROXY_PREFIX: &[u8] = b"x-forwarded-";
+    let is = |other: &&str| name.eq_ignore_ascii_case(other);
+    !NEVER_FORWARDED.iter().any(is)
+        && !["forwarded", "x-real-ip", "via"].iter().any(is)
+        && !name
+            .as_bytes()
+            .get(..PROXY_PREFIX.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(PROXY_PREFIX))
 }
 
 /// The headers of one delivery to an endpoint that forwards source headers: hookd's own
@@ -362,6 +377,8 @@ mod tests {
             ("host", "hookd.example"),
             ("stripe-signature", "t=1,v1=ab"),
             ("x-forwarded-for", "10.0.0.1"),
+            ("X-Forwarded-Proto", "https"),
+            ("x-forwarded", "not a proxy header"),
             ("webhook-signature", "v1,abc"),
             ("x-github-event", "push"),
             ("content-length", "12"),
@@ -382,7 +399,15 @@ mod tests {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        assert_eq!(kept, ["stripe-signature", "x-github-event", "x-request-id"]);
+        assert_eq!(
+            kept,
+            [
+                "stripe-signature",
+                "x-forwarded",
+                "x-github-event",
+                "x-request-id"
+            ]
+        );
     }
 
     #[test]
