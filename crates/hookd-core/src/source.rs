@@ -242,22 +242,14 @@ const NEVER_FORWARDED: &[&str] = &[
 pub fn forwardable_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
     headers
         .iter()
-        .filter(|(name, _)| is_forwardable(name))
+        .filter(|(name, _)| {
+            let name = name.to_ascii_lowercase();
+            !NEVER_FORWARDED.contains(&name.as_str())
+                && !matches!(name.as_str(), "forwarded" | "x-real-ip" | "via")
+                && !name.starts_with("x-forwarded-")
+        })
         .cloned()
         .collect()
-}
-
-/// Whether a header of this name (in any case) may be forwarded; compared in place,
-/// since it runs for every header of every inbound request.
-fn is_forwardable(name: &str) -> bool {
-    const PROXY_PREFIX: &[u8] = b"x-forwarded-";
-    let is = |other: &&str| name.eq_ignore_ascii_case(other);
-    !NEVER_FORWARDED.iter().any(is)
-        && !["forwarded", "x-real-ip", "via"].iter().any(is)
-        && !name
-            .as_bytes()
-            .get(..PROXY_PREFIX.len())
-            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(PROXY_PREFIX))
 }
 
 /// The headers of one delivery to an endpoint that forwards source headers: hookd's own
