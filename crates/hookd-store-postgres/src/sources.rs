@@ -2,7 +2,8 @@
 //! seen (deduplication), including the one-transaction ingest of a verified request.
 //!
 //! **Invariants:** an ingest is one transaction: the dedup key, the message with its
-//! deliveries and the stored request commit together or not at all. Two nodes ingesting
+//! deliveries (to the endpoints that take it, read in that transaction) and the stored
+//! request commit together or not at all. Two nodes ingesting
 //! the same event id at once serialise on the dedup key's row (`INSERT … ON CONFLICT`
 //! waits for the other transaction), so exactly one of them makes a message. A stored
 //! body is the exact bytes received (`bytea`).

@@ -2,7 +2,8 @@
 //! seen (deduplication), including the one-transaction ingest of a verified request.
 //!
 //! **Invariants:** an ingest is one writer command, so the dedup key, the message with
-//! its deliveries and the stored request commit together or not at all; being the only
+//! its deliveries (to the endpoints that take it, chosen in that same command) and the
+//! stored request commit together or not at all; being the only
 //! writer, it needs no locking to make a second sighting of an event id a duplicate. A
 //! stored body is the exact bytes received (a BLOB).
 
