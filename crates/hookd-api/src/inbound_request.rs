@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
-use crate::ingest::{message_for, target_endpoints};
+use crate::ingest::message_for;
 use crate::message::MessageOut;
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
@@ -173,8 +173,7 @@ pub async fn replay(
     };
     let event_type = inbound::source_event_type(&source.verifier_config(), &request);
     let message = message_for(&source, &record, event_type.as_deref(), wire::now());
-    let endpoint_ids = target_endpoints(&state, &source, &message.event_type).await?;
-    state.store.create_message(&message, &endpoint_ids).await?;
+    crate::message::publish_and_dispatch(&state, &message).await?;
     tracing::info!(source_id = %source.id, request_id = %record.id, msg_id = %message.id, "inbound request replayed");
     Ok((StatusCode::ACCEPTED, Json(message.into())))
 }

@@ -8,7 +8,7 @@
 //! refills every bucket.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hookd_core::ids::SourceId;
@@ -45,7 +45,8 @@ impl Default for InboundConfig {
 pub struct InboundState {
     pub config: InboundConfig,
     started: Instant,
-    sources: Mutex<HashMap<String, (Instant, Source)>>,
+    /// Shared, so that a request takes the cached source without copying it.
+    sources: Mutex<HashMap<String, (Instant, Arc<Source>)>>,
     global_bucket: Mutex<Option<TokenBucket>>,
     source_buckets: Mutex<HashMap<SourceId, TokenBucket>>,
 }
@@ -62,19 +63,19 @@ impl InboundState {
     }
 
     /// The cached source for `id_or_uid`, if fresh.
-    pub fn cached_source(&self, id_or_uid: &str) -> Option<Source> {
+    pub fn cached_source(&self, id_or_uid: &str) -> Option<Arc<Source>> {
         lock(&self.sources)
             .get(id_or_uid)
             .filter(|(fetched, _)| fetched.elapsed() < SOURCE_MAX_AGE)
-            .map(|(_, source)| source.clone())
+            .map(|(_, source)| Arc::clone(source))
     }
 
-    pub fn cache_source(&self, id_or_uid: &str, source: &Source) {
+    pub fn cache_source(&self, id_or_uid: &str, source: &Arc<Source>) {
         let mut sources = lock(&self.sources);
         if sources.len() >= MAX_ENTRIES {
             sources.clear();
         }
-        sources.insert(id_or_uid.to_owned(), (Instant::now(), source.clone()));
+        sources.insert(id_or_uid.to_owned(), (Instant::now(), Arc::clone(source)));
     }
 
     /// Forgets every cached source (after a change on this node).

@@ -4,8 +4,9 @@
 //! One request: rate limits (global, then the source's) → the source (404 if unknown) →
 //! the raw body under the source's limit (413) → verification (401 naming the failed
 //! check; the request is stored as rejected and never forwarded) → handshakes → one store
-//! transaction that records the event id, writes the message with its deliveries and
-//! stores the request → 200. A duplicate event id gets the same 200, stored and counted,
+//! transaction that records the event id, writes the message with its deliveries (the
+//! store chooses the endpoints inside that transaction, as for a publish) and stores the
+//! request → 200. A duplicate event id gets the same 200, stored and counted,
 //! with no new message.
 //!
 //! **Invariants:** a 2xx is sent only after the store call committed; nothing is
@@ -13,6 +14,7 @@
 //! expected signature (`InboundError`'s messages never do).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -20,7 +22,6 @@ use axum::http::header::{CONTENT_TYPE, HOST, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hookd_core::filter::endpoint_accepts;
 use hookd_core::ids::{InboundRequestId, MessageId};
 use hookd_core::inbound::{self, InboundError, InboundRequest};
 use hookd_core::model::Message;
@@ -90,7 +91,12 @@ async fn receive_inner(
         .unwrap_or(state.config.body_limit);
     let body = read_body(body, &parts.headers, limit).await?;
     let headers = header_pairs(&parts.headers);
-    let url = signed_url(state, &parts.headers, &parts.uri);
+    // Only a provider whose rules read the URL (Twilio, Square, Meta) needs it rebuilt.
+    let url = if source.provider.reads_url() {
+        signed_url(state, &parts.headers, &parts.uri)
+    } else {
+        String::new()
+    };
     let (ms, random) = wire::id_parts(received_at);
     let mut record = InboundRecord {
         id: InboundRequestId::new(ms, random),
@@ -144,19 +150,19 @@ async fn receive_inner(
     }
     record.event_id = event_id.clone();
     let message = message_for(&source, &record, event_type.as_deref(), received_at);
-    let endpoint_ids = target_endpoints(state, &source, &message.event_type).await?;
     let window = chrono::Duration::from_std(state.inbound.config.dedup_window)
         .unwrap_or(chrono::Duration::MAX);
+    let request_id = record.id.to_string();
+    // The store chooses the message's endpoints inside its own transaction.
     let ingest = InboundIngest {
         request: record,
         message,
-        endpoint_ids,
-        dedup_event_id: event_id,
+        dedup_event_id: event_id.clone(),
         dedup_not_before: received_at
             .checked_sub_signed(window)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
     };
-    let outcome = match state.store.ingest_inbound(&ingest).await {
+    let outcome = match state.store.ingest_inbound(ingest).await {
         Ok(outcome) => outcome,
         // The source (or its application) was deleted between lookup and commit.
         Err(StoreError::NotFound(what)) => return Err(ApiError::NotFound(what.to_owned())),
@@ -172,7 +178,7 @@ async fn receive_inner(
             metrics::counter!("hookd_inbound_requests_total", "result" => "duplicate").increment(1);
             tracing::info!(
                 source_id = %source.id,
-                event_id = ingest.dedup_event_id.as_deref().unwrap_or_default(),
+                event_id = event_id.as_deref().unwrap_or_default(),
                 "duplicate provider event id; acknowledged, not delivered again"
             );
             (msg_id, true)
@@ -181,7 +187,7 @@ async fn receive_inner(
     Ok((
         StatusCode::OK,
         Json(IngestOut {
-            request_id: ingest.request.id.to_string(),
+            request_id,
             msg_id: msg_id.map(|id| id.to_string()),
             duplicate,
         }),
@@ -218,32 +224,11 @@ pub(crate) fn message_for(
     }
 }
 
-/// The active endpoints of the source's application that take `event_type`.
-pub(crate) async fn target_endpoints(
-    state: &AppState,
-    source: &Source,
-    event_type: &str,
-) -> Result<Vec<hookd_core::ids::EndpointId>, ApiError> {
-    let endpoints = state.store.active_endpoints(&source.app_id).await?;
-    Ok(endpoints
-        .into_iter()
-        .filter(|endpoint| {
-            endpoint_accepts(
-                endpoint.event_types.as_deref(),
-                endpoint.channels.as_deref(),
-                event_type,
-                &[],
-            )
-        })
-        .map(|endpoint| endpoint.id)
-        .collect())
-}
-
-async fn find_source(state: &AppState, source_key: &str) -> Result<Source, ApiError> {
+async fn find_source(state: &AppState, source_key: &str) -> Result<Arc<Source>, ApiError> {
     if let Some(source) = state.inbound.cached_source(source_key) {
         return Ok(source);
     }
-    let source = state.store.source(source_key).await?;
+    let source = Arc::new(state.store.source(source_key).await?);
     state.inbound.cache_source(source_key, &source);
     Ok(source)
 }

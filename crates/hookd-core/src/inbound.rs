@@ -34,6 +34,7 @@ pub mod discord;
 pub mod generic;
 pub mod github;
 pub mod gitlab;
+mod json_field;
 pub mod meta;
 pub mod paddle;
 pub mod razorpay;
@@ -105,6 +106,13 @@ impl Provider {
             Self::Gitlab => "gitlab",
             Self::Generic => "generic",
         }
+    }
+
+    /// Whether this provider's rules read [`InboundRequest::url`]: Twilio and Square sign
+    /// the URL, and Meta's subscription handshake reads its query. For every other
+    /// provider the URL may be left empty, which spares rebuilding it per request.
+    pub fn reads_url(self) -> bool {
+        matches!(self, Self::Twilio | Self::Square | Self::Meta)
     }
 
     /// The provider named `text` (the inverse of [`Provider::as_str`]).
@@ -221,7 +229,8 @@ pub struct InboundRequest<'a> {
     /// `GET`, `POST`, …
     pub method: &'a str,
     /// The full URL the provider called, as it signed it: the public base URL (or
-    /// `http(s)://{Host}`) followed by the path and query.
+    /// `http(s)://{Host}`) followed by the path and query. May be empty when
+    /// [`Provider::reads_url`] is false for the source's provider.
     pub url: &'a str,
     /// Header names in lowercase, values as received, in order (a name may repeat).
     pub headers: &'a [(String, String)],

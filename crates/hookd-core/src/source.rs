@@ -63,7 +63,14 @@ impl Source {
     /// secret itself (GitLab's token, a basic-auth or API-key header), which never
     /// leaves hookd.
     pub fn forwarded_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
-        let secret_header = crate::inbound::secret_header(&self.verifier_config());
+        // Which header carries the secret depends on the provider and the generic scheme
+        // only, so the secrets themselves are not copied to ask.
+        let scheme = VerifierConfig {
+            provider: self.provider,
+            generic: self.settings.generic.clone(),
+            ..VerifierConfig::default()
+        };
+        let secret_header = crate::inbound::secret_header(&scheme);
         let mut kept = forwardable_headers(headers);
         if let Some(secret_header) = secret_header {
             kept.retain(|(name, _)| !name.eq_ignore_ascii_case(&secret_header));
@@ -362,6 +369,8 @@ mod tests {
             ("host", "hookd.example"),
             ("stripe-signature", "t=1,v1=ab"),
             ("x-forwarded-for", "10.0.0.1"),
+            ("X-Forwarded-Proto", "https"),
+            ("x-forwarded", "not a proxy header"),
             ("webhook-signature", "v1,abc"),
             ("x-github-event", "push"),
             ("content-length", "12"),
@@ -382,7 +391,15 @@ mod tests {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        assert_eq!(kept, ["stripe-signature", "x-github-event", "x-request-id"]);
+        assert_eq!(
+            kept,
+            [
+                "stripe-signature",
+                "x-forwarded",
+                "x-github-event",
+                "x-request-id"
+            ]
+        );
     }
 
     #[test]

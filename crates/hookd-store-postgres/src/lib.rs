@@ -540,8 +540,8 @@ impl Store for PostgresStore {
         sources::record_inbound_request(&self.db, request).await
     }
 
-    async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome> {
-        let (outcome, wrote_deliveries) = sources::ingest_inbound(&self.db, ingest).await?;
+    async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome> {
+        let (outcome, wrote_deliveries) = sources::ingest_inbound(&self.db, &ingest).await?;
         self.wakeups.message_committed(&ingest.message.app_id);
         if wrote_deliveries {
             self.wakeups.work_committed();

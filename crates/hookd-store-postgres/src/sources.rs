@@ -2,19 +2,22 @@
 //! seen (deduplication), including the one-transaction ingest of a verified request.
 //!
 //! **Invariants:** an ingest is one transaction: the dedup key, the message with its
-//! deliveries and the stored request commit together or not at all. Two nodes ingesting
+//! deliveries (to the endpoints that take it, read in that transaction) and the stored
+//! request commit together or not at all. Two nodes ingesting
 //! the same event id at once serialise on the dedup key's row (`INSERT … ON CONFLICT`
 //! waits for the other transaction), so exactly one of them makes a message. A stored
 //! body is the exact bytes received (`bytea`).
 
-use hookd_core::ids::{ApplicationId, InboundRequestId, MessageId, SourceId};
+use hookd_core::filter::endpoint_accepts;
+use hookd_core::ids::{ApplicationId, EndpointId, InboundRequestId, MessageId, SourceId};
 use hookd_core::inbound::Provider;
+use hookd_core::model::Message;
 use hookd_core::source::{InboundRecord, InboundStatus, Source, SourceSettings};
 use hookd_core::Timestamp;
 use hookd_store::{
     InboundFilter, InboundIngest, IngestOutcome, Page, PageRequest, StoreError, StoreResult,
 };
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Row;
 
 use crate::db::{found_if, Db, Param};
@@ -93,13 +96,17 @@ pub(crate) async fn delete_source(db: &Db, source_id: &SourceId) -> StoreResult<
 // ---- inbound requests ----
 
 pub(crate) async fn record_inbound_request(db: &Db, request: &InboundRecord) -> StoreResult<()> {
-    let params = request_params(request);
-    db.execute(INSERT_REQUEST, &refs(&params)).await?;
+    let values = RequestValues::new(request, request.status, request.msg_id.as_ref());
+    db.execute(INSERT_REQUEST, &values.refs()).await?;
     Ok(())
 }
 
 /// Ingests one verified request in one transaction; returns the outcome and whether a
 /// delivery was written (so the caller wakes workers only then).
+///
+/// The message's endpoints are read inside the transaction, sent together with the
+/// dedup claim (tokio-postgres pipelines the two statements: one round trip), and
+/// filtered by `hookd_core::filter` as a publish filters them.
 pub(crate) async fn ingest_inbound(
     db: &Db,
     ingest: &InboundIngest,
@@ -122,59 +129,74 @@ pub(crate) async fn ingest_inbound(
             "SELECT msg_id FROM inbound_dedup WHERE source_id = $1 AND event_id = $2",
         )
         .await?;
+    let endpoints = db
+        .prepare(
+            &client,
+            "SELECT id, event_types, channels FROM endpoints \
+             WHERE app_id = $1 AND NOT disabled ORDER BY id",
+        )
+        .await?;
     let insert_message = db.prepare(&client, &create_message_sql()).await?;
     let insert_request = db.prepare(&client, INSERT_REQUEST).await?;
     let transaction = client
         .transaction()
         .await
         .map_err(|error| db.error(error))?;
-    let mut request = ingest.request.clone();
-    if let Some(event_id) = &ingest.dedup_event_id {
-        let claimed = transaction
-            .query(
-                &claim,
-                &[
-                    &request.source_id.as_str(),
-                    event_id,
-                    &ingest.message.id.as_str(),
-                    &request.received_at,
-                    &ingest.dedup_not_before,
-                ],
-            )
+    let request = &ingest.request;
+    let message = &ingest.message;
+    let (app_id, source_id, msg_id) = (
+        message.app_id.as_str(),
+        request.source_id.as_str(),
+        message.id.as_str(),
+    );
+    let endpoint_params: [&(dyn ToSql + Sync); 1] = [&app_id];
+    let read_endpoints = transaction.query(&endpoints, &endpoint_params);
+    let (claimed, endpoint_rows) = match &ingest.dedup_event_id {
+        Some(event_id) => {
+            let claim_params: [&(dyn ToSql + Sync); 5] = [
+                &source_id,
+                event_id,
+                &msg_id,
+                &request.received_at,
+                &ingest.dedup_not_before,
+            ];
+            let claim = transaction.query(&claim, &claim_params);
+            let (claimed, endpoint_rows) = futures::join!(claim, read_endpoints);
+            // The claim's error first: a failed claim aborts the pipelined read too.
+            let claimed = claimed.map_err(|error| db.error(error))?;
+            (!claimed.is_empty(), endpoint_rows)
+        }
+        None => (true, read_endpoints.await),
+    };
+    let endpoint_rows = endpoint_rows.map_err(|error| db.error(error))?;
+    if !claimed {
+        let event_id = ingest.dedup_event_id.as_deref().unwrap_or_default();
+        let row = transaction
+            .query_one(&first_sighting, &[&source_id, &event_id])
             .await
             .map_err(|error| db.error(error))?;
-        if claimed.is_empty() {
-            let row = transaction
-                .query_one(&first_sighting, &[&request.source_id.as_str(), event_id])
-                .await
-                .map_err(|error| db.error(error))?;
-            let msg_id: Option<String> = get(&row, 0)?;
-            let msg_id = msg_id.map(MessageId::from_trusted);
-            request.status = InboundStatus::Duplicate;
-            request.msg_id = msg_id.clone();
-            let params = request_params(&request);
-            transaction
-                .execute(&insert_request, &refs(&params))
-                .await
-                .map_err(|error| db.error(error))?;
-            transaction
-                .commit()
-                .await
-                .map_err(|error| db.error(error))?;
-            return Ok((IngestOutcome::Duplicate { msg_id }, false));
-        }
+        let msg_id: Option<String> = get(&row, 0)?;
+        let msg_id = msg_id.map(MessageId::from_trusted);
+        let values = RequestValues::new(request, InboundStatus::Duplicate, msg_id.as_ref());
+        transaction
+            .execute(&insert_request, &values.refs())
+            .await
+            .map_err(|error| db.error(error))?;
+        transaction
+            .commit()
+            .await
+            .map_err(|error| db.error(error))?;
+        return Ok((IngestOutcome::Duplicate { msg_id }, false));
     }
-    let message = &ingest.message;
-    let params = create_message_params(message, &ingest.endpoint_ids);
+    let targets = accepting_endpoints(&endpoint_rows, message)?;
+    let params = create_message_params(message, &targets);
     let n_deliveries = transaction
         .execute(&insert_message, &refs(&params))
         .await
         .map_err(|error| db.error(error))?;
-    request.status = InboundStatus::Verified;
-    request.msg_id = Some(message.id.clone());
-    let params = request_params(&request);
+    let values = RequestValues::new(request, InboundStatus::Verified, Some(&message.id));
     transaction
-        .execute(&insert_request, &refs(&params))
+        .execute(&insert_request, &values.refs())
         .await
         .map_err(|error| db.error(error))?;
     transaction
@@ -187,6 +209,25 @@ pub(crate) async fn ingest_inbound(
         },
         n_deliveries > 0,
     ))
+}
+
+/// The endpoints among `rows` (`id, event_types, channels`) whose filters take `message`.
+fn accepting_endpoints(rows: &[Row], message: &Message) -> StoreResult<Vec<EndpointId>> {
+    let mut targets = Vec::new();
+    for row in rows {
+        let event_types: Option<Json<Vec<String>>> = get(row, 1)?;
+        let channels: Option<Json<Vec<String>>> = get(row, 2)?;
+        let accepts = endpoint_accepts(
+            event_types.as_ref().map(|Json(names)| names.as_slice()),
+            channels.as_ref().map(|Json(names)| names.as_slice()),
+            &message.event_type,
+            &message.channels,
+        );
+        if accepts {
+            targets.push(EndpointId::from_trusted(get(row, 0)?));
+        }
+    }
+    Ok(targets)
 }
 
 pub(crate) async fn list_inbound_requests(
@@ -283,23 +324,52 @@ fn limit_param(limit: usize) -> i64 {
 
 // ---- statements and rows ----
 
-fn request_params(request: &InboundRecord) -> Vec<Param> {
-    vec![
-        Box::new(request.id.to_string()),
-        Box::new(request.source_id.to_string()),
-        Box::new(request.method.clone()),
-        Box::new(request.path.clone()),
-        Box::new(request.query.clone()),
-        Box::new(Json(request.headers.clone())),
-        Box::new(request.body.clone()),
-        Box::new(request.status.as_str().to_owned()),
-        Box::new(request.error_code.clone()),
-        Box::new(request.error_detail.clone()),
-        Box::new(request.event_id.clone()),
-        Box::new(request.msg_id.as_ref().map(MessageId::to_string)),
-        Box::new(request.source_ip.clone()),
-        Box::new(request.received_at),
-    ]
+/// The values of one stored request in [`INSERT_REQUEST`]'s order, borrowed from it,
+/// with `status` and `msg_id` in place of its own.
+struct RequestValues<'a> {
+    request: &'a InboundRecord,
+    id: &'a str,
+    source_id: &'a str,
+    headers: Json<&'a [(String, String)]>,
+    status: &'static str,
+    msg_id: Option<&'a str>,
+}
+
+impl<'a> RequestValues<'a> {
+    fn new(
+        request: &'a InboundRecord,
+        status: InboundStatus,
+        msg_id: Option<&'a MessageId>,
+    ) -> Self {
+        Self {
+            request,
+            id: request.id.as_str(),
+            source_id: request.source_id.as_str(),
+            headers: Json(&request.headers),
+            status: status.as_str(),
+            msg_id: msg_id.map(MessageId::as_str),
+        }
+    }
+
+    fn refs(&self) -> [&(dyn ToSql + Sync); 14] {
+        let request = self.request;
+        [
+            &self.id,
+            &self.source_id,
+            &request.method,
+            &request.path,
+            &request.query,
+            &self.headers,
+            &request.body,
+            &self.status,
+            &request.error_code,
+            &request.error_detail,
+            &request.event_id,
+            &self.msg_id,
+            &request.source_ip,
+            &request.received_at,
+        ]
+    }
 }
 
 /// The id, then the values of [`SOURCE_FIELDS`] in its order.

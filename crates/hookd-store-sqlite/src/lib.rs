@@ -617,16 +617,27 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome> {
-        let ingest = ingest.clone();
+    async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome> {
         let app_id = ingest.message.app_id.clone();
         let positions = Arc::clone(&self.positions);
-        let outcome = self
-            .write_and_wake(move |c| sources::ingest_inbound(c, &ingest, &positions))
+        // Workers are woken only when deliveries were written: a source whose
+        // application has no endpoint (or a duplicate) makes no work.
+        let ingested = self
+            .writer
+            .write_waking(
+                |ingested: &sources::Ingested| {
+                    if ingested.n_deliveries > 0 {
+                        Wake::Workers
+                    } else {
+                        Wake::Nobody
+                    }
+                },
+                move |c| sources::ingest_inbound(c, &ingest, &positions),
+            )
             .await?;
         // A duplicate wrote no message, and an extra announcement only costs a re-read.
         let _ = self.message_commits.send(app_id);
-        Ok(outcome)
+        Ok(ingested.outcome)
     }
 
     async fn list_inbound_requests(

@@ -2,7 +2,8 @@
 //! seen (deduplication), including the one-transaction ingest of a verified request.
 //!
 //! **Invariants:** an ingest is one writer command, so the dedup key, the message with
-//! its deliveries and the stored request commit together or not at all; being the only
+//! its deliveries (to the endpoints that take it, chosen in that same command) and the
+//! stored request commit together or not at all; being the only
 //! writer, it needs no locking to make a second sighting of an event id a duplicate. A
 //! stored body is the exact bytes received (a BLOB).
 
@@ -17,7 +18,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::applications::{found_if, require_application};
 use crate::error::{map, unique_violation, DbResultExt};
-use crate::messages::create_message;
+use crate::messages::publish_message;
 use crate::pagination::Listing;
 use crate::rows::{millis, timestamp, to_json};
 use crate::stream_positions::StreamPositions;
@@ -27,6 +28,11 @@ const SOURCE_COLUMNS: &str = "s.id, s.uid, s.name, s.app_id, s.provider, s.secre
 
 const REQUEST_COLUMNS: &str = "r.id, r.source_id, r.method, r.path, r.query, r.headers, r.body, \
     r.status, r.error_code, r.error_detail, r.event_id, r.msg_id, r.source_ip, r.received_at";
+
+/// Stores one request; the columns are those of [`REQUEST_COLUMNS`], in its order.
+const INSERT_REQUEST: &str = "INSERT INTO inbound_requests (id, source_id, method, path, query, \
+    headers, body, status, error_code, error_detail, event_id, msg_id, source_ip, received_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 // ---- sources ----
 
@@ -100,81 +106,30 @@ pub(crate) fn delete_source(connection: &Connection, source_id: &SourceId) -> St
 
 // ---- inbound requests ----
 
+/// Stores `request` as given. `NotFound("source")` when its source does not exist.
 pub(crate) fn record_inbound_request(
     connection: &Connection,
     request: &InboundRecord,
 ) -> StoreResult<()> {
-    let exists = connection
-        .prepare_cached("SELECT 1 FROM sources WHERE id = ?1")
-        .db()?
-        .exists([request.source_id.as_str()])
-        .db()?;
-    if !exists {
-        return Err(StoreError::NotFound("source"));
-    }
-    let sql = format!(
-        "INSERT INTO inbound_requests ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
-         ?11, ?12, ?13, ?14)",
-        REQUEST_COLUMNS.replace("r.", "")
-    );
-    connection
-        .prepare_cached(&sql)
-        .db()?
-        .execute(params![
-            request.id.as_str(),
-            request.source_id.as_str(),
-            request.method,
-            request.path,
-            request.query,
-            to_json(&request.headers)?,
-            request.body,
-            request.status.as_str(),
-            request.error_code,
-            request.error_detail,
-            request.event_id,
-            request.msg_id.as_ref().map(MessageId::as_str),
-            request.source_ip,
-            millis(request.received_at),
-        ])
-        .db()?;
-    Ok(())
+    insert_request(connection, request, request.status, request.msg_id.as_ref())
+}
+
+/// What [`ingest_inbound`] did, and how many deliveries it wrote (to wake workers only
+/// when there is work).
+#[derive(Debug)]
+pub(crate) struct Ingested {
+    pub(crate) outcome: IngestOutcome,
+    pub(crate) n_deliveries: usize,
 }
 
 pub(crate) fn ingest_inbound(
     connection: &Connection,
     ingest: &InboundIngest,
     positions: &StreamPositions,
-) -> StoreResult<IngestOutcome> {
-    let mut request = ingest.request.clone();
+) -> StoreResult<Ingested> {
+    let request = &ingest.request;
     if let Some(event_id) = &ingest.dedup_event_id {
-        // A key seen inside the window stays as it is (the upsert's WHERE fails and
-        // changes nothing); a missing or expired one now names this request's message.
-        let claimed = connection
-            .prepare_cached(
-                "INSERT INTO inbound_dedup (source_id, event_id, msg_id, first_seen_at) \
-                 VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (source_id, event_id) DO UPDATE \
-                 SET msg_id = excluded.msg_id, first_seen_at = excluded.first_seen_at \
-                 WHERE inbound_dedup.first_seen_at < ?5",
-            )
-            .db()?
-            .execute(params![
-                request.source_id.as_str(),
-                event_id,
-                ingest.message.id.as_str(),
-                millis(request.received_at),
-                millis(ingest.dedup_not_before),
-            ])
-            .map_err(|error| match error {
-                // The source's foreign key: it was deleted meanwhile.
-                rusqlite::Error::SqliteFailure(failure, _)
-                    if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    StoreError::NotFound("source")
-                }
-                other => map(other),
-            })?;
-        if claimed == 0 {
+        if !claim_event_id(connection, ingest, event_id)? {
             let first: Option<String> = connection
                 .prepare_cached(
                     "SELECT msg_id FROM inbound_dedup WHERE source_id = ?1 AND event_id = ?2",
@@ -185,19 +140,104 @@ pub(crate) fn ingest_inbound(
                 })
                 .db()?;
             let msg_id = first.map(MessageId::from_trusted);
-            request.status = InboundStatus::Duplicate;
-            request.msg_id = msg_id.clone();
-            record_inbound_request(connection, &request)?;
-            return Ok(IngestOutcome::Duplicate { msg_id });
+            insert_request(
+                connection,
+                request,
+                InboundStatus::Duplicate,
+                msg_id.as_ref(),
+            )?;
+            return Ok(Ingested {
+                outcome: IngestOutcome::Duplicate { msg_id },
+                n_deliveries: 0,
+            });
         }
     }
-    create_message(connection, &ingest.message, &ingest.endpoint_ids, positions)?;
-    request.status = InboundStatus::Verified;
-    request.msg_id = Some(ingest.message.id.clone());
-    record_inbound_request(connection, &request)?;
-    Ok(IngestOutcome::Created {
-        msg_id: ingest.message.id.clone(),
+    // The endpoints are chosen here, inside the write, exactly as a publish chooses them.
+    let n_deliveries = publish_message(connection, &ingest.message, None, positions)?.deliveries;
+    insert_request(
+        connection,
+        request,
+        InboundStatus::Verified,
+        Some(&ingest.message.id),
+    )?;
+    Ok(Ingested {
+        outcome: IngestOutcome::Created {
+            msg_id: ingest.message.id.clone(),
+        },
+        n_deliveries,
     })
+}
+
+/// Records the provider event id for `ingest`'s message unless it was seen inside the
+/// window. Returns whether it was claimed (`false`: a duplicate).
+fn claim_event_id(
+    connection: &Connection,
+    ingest: &InboundIngest,
+    event_id: &str,
+) -> StoreResult<bool> {
+    // A key seen inside the window stays as it is (the upsert's WHERE fails and changes
+    // nothing); a missing or expired one now names this request's message.
+    let claimed = connection
+        .prepare_cached(
+            "INSERT INTO inbound_dedup (source_id, event_id, msg_id, first_seen_at) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (source_id, event_id) DO UPDATE \
+             SET msg_id = excluded.msg_id, first_seen_at = excluded.first_seen_at \
+             WHERE inbound_dedup.first_seen_at < ?5",
+        )
+        .db()?
+        .execute(params![
+            ingest.request.source_id.as_str(),
+            event_id,
+            ingest.message.id.as_str(),
+            millis(ingest.request.received_at),
+            millis(ingest.dedup_not_before),
+        ])
+        .map_err(missing_source)?;
+    Ok(claimed > 0)
+}
+
+/// Inserts `request` with `status` and `msg_id` in place of its own.
+fn insert_request(
+    connection: &Connection,
+    request: &InboundRecord,
+    status: InboundStatus,
+    msg_id: Option<&MessageId>,
+) -> StoreResult<()> {
+    connection
+        .prepare_cached(INSERT_REQUEST)
+        .db()?
+        .execute(params![
+            request.id.as_str(),
+            request.source_id.as_str(),
+            request.method,
+            request.path,
+            request.query,
+            to_json(&request.headers)?,
+            request.body,
+            status.as_str(),
+            request.error_code,
+            request.error_detail,
+            request.event_id,
+            msg_id.map(MessageId::as_str),
+            request.source_ip,
+            millis(request.received_at),
+        ])
+        .map_err(missing_source)?;
+    Ok(())
+}
+
+/// A write whose row names its source by a foreign key failed: a violated foreign key
+/// means the source does not exist (or was deleted meanwhile).
+fn missing_source(error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+        {
+            StoreError::NotFound("source")
+        }
+        _ => map(error),
+    }
 }
 
 pub(crate) fn list_inbound_requests(
@@ -382,5 +422,19 @@ fn source_conflict(error: rusqlite::Error, source: &Source) -> StoreError {
         )),
         Some(_) => StoreError::Conflict(format!("a source with id {} already exists", source.id)),
         None => map(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{INSERT_REQUEST, REQUEST_COLUMNS};
+
+    #[test]
+    fn the_request_insert_names_the_columns_reads_return() {
+        let columns = REQUEST_COLUMNS.replace("r.", "");
+        assert!(
+            INSERT_REQUEST.contains(&format!("({columns})")),
+            "{INSERT_REQUEST}"
+        );
     }
 }

@@ -96,6 +96,21 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        let wake: fn(&T) -> Wake = match wake {
+            Wake::Workers => |_| Wake::Workers,
+            Wake::Nobody => |_| Wake::Nobody,
+        };
+        self.write_waking(wake, write).await
+    }
+
+    /// As [`Writer::write`], but whether workers are woken once the write commits is
+    /// decided by its value (`wake(&value)`): a write that may or may not make work due,
+    /// such as a message that may have no deliveries, wakes them only when it did.
+    pub(crate) async fn write_waking<T, F>(&self, wake: fn(&T) -> Wake, write: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             write,
@@ -123,7 +138,7 @@ trait Command: Send {
     fn try_run(&mut self, connection: &Connection) -> bool;
     /// Answers the caller with the value `try_run` kept, or with the batch's error.
     fn finish(self: Box<Self>, committed: Result<(), BatchError>);
-    /// Whether the write asked to wake workers once it commits.
+    /// Whether the write, as `try_run` ran it, asks to wake workers once it commits.
     fn wake(&self) -> Wake;
     /// Runs the write. `Some` carries what to do once the batch commits or fails; `None`
     /// means the write failed and has already answered its caller.
@@ -134,7 +149,8 @@ trait Command: Send {
 
 struct Job<T, F> {
     write: F,
-    wake: Wake,
+    /// Whether a committed value of the write makes work due.
+    wake: fn(&T) -> Wake,
     reply: oneshot::Sender<StoreResult<T>>,
     /// What `try_run` produced, waiting for the commit.
     value: Option<T>,
@@ -168,7 +184,7 @@ where
     }
 
     fn wake(&self) -> Wake {
-        self.wake
+        self.value.as_ref().map_or(Wake::Nobody, self.wake)
     }
 
     fn run(self: Box<Self>, connection: &Connection) -> Option<Completion> {
@@ -180,7 +196,7 @@ where
         } = *self;
         match write(connection) {
             Ok(value) => Some(Completion {
-                wake,
+                wake: wake(&value),
                 finish: Box::new(move |committed| {
                     // As in `finish`: a caller that went away leaves the write standing.
                     let _ = reply.send(committed.map(|()| value).map_err(map_batch));
@@ -622,5 +638,32 @@ mod tests {
             reserved.parse::<i64>().unwrap() >= highest,
             "{reserved} < {highest}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_write_waking_by_its_value_notifies_only_when_it_says_so() {
+        let connection = Connection::open_in_memory().unwrap();
+        let notify = Arc::new(Notify::new());
+        let positions = Arc::new(StreamPositions::continuing_after(0, 0));
+        let writer = Writer::spawn(
+            connection,
+            Arc::clone(&notify),
+            DEFAULT_MAX_BATCH,
+            positions,
+        )
+        .unwrap();
+        let by_count = |n_deliveries: &usize| {
+            if *n_deliveries > 0 {
+                Wake::Workers
+            } else {
+                Wake::Nobody
+            }
+        };
+        // A zero timeout polls `notified()` once: it is ready only if a permit was left.
+        let permit_left = || tokio::time::timeout(std::time::Duration::ZERO, notify.notified());
+        writer.write_waking(by_count, |_| Ok(0)).await.unwrap();
+        assert!(permit_left().await.is_err(), "nothing became due");
+        writer.write_waking(by_count, |_| Ok(2)).await.unwrap();
+        assert!(permit_left().await.is_ok(), "two deliveries became due");
     }
 }

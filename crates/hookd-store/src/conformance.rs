@@ -150,6 +150,7 @@ macro_rules! store_conformance_tests {
             inbound_requests_are_listed_and_filtered,
             expire_inbound_requests_and_dedup_keys,
             delete_source_and_application_cascade,
+            ingest_for_a_missing_source_writes_nothing,
             concurrent_ingests_of_one_event_id_make_one_message,
             // send slots of throttled endpoints
             send_slots_space_deliveries_to_one_endpoint,

@@ -316,9 +316,12 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a request that made no message (rejected, or a handshake) as given.
     async fn record_inbound_request(&self, request: &InboundRecord) -> StoreResult<()>;
     /// In one durable transaction: checks and records the provider event id, then either
-    /// stores the request as a duplicate, or writes the message with its deliveries (as
-    /// `create_message` does) and stores the request as verified, pointing at it.
-    async fn ingest_inbound(&self, ingest: &InboundIngest) -> StoreResult<IngestOutcome>;
+    /// stores the request as a duplicate, or writes the message with one pending delivery
+    /// per endpoint of its application that is not disabled and whose filters accept it
+    /// (chosen inside the same transaction, as [`Store::publish_message`] chooses them)
+    /// and stores the request as verified, pointing at it. `NotFound("source")` when the
+    /// source is gone, `NotFound("application")` when its application is.
+    async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome>;
     /// The source's stored requests matching `filter`.
     async fn list_inbound_requests(
         &self,

@@ -1,7 +1,7 @@
 //! Plain values of the receive side that cross the store boundary: the ingest of one
 //! verified request, what came of it, and the inbound request listing's filter.
 
-use hookd_core::ids::{EndpointId, MessageId};
+use hookd_core::ids::MessageId;
 use hookd_core::model::Message;
 use hookd_core::source::{InboundRecord, InboundStatus};
 use hookd_core::Timestamp;
@@ -12,10 +12,10 @@ pub struct InboundIngest {
     /// The request as received. Its `status` and `msg_id` are set by the store: `Verified`
     /// with the new message, or `Duplicate` with the first message of the event id.
     pub request: InboundRecord,
-    /// The message the request becomes unless it is a duplicate.
+    /// The message the request becomes unless it is a duplicate. The store chooses its
+    /// endpoints inside the ingest's own transaction, as [`crate::Store::publish_message`]
+    /// does.
     pub message: Message,
-    /// The endpoints the message goes to.
-    pub endpoint_ids: Vec<EndpointId>,
     /// The provider's event id to deduplicate on; `None` skips deduplication.
     pub dedup_event_id: Option<String>,
     /// An event id seen at or after this time is a duplicate; one seen before it (outside

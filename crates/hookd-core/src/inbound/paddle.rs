@@ -3,7 +3,8 @@
 //! (`pdl_ntfset_…`, used as UTF-8). Several `h1` appear during a secret rotation. The
 //! event id and type are the body's `event_id` and `event_type`.
 
-use super::common::{event_type_name, json_body, json_text, TimestampedHeader};
+use super::common::{event_type_name, TimestampedHeader};
+use super::json_field::body_text;
 use super::{InboundError, InboundRequest, Verified, VerifierConfig};
 
 /// The header Paddle signs with (lowercase).
@@ -26,11 +27,11 @@ pub(super) fn verify(
 }
 
 pub(super) fn event_id(request: &InboundRequest<'_>) -> Option<String> {
-    json_text(&json_body(request)?, &["event_id"])
+    body_text(request, &["event_id"])
 }
 
 pub(super) fn event_type(request: &InboundRequest<'_>) -> Option<String> {
-    event_type_name(&json_text(&json_body(request)?, &["event_type"])?)
+    event_type_name(&body_text(request, &["event_type"])?)
 }
 
 /// The header Paddle would send for `body` signed with `secret` at `timestamp`.

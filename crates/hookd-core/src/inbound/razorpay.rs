@@ -3,9 +3,10 @@
 //! (`payment.captured`).
 
 use super::common::{
-    ct_eq, event_type_name, first_matching_secret, from_hex, hmac_sha256, json_body, json_text,
-    malformed, required_header, to_hex,
+    ct_eq, event_type_name, first_matching_secret, from_hex, hmac_sha256, malformed,
+    required_header, to_hex,
 };
+use super::json_field::body_text;
 use super::{InboundError, InboundRequest, Verified, VerifierConfig};
 
 /// The header Razorpay signs with (lowercase).
@@ -27,7 +28,7 @@ pub(super) fn event_id(request: &InboundRequest<'_>) -> Option<String> {
 }
 
 pub(super) fn event_type(request: &InboundRequest<'_>) -> Option<String> {
-    event_type_name(&json_text(&json_body(request)?, &["event"])?)
+    event_type_name(&body_text(request, &["event"])?)
 }
 
 /// The signature header Razorpay would send for `body` under `secret`.

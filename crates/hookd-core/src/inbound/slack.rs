@@ -9,6 +9,7 @@ use super::common::{
     check_timestamp, ct_eq, event_type_name, first_matching_secret, form_fields, from_hex,
     hmac_sha256, json_body, json_text, malformed, parse_unix_secs, required_header, to_hex,
 };
+use super::json_field::body_text;
 use super::{HandshakeReply, InboundError, InboundRequest, Verified, VerifierConfig};
 
 /// The signature header (lowercase).
@@ -58,7 +59,7 @@ pub(super) fn handshake(
 }
 
 pub(super) fn event_id(request: &InboundRequest<'_>) -> Option<String> {
-    json_text(&json_body(request)?, &["event_id"])
+    body_text(request, &["event_id"])
 }
 
 pub(super) fn event_type(request: &InboundRequest<'_>) -> Option<String> {

@@ -4,9 +4,10 @@
 //! and type are the body's `event_id` and `type` (`payment.updated`).
 
 use super::common::{
-    ct_eq, event_type_name, first_matching_secret, from_base64, hmac_sha256, json_body, json_text,
-    malformed, required_header, to_base64,
+    ct_eq, event_type_name, first_matching_secret, from_base64, hmac_sha256, malformed,
+    required_header, to_base64,
 };
+use super::json_field::body_text;
 use super::{InboundError, InboundRequest, Verified, VerifierConfig};
 
 /// The header Square signs with (lowercase).
@@ -26,11 +27,11 @@ pub(super) fn verify(
 }
 
 pub(super) fn event_id(request: &InboundRequest<'_>) -> Option<String> {
-    json_text(&json_body(request)?, &["event_id"])
+    body_text(request, &["event_id"])
 }
 
 pub(super) fn event_type(request: &InboundRequest<'_>) -> Option<String> {
-    event_type_name(&json_text(&json_body(request)?, &["type"])?)
+    event_type_name(&body_text(request, &["type"])?)
 }
 
 /// The header Square would send for `body` posted to `url` under `signature_key`.

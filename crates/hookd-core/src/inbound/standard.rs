@@ -5,7 +5,8 @@
 //! hookd's own signing; this module maps their errors. The event id is `webhook-id`
 //! (`svix-id`); the type is the body's `type`.
 
-use super::common::{event_type_name, json_body, json_text};
+use super::common::event_type_name;
+use super::json_field::body_text;
 use super::{InboundError, InboundRequest, Verified, VerifierConfig};
 use crate::signature::VerifyError;
 
@@ -48,7 +49,7 @@ pub(super) fn event_id(request: &InboundRequest<'_>) -> Option<String> {
 }
 
 pub(super) fn event_type(request: &InboundRequest<'_>) -> Option<String> {
-    event_type_name(&json_text(&json_body(request)?, &["type"])?)
+    event_type_name(&body_text(request, &["type"])?)
 }
 
 fn map_error(

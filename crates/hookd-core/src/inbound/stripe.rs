@@ -4,7 +4,8 @@
 //! secret; one match is enough. `v0` (test-mode legacy) entries are ignored. The event id
 //! and type are the body's `id` and `type`.
 
-use super::common::{json_body, json_text, TimestampedHeader};
+use super::common::TimestampedHeader;
+use super::json_field::body_text;
 use super::{InboundError, InboundRequest, Verified, VerifierConfig};
 
 /// The header Stripe signs with (lowercase).
@@ -27,11 +28,11 @@ pub(super) fn verify(
 }
 
 pub(super) fn event_id(request: &InboundRequest<'_>) -> Option<String> {
-    json_text(&json_body(request)?, &["id"])
+    body_text(request, &["id"])
 }
 
 pub(super) fn event_type(request: &InboundRequest<'_>) -> Option<String> {
-    json_text(&json_body(request)?, &["type"])
+    body_text(request, &["type"])
 }
 
 /// The headers Stripe would send for `body` signed with `secret` at `timestamp`.

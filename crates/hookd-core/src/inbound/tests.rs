@@ -614,6 +614,30 @@ fn every_signed_provider_accepts_its_own_signature_and_refuses_the_rest() {
             Ok(1),
             "{name}: rotation, second secret"
         );
+        // Only providers that say they read the URL may depend on it: Twilio and Square
+        // sign it (Meta reads the query of its handshake, tested on its own).
+        let elsewhere = |url: &str| Owned {
+            url: url.into(),
+            ..signed.clone()
+        };
+        if !case.provider.reads_url() {
+            assert_eq!(
+                check(case.provider, &[&case.secret], &elsewhere("")),
+                Ok(0),
+                "{name}: its rules never read the URL"
+            );
+        }
+        if matches!(case.provider, Provider::Twilio | Provider::Square) {
+            let moved = check(
+                case.provider,
+                &[&case.secret],
+                &elsewhere("https://elsewhere.example/in/src"),
+            );
+            assert!(
+                matches!(moved, Err(InboundError::SignatureMismatch { .. })),
+                "{name}: signs the URL, so another URL must fail, gave {moved:?}"
+            );
+        }
         let mut tampered = signed.clone();
         let last = tampered.body.len() - 3;
         tampered.body[last] ^= 0x01;

@@ -85,7 +85,6 @@ fn rejected(source_id: &SourceId, received_at: Timestamp) -> InboundRecord {
 
 fn ingest(
     source: &Source,
-    endpoint_ids: Vec<hookd_core::ids::EndpointId>,
     event_id: Option<&str>,
     received_at: Timestamp,
     window: Duration,
@@ -111,7 +110,6 @@ fn ingest(
             ..inbound_request_at(&source.id, body, received_at)
         },
         message,
-        endpoint_ids,
         dedup_event_id: event_id.map(str::to_owned),
         dedup_not_before: fixtures::earlier(received_at, window),
     }
@@ -178,20 +176,34 @@ pub async fn source_crud(store: Arc<dyn Store>) {
 }
 
 /// A verified request becomes a message with its deliveries and a stored request that
-/// points at it, all from one call.
+/// points at it, all from one call. The store chooses the deliveries as a publish does:
+/// every enabled endpoint of the application whose filters take the message's event type
+/// (the message has no channels, so an endpoint that asks for channels gets nothing).
 pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>) {
-    let (application, endpoints) = app_with_endpoints(store.as_ref(), 2).await;
+    let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
+    let endpoint = |url: &str, event_types: Option<&[&str]>, channels: Option<&[&str]>| {
+        let mut endpoint = fixtures::endpoint(&application.id, url);
+        let list = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
+        endpoint.event_types = event_types.map(list);
+        endpoint.channels = channels.map(list);
+        endpoint
+    };
+    let everything = endpoint("https://a.example/all", None, None);
+    let paid_only = endpoint("https://a.example/paid", Some(&["invoice.paid"]), None);
+    let other_type = endpoint("https://a.example/other", Some(&["user.created"]), None);
+    let eu_channel = endpoint("https://a.example/eu", None, Some(&["eu"]));
+    let mut disabled = endpoint("https://a.example/off", None, None);
+    disabled.disabled = true;
+    for endpoint in [&everything, &paid_only, &other_type, &eu_channel, &disabled] {
+        store.create_endpoint(endpoint).await.unwrap();
+    }
+    // Another application's endpoint never gets a delivery of this one's message.
+    let (_, foreign) = app_with_endpoints(store.as_ref(), 1).await;
     let src = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     let now = fixtures::now();
-    let ingest = ingest(
-        &src,
-        vec![endpoints[0].id.clone()],
-        Some("evt_1"),
-        now,
-        WEEK,
-    );
-    let outcome = store.ingest_inbound(&ingest).await.unwrap();
+    let ingest = ingest(&src, Some("evt_1"), now, WEEK);
+    let outcome = store.ingest_inbound(ingest.clone()).await.unwrap();
     assert_eq!(
         outcome,
         IngestOutcome::Created {
@@ -203,33 +215,44 @@ pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>)
         .await
         .unwrap();
     assert_eq!(message, ingest.message, "the source headers too, in order");
-    let delivery = store
-        .delivery(&application.id, &message.id, &endpoints[0].id)
-        .await
-        .unwrap();
-    assert_eq!(delivery.status, MessageStatus::Pending);
+    for (endpoint, delivered) in [
+        (&everything, true),
+        (&paid_only, true),
+        (&other_type, false),
+        (&eu_channel, false),
+        (&disabled, false),
+    ] {
+        let delivery = store
+            .delivery(&application.id, &message.id, &endpoint.id)
+            .await;
+        match delivery {
+            Ok(delivery) if delivered => assert_eq!(delivery.status, MessageStatus::Pending),
+            Err(crate::StoreError::NotFound("delivery")) if !delivered => {}
+            other => panic!("{}: {other:?}", endpoint.url),
+        }
+    }
+    expect_not_found(
+        store
+            .delivery(&foreign[0].app_id, &message.id, &foreign[0].id)
+            .await,
+        "delivery",
+    );
     // The worker finds the provider's headers on the message it claims.
     let claimed = store
         .claim_due_deliveries(now, Duration::from_secs(30), 10)
         .await
         .unwrap();
-    assert_eq!(claimed.len(), 1);
-    assert_eq!(
-        claimed[0].message.source_headers,
-        ingest.message.source_headers
-    );
-    expect_not_found(
-        store
-            .delivery(&application.id, &message.id, &endpoints[1].id)
-            .await,
-        "delivery",
-    );
+    assert_eq!(claimed.len(), 2);
+    for delivery in &claimed {
+        assert_eq!(
+            delivery.message.source_headers,
+            ingest.message.source_headers
+        );
+    }
     let stored = store
         .inbound_request(&src.id, &ingest.request.id)
         .await
         .unwrap();
-    assert_eq!(stored.status, InboundStatus::Verified);
-    assert_eq!(stored.msg_id, Some(message.id.clone()));
     assert_eq!(
         stored,
         InboundRecord {
@@ -238,6 +261,37 @@ pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>)
             ..ingest.request.clone()
         }
     );
+
+    // An ingest sees the endpoints as they are when it commits: one disabled since is
+    // left out, one enabled since is in.
+    let mut paid_only = paid_only;
+    paid_only.disabled = true;
+    store.update_endpoint(&paid_only).await.unwrap();
+    disabled.disabled = false;
+    store.update_endpoint(&disabled).await.unwrap();
+    let later = ingest_at_later(&src, now);
+    store.ingest_inbound(later.clone()).await.unwrap();
+    for (endpoint, delivered) in [(&everything, true), (&paid_only, false), (&disabled, true)] {
+        let delivery = store
+            .delivery(&application.id, &later.message.id, &endpoint.id)
+            .await;
+        assert_eq!(
+            delivery.is_ok(),
+            delivered,
+            "{}: {delivery:?}",
+            endpoint.url
+        );
+    }
+}
+
+/// A second verified request of `source`, a second after `at`, without an event id.
+fn ingest_at_later(source: &Source, at: Timestamp) -> InboundIngest {
+    ingest(
+        source,
+        None,
+        fixtures::later(at, Duration::from_secs(1)),
+        WEEK,
+    )
 }
 
 /// The verified request that became a message is found by that message (body and
@@ -251,12 +305,12 @@ pub async fn inbound_request_of_message_finds_the_request_that_became_it(store: 
     store.create_source(&other).await.unwrap();
     let now = fixtures::now();
 
-    let first = ingest(&src, Vec::new(), Some("evt_7"), now, WEEK);
-    store.ingest_inbound(&first).await.unwrap();
+    let first = ingest(&src, Some("evt_7"), now, WEEK);
+    store.ingest_inbound(first.clone()).await.unwrap();
     let repeat_at = fixtures::later(now, Duration::from_secs(1));
-    let repeat = ingest(&src, Vec::new(), Some("evt_7"), repeat_at, WEEK);
+    let repeat = ingest(&src, Some("evt_7"), repeat_at, WEEK);
     assert!(matches!(
-        store.ingest_inbound(&repeat).await.unwrap(),
+        store.ingest_inbound(repeat.clone()).await.unwrap(),
         IngestOutcome::Duplicate { .. }
     ));
     let found = store
@@ -270,8 +324,8 @@ pub async fn inbound_request_of_message_finds_the_request_that_became_it(store: 
     assert_eq!(found.status, InboundStatus::Verified);
 
     // Another source's message, and a message published directly, have no request here.
-    let elsewhere = ingest(&other, Vec::new(), None, now, WEEK);
-    store.ingest_inbound(&elsewhere).await.unwrap();
+    let elsewhere = ingest(&other, None, now, WEEK);
+    store.ingest_inbound(elsewhere.clone()).await.unwrap();
     assert_eq!(
         store
             .inbound_request_of_message(&src.id, &elsewhere.message.id)
@@ -312,23 +366,22 @@ pub async fn inbound_request_of_message_finds_the_request_that_became_it(store: 
 /// message, and no second message. Outside the window it is new again; another source
 /// may use the same id.
 pub async fn ingest_deduplicates_by_event_id_within_the_window(store: Arc<dyn Store>) {
-    let (application, endpoints) = app_with_endpoints(store.as_ref(), 1).await;
+    let (application, _) = app_with_endpoints(store.as_ref(), 1).await;
     let src = inbound_source(&application.id, None);
     let other = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     store.create_source(&other).await.unwrap();
-    let targets = vec![endpoints[0].id.clone()];
     let start = fixtures::now();
     let window = Duration::from_secs(3600);
 
-    let first = ingest(&src, targets.clone(), Some("evt_42"), start, window);
+    let first = ingest(&src, Some("evt_42"), start, window);
     let first_msg = first.message.id.clone();
-    store.ingest_inbound(&first).await.unwrap();
+    store.ingest_inbound(first.clone()).await.unwrap();
 
     let again_at = fixtures::later(start, Duration::from_secs(60));
-    let again = ingest(&src, targets.clone(), Some("evt_42"), again_at, window);
+    let again = ingest(&src, Some("evt_42"), again_at, window);
     assert_eq!(
-        store.ingest_inbound(&again).await.unwrap(),
+        store.ingest_inbound(again.clone()).await.unwrap(),
         IngestOutcome::Duplicate {
             msg_id: Some(first_msg.clone())
         }
@@ -347,31 +400,30 @@ pub async fn ingest_deduplicates_by_event_id_within_the_window(store: Arc<dyn St
     assert_eq!(stored.msg_id, Some(first_msg.clone()));
 
     // Another source has its own ids.
-    let elsewhere = ingest(&other, targets.clone(), Some("evt_42"), again_at, window);
+    let elsewhere = ingest(&other, Some("evt_42"), again_at, window);
     assert!(matches!(
-        store.ingest_inbound(&elsewhere).await.unwrap(),
+        store.ingest_inbound(elsewhere.clone()).await.unwrap(),
         IngestOutcome::Created { .. }
     ));
 
     // Past the window the id counts as new, and a later re-send duplicates the new one.
     let late_at = fixtures::later(start, Duration::from_secs(2 * 3600));
-    let late = ingest(&src, targets.clone(), Some("evt_42"), late_at, window);
+    let late = ingest(&src, Some("evt_42"), late_at, window);
     let late_msg = late.message.id.clone();
     assert_eq!(
-        store.ingest_inbound(&late).await.unwrap(),
+        store.ingest_inbound(late.clone()).await.unwrap(),
         IngestOutcome::Created {
             msg_id: late_msg.clone()
         }
     );
     let after_late = ingest(
         &src,
-        targets,
         Some("evt_42"),
         fixtures::later(late_at, Duration::from_secs(1)),
         window,
     );
     assert_eq!(
-        store.ingest_inbound(&after_late).await.unwrap(),
+        store.ingest_inbound(after_late.clone()).await.unwrap(),
         IngestOutcome::Duplicate {
             msg_id: Some(late_msg)
         }
@@ -385,9 +437,9 @@ pub async fn ingest_without_event_id_always_creates(store: Arc<dyn Store>) {
     store.create_source(&src).await.unwrap();
     let now = fixtures::now();
     for _ in 0..2 {
-        let ingest = ingest(&src, Vec::new(), None, now, WEEK);
+        let ingest = ingest(&src, None, now, WEEK);
         assert!(matches!(
-            store.ingest_inbound(&ingest).await.unwrap(),
+            store.ingest_inbound(ingest.clone()).await.unwrap(),
             IngestOutcome::Created { .. }
         ));
     }
@@ -413,12 +465,11 @@ pub async fn inbound_requests_are_listed_and_filtered(store: Arc<dyn Store>) {
     store.record_inbound_request(&bad).await.unwrap();
     let good = ingest(
         &src,
-        Vec::new(),
         Some("evt_1"),
         fixtures::later(start, Duration::from_millis(5)),
         WEEK,
     );
-    store.ingest_inbound(&good).await.unwrap();
+    store.ingest_inbound(good.clone()).await.unwrap();
     let handshake = InboundRecord {
         status: InboundStatus::Handshake,
         ..inbound_request_at(
@@ -506,16 +557,15 @@ pub async fn expire_inbound_requests_and_dedup_keys(store: Arc<dyn Store>) {
     }
     let old_ingest = ingest(
         &src,
-        Vec::new(),
         Some("evt_old"),
         fixtures::later(old, Duration::from_millis(5)),
         WEEK,
     );
-    store.ingest_inbound(&old_ingest).await.unwrap();
+    store.ingest_inbound(old_ingest.clone()).await.unwrap();
     let fresh = rejected(&src.id, start);
     store.record_inbound_request(&fresh).await.unwrap();
-    let fresh_ingest = ingest(&src, Vec::new(), Some("evt_new"), start, WEEK);
-    store.ingest_inbound(&fresh_ingest).await.unwrap();
+    let fresh_ingest = ingest(&src, Some("evt_new"), start, WEEK);
+    store.ingest_inbound(fresh_ingest.clone()).await.unwrap();
 
     let cutoff = fixtures::earlier(start, WEEK);
     assert_eq!(store.expire_inbound_requests(cutoff, 2).await.unwrap(), 2);
@@ -537,25 +587,23 @@ pub async fn expire_inbound_requests_and_dedup_keys(store: Arc<dyn Store>) {
     // evt_new is still remembered; evt_old is forgotten, even with an endless window.
     let again_new = ingest(
         &src,
-        Vec::new(),
         Some("evt_new"),
         fixtures::later(start, Duration::from_secs(1)),
         WEEK,
     );
     assert!(matches!(
-        store.ingest_inbound(&again_new).await.unwrap(),
+        store.ingest_inbound(again_new.clone()).await.unwrap(),
         IngestOutcome::Duplicate { .. }
     ));
     let mut again_old = ingest(
         &src,
-        Vec::new(),
         Some("evt_old"),
         fixtures::later(start, Duration::from_secs(1)),
         WEEK,
     );
     again_old.dedup_not_before = hookd_core::Timestamp::UNIX_EPOCH;
     assert!(matches!(
-        store.ingest_inbound(&again_old).await.unwrap(),
+        store.ingest_inbound(again_old.clone()).await.unwrap(),
         IngestOutcome::Created { .. }
     ));
 }
@@ -567,8 +615,8 @@ pub async fn delete_source_and_application_cascade(store: Arc<dyn Store>) {
     let src = inbound_source(&application.id, Some("cascade"));
     store.create_source(&src).await.unwrap();
     let now = fixtures::now();
-    let first = ingest(&src, Vec::new(), Some("evt_1"), now, WEEK);
-    store.ingest_inbound(&first).await.unwrap();
+    let first = ingest(&src, Some("evt_1"), now, WEEK);
+    store.ingest_inbound(first.clone()).await.unwrap();
     store.delete_source(&src.id).await.unwrap();
     expect_not_found(
         store.inbound_request(&src.id, &first.request.id).await,
@@ -576,9 +624,9 @@ pub async fn delete_source_and_application_cascade(store: Arc<dyn Store>) {
     );
     // Re-created under the same id, the source has forgotten evt_1.
     store.create_source(&src).await.unwrap();
-    let again = ingest(&src, Vec::new(), Some("evt_1"), now, WEEK);
+    let again = ingest(&src, Some("evt_1"), now, WEEK);
     assert!(matches!(
-        store.ingest_inbound(&again).await.unwrap(),
+        store.ingest_inbound(again.clone()).await.unwrap(),
         IngestOutcome::Created { .. }
     ));
     store.delete_application(&application.id).await.unwrap();
@@ -589,25 +637,61 @@ pub async fn delete_source_and_application_cascade(store: Arc<dyn Store>) {
     );
 }
 
+/// An ingest for a source that is gone (deleted between the route's lookup and the
+/// write) is `NotFound("source")` and leaves nothing behind: no message, no delivery,
+/// no stored request, with or without an event id.
+pub async fn ingest_for_a_missing_source_writes_nothing(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 1).await;
+    let gone = inbound_source(&application.id, None);
+    store.create_source(&gone).await.unwrap();
+    store.delete_source(&gone.id).await.unwrap();
+    let now = fixtures::now();
+    for event_id in [Some("evt_gone"), None] {
+        let ingest = ingest(&gone, event_id, now, WEEK);
+        expect_not_found(store.ingest_inbound(ingest.clone()).await, "source");
+        expect_not_found(
+            store
+                .message(&application.id, ingest.message.id.as_str())
+                .await,
+            "message",
+        );
+    }
+    let messages = store
+        .list_messages(
+            &application.id,
+            &crate::MessageFilter::default(),
+            &fixtures::first_page(10),
+        )
+        .await
+        .unwrap();
+    assert!(messages.items.is_empty(), "{:?}", messages.items);
+    let claimed = store
+        .claim_due_deliveries(now, Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert!(claimed.is_empty(), "{claimed:?}");
+    // Created again under the same id, the source starts with no stored requests.
+    store.create_source(&gone).await.unwrap();
+    let requests = store
+        .list_inbound_requests(&gone.id, &InboundFilter::default(), &newest_first(10))
+        .await
+        .unwrap();
+    assert!(requests.items.is_empty(), "{:?}", requests.items);
+}
+
 /// Many ingests of one event id at once (a provider's retry racing its original, or two
 /// nodes): exactly one makes a message, the others are duplicates pointing at it.
 pub async fn concurrent_ingests_of_one_event_id_make_one_message(store: Arc<dyn Store>) {
-    let (application, endpoints) = app_with_endpoints(store.as_ref(), 1).await;
+    let (application, _) = app_with_endpoints(store.as_ref(), 1).await;
     let src = inbound_source(&application.id, None);
     store.create_source(&src).await.unwrap();
     let now = fixtures::now();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = Arc::clone(&store);
-        let ingest = ingest(
-            &src,
-            vec![endpoints[0].id.clone()],
-            Some("evt_race"),
-            now,
-            WEEK,
-        );
+        let ingest = ingest(&src, Some("evt_race"), now, WEEK);
         tasks.push(tokio::spawn(async move {
-            store.ingest_inbound(&ingest).await.unwrap()
+            store.ingest_inbound(ingest.clone()).await.unwrap()
         }));
     }
     let mut created = Vec::new();
