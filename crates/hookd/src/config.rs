@@ -48,7 +48,7 @@ pub struct ServeArgs {
     /// Disable an endpoint that fails without a success for this long [default: 5d].
     #[arg(long, env = "HOOKD_DISABLE_ENDPOINT_AFTER")]
     pub disable_endpoint_after: Option<String>,
-    /// Delivery requests in flight at once [default: 128].
+    /// Delivery requests in flight at once [default: 512].
     #[arg(long, env = "HOOKD_WORKER_CONCURRENCY")]
     pub worker_concurrency: Option<usize>,
     /// Delivery requests in flight at once to one endpoint [default: the worker concurrency].
@@ -391,7 +391,7 @@ impl Config {
         let worker_concurrency = args
             .worker_concurrency
             .or(file.worker_concurrency)
-            .unwrap_or(128);
+            .unwrap_or(512);
         if worker_concurrency == 0 {
             bail!("worker_concurrency: must be at least 1");
         }
