@@ -331,11 +331,13 @@ impl Store for PostgresStore {
                 if !written.delivery_ids.contains(target.delivery_id.as_str()) {
                     continue;
                 }
-                published.leased.push(publisher::leased_delivery(
+                let (token, expires_at) = lease;
+                published.leased.push(ClaimedDelivery::leased_at_publish(
                     message,
                     endpoint,
                     target.delivery_id,
-                    lease,
+                    token,
+                    expires_at,
                 ));
             }
         }

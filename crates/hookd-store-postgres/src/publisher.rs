@@ -28,9 +28,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use hookd_core::ids::{DeliveryId, EndpointId};
-use hookd_core::model::{Delivery, Endpoint, Message, MessageStatus, TriggerType};
+use hookd_core::model::{Message, MessageStatus, TriggerType};
 use hookd_core::Timestamp;
-use hookd_store::{ClaimedDelivery, Lease, StoreError, StoreResult};
+use hookd_store::{StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::types::Json;
 
@@ -250,36 +250,6 @@ async fn write_alone(db: &Db, message: &Message, targets: &[Target]) -> StoreRes
 /// A new lease token for a delivery written leased to its publisher.
 pub(crate) fn new_lease_token() -> String {
     format!("{:032x}", rand::random::<u128>())
-}
-
-/// The delivery of `message` to `endpoint` that a publish wrote leased with `token` until
-/// `expires_at` (and so next up for a claim then), as a claim would have returned it.
-pub(crate) fn leased_delivery(
-    message: &Message,
-    endpoint: Endpoint,
-    delivery_id: DeliveryId,
-    (token, expires_at): (String, Timestamp),
-) -> ClaimedDelivery {
-    ClaimedDelivery {
-        lease: Lease {
-            delivery_id: delivery_id.clone(),
-            token,
-        },
-        delivery: Delivery {
-            id: delivery_id,
-            app_id: message.app_id.clone(),
-            msg_id: message.id.clone(),
-            endpoint_id: endpoint.id.clone(),
-            status: MessageStatus::Pending,
-            n_attempts: 0,
-            trigger: TriggerType::Scheduled,
-            next_attempt_at: Some(expires_at),
-            created_at: message.created_at,
-            updated_at: message.created_at,
-        },
-        message: message.clone(),
-        endpoint,
-    }
 }
 
 /// The batch statement; returns the ids of the deliveries written per message id.

@@ -7,10 +7,10 @@
 
 use hookd_core::filter::endpoint_accepts;
 use hookd_core::ids::{ApplicationId, DeliveryId, EndpointId, MessageId};
-use hookd_core::model::{Attempt, Delivery, Endpoint, Message, MessageStatus, TriggerType};
+use hookd_core::model::{Attempt, Endpoint, Message, MessageStatus, TriggerType};
 use hookd_store::{
-    endpoint_accepts_message, AttemptFilter, ClaimedDelivery, Lease, MessageFilter, Page,
-    PageRequest, PublishLease, Published, StoreError, StoreResult,
+    endpoint_accepts_message, AttemptFilter, ClaimedDelivery, MessageFilter, Page, PageRequest,
+    PublishLease, Published, StoreError, StoreResult,
 };
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -114,26 +114,13 @@ pub(crate) fn publish_message(
         let Some(delivery_id) = delivery_id else {
             continue;
         };
-        published.leased.push(ClaimedDelivery {
-            lease: Lease {
-                delivery_id: delivery_id.clone(),
-                token,
-            },
-            delivery: Delivery {
-                id: delivery_id,
-                app_id: message.app_id.clone(),
-                msg_id: message.id.clone(),
-                endpoint_id: endpoint.id.clone(),
-                status: MessageStatus::Pending,
-                n_attempts: 0,
-                trigger: TriggerType::Scheduled,
-                next_attempt_at: Some(timestamp_of_millis(expires_at, message.created_at)),
-                created_at: message.created_at,
-                updated_at: message.created_at,
-            },
-            message: message.clone(),
+        published.leased.push(ClaimedDelivery::leased_at_publish(
+            message,
             endpoint,
-        });
+            delivery_id,
+            token,
+            timestamp_of_millis(expires_at, message.created_at),
+        ));
     }
     Ok(published)
 }

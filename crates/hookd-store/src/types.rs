@@ -1,7 +1,7 @@
 //! Plain values that cross the store boundary: pages, filters, claims and outcomes.
 
 use hookd_core::ids::{DeliveryId, EndpointId, MessageId};
-use hookd_core::model::{Attempt, Delivery, Endpoint, Message, MessageStatus};
+use hookd_core::model::{Attempt, Delivery, Endpoint, Message, MessageStatus, TriggerType};
 use hookd_core::Timestamp;
 
 /// Direction of a listing, by id (ids sort by creation time).
@@ -162,6 +162,40 @@ pub struct ClaimedDelivery {
     pub delivery: Delivery,
     pub message: Message,
     pub endpoint: Endpoint,
+}
+
+impl ClaimedDelivery {
+    /// The first delivery of `message` to `endpoint`, as a publish writes it leased with
+    /// `token` until `expires_at` (and so next up for a claim then; see
+    /// [`PublishLease`]).
+    pub fn leased_at_publish(
+        message: &Message,
+        endpoint: Endpoint,
+        delivery_id: DeliveryId,
+        token: String,
+        expires_at: Timestamp,
+    ) -> Self {
+        ClaimedDelivery {
+            lease: Lease {
+                delivery_id: delivery_id.clone(),
+                token,
+            },
+            delivery: Delivery {
+                id: delivery_id,
+                app_id: message.app_id.clone(),
+                msg_id: message.id.clone(),
+                endpoint_id: endpoint.id.clone(),
+                status: MessageStatus::Pending,
+                n_attempts: 0,
+                trigger: TriggerType::Scheduled,
+                next_attempt_at: Some(expires_at),
+                created_at: message.created_at,
+                updated_at: message.created_at,
+            },
+            message: message.clone(),
+            endpoint,
+        }
+    }
 }
 
 /// What becomes of a delivery after an attempt.
