@@ -162,7 +162,7 @@ async fn receive_inner(
             .checked_sub_signed(window)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
     };
-    let outcome = match state.store.ingest_inbound(ingest).await {
+    let outcome = match ingest_and_dispatch(state, ingest).await {
         Ok(outcome) => outcome,
         // The source (or its application) was deleted between lookup and commit.
         Err(StoreError::NotFound(what)) => return Err(ApiError::NotFound(what.to_owned())),
@@ -193,6 +193,34 @@ async fn receive_inner(
         }),
     )
         .into_response())
+}
+
+/// Ingests `ingest`. With a worker on this node, the message's deliveries are leased to
+/// it in the ingest's own transaction and handed over at once, as a publish's are
+/// (`message::publish_and_dispatch`, which says why this runs in a task of its own).
+async fn ingest_and_dispatch(
+    state: &AppState,
+    ingest: InboundIngest,
+) -> Result<IngestOutcome, StoreError> {
+    let Some(worker) = state.worker.clone() else {
+        return state.store.ingest_inbound(ingest).await;
+    };
+    let reservation = worker.reserve(crate::message::LEASED_PER_PUBLISH);
+    let Some(lease) = reservation.publish_lease() else {
+        return state.store.ingest_inbound(ingest).await;
+    };
+    let store = state.store.clone();
+    let ingested = tokio::spawn(async move {
+        let (outcome, published) = store.ingest_inbound_leased(ingest, lease).await?;
+        worker.dispatch(published, reservation);
+        Ok::<_, StoreError>(outcome)
+    });
+    match ingested.await {
+        Ok(result) => result,
+        // The task panicked (or the runtime is going down): whether the write
+        // committed is unknown, as after a lost connection.
+        Err(error) => Err(StoreError::Internal(Box::new(error))),
+    }
 }
 
 /// The message a verified request becomes in the source's application (also used by

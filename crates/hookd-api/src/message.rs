@@ -167,7 +167,7 @@ async fn publish(
 
 /// Deliveries a publish may lease to this node's worker: the fan-out of most
 /// applications; a wider one leaves the rest to the worker's claims.
-const LEASED_PER_PUBLISH: usize = 16;
+pub(crate) const LEASED_PER_PUBLISH: usize = 16;
 
 /// Publishes `message` and returns how many deliveries it made. With a worker on this
 /// node, the deliveries are leased to it in the same transaction and handed over at once.

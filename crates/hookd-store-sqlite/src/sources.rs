@@ -11,7 +11,8 @@ use hookd_core::ids::{ApplicationId, InboundRequestId, MessageId, SourceId};
 use hookd_core::inbound::Provider;
 use hookd_core::source::{InboundRecord, InboundStatus, Source, SourceSettings};
 use hookd_store::{
-    InboundFilter, InboundIngest, IngestOutcome, Page, PageRequest, StoreError, StoreResult,
+    InboundFilter, InboundIngest, IngestOutcome, Page, PageRequest, PublishLease, Published,
+    StoreError, StoreResult,
 };
 use rusqlite::types::{Type, Value};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -119,12 +120,23 @@ pub(crate) fn record_inbound_request(
 #[derive(Debug)]
 pub(crate) struct Ingested {
     pub(crate) outcome: IngestOutcome,
-    pub(crate) n_deliveries: usize,
+    /// The deliveries written, and those of them leased to the caller.
+    pub(crate) published: Published,
 }
 
+impl Ingested {
+    /// Whether the ingest left deliveries in the queue for the workers.
+    pub(crate) fn queued_work(&self) -> bool {
+        self.published.deliveries > self.published.leased.len()
+    }
+}
+
+/// Ingests as [`hookd_store::Store::ingest_inbound_leased`] says, leasing with `lease`
+/// if given.
 pub(crate) fn ingest_inbound(
     connection: &Connection,
     ingest: &InboundIngest,
+    lease: Option<&PublishLease>,
     positions: &StreamPositions,
 ) -> StoreResult<Ingested> {
     let request = &ingest.request;
@@ -148,12 +160,12 @@ pub(crate) fn ingest_inbound(
             )?;
             return Ok(Ingested {
                 outcome: IngestOutcome::Duplicate { msg_id },
-                n_deliveries: 0,
+                published: Published::default(),
             });
         }
     }
     // The endpoints are chosen here, inside the write, exactly as a publish chooses them.
-    let n_deliveries = publish_message(connection, &ingest.message, None, positions)?.deliveries;
+    let published = publish_message(connection, &ingest.message, lease, positions)?;
     insert_request(
         connection,
         request,
@@ -164,7 +176,7 @@ pub(crate) fn ingest_inbound(
         outcome: IngestOutcome::Created {
             msg_id: ingest.message.id.clone(),
         },
-        n_deliveries,
+        published,
     })
 }
 

@@ -313,3 +313,56 @@ async fn stream_positions_never_repeat_after_reopening() {
     let cursor = store.stream_cursor_of(&kept.id, &message.id).await.unwrap();
     assert!(cursor.seq > newest.seq, "{cursor:?} after {newest:?}");
 }
+
+/// SQLite leases an ingest's deliveries when asked (the conformance suite only checks
+/// that what a backend leases is held): up to the asked number, the rest queued.
+#[tokio::test]
+async fn an_ingest_asked_for_a_lease_leases_its_deliveries() {
+    use hookd_store::conformance::{inbound_request_at, inbound_source};
+    use hookd_store::{InboundIngest, IngestOutcome, PublishLease};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("hookd.db")).unwrap();
+    let application = fixtures::application("acme");
+    store.create_application(&application).await.unwrap();
+    for n in 0..3 {
+        let endpoint = fixtures::endpoint(&application.id, &format!("https://a.example/{n}"));
+        store.create_endpoint(&endpoint).await.unwrap();
+    }
+    let source = inbound_source(&application.id, None);
+    store.create_source(&source).await.unwrap();
+    let now = fixtures::now();
+    let body = br#"{"type":"invoice.paid"}"#;
+    let message = fixtures::message_at(
+        &application.id,
+        "invoice.paid",
+        std::str::from_utf8(body).unwrap(),
+        now,
+    );
+    let ingest = InboundIngest {
+        request: inbound_request_at(&source.id, body, now),
+        message,
+        dedup_event_id: None,
+        dedup_not_before: now,
+    };
+    let lease = PublishLease {
+        duration: Duration::from_secs(30),
+        max_deliveries: 2,
+    };
+    let (outcome, published) = store.ingest_inbound_leased(ingest, lease).await.unwrap();
+    assert!(
+        matches!(outcome, IngestOutcome::Created { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(published.deliveries, 3);
+    assert_eq!(published.leased.len(), 2);
+    let claimed = store
+        .claim_due_deliveries(
+            fixtures::later(now, Duration::from_secs(1)),
+            lease.duration,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "only the unleased delivery waits");
+}

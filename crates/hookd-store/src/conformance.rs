@@ -147,6 +147,7 @@ macro_rules! store_conformance_tests {
             inbound_request_of_message_finds_the_request_that_became_it,
             ingest_deduplicates_by_event_id_within_the_window,
             ingest_without_event_id_always_creates,
+            ingest_with_a_lease_holds_what_it_leases,
             inbound_requests_are_listed_and_filtered,
             expire_inbound_requests_and_dedup_keys,
             delete_source_and_application_cascade,

@@ -322,6 +322,25 @@ pub trait Store: Send + Sync + 'static {
     /// and stores the request as verified, pointing at it. `NotFound("source")` when the
     /// source is gone, `NotFound("application")` when its application is.
     async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome>;
+    /// [`Store::ingest_inbound`], asking, as [`Store::publish_message`] does, that up to
+    /// `lease.max_deliveries` of the new message's deliveries be written leased to the
+    /// caller and returned in [`Published::leased`] (the caller must attempt them or let
+    /// the leases expire). A backend that leases counts in `Published::deliveries` every
+    /// delivery written (0 for a duplicate), and wakes its workers only for those it did
+    /// not lease.
+    ///
+    /// The default leases nothing and reports nothing: it ingests, leaving every delivery
+    /// to the queue and waking the workers as `ingest_inbound` does. (PostgreSQL uses
+    /// it for now.)
+    async fn ingest_inbound_leased(
+        &self,
+        ingest: InboundIngest,
+        lease: PublishLease,
+    ) -> StoreResult<(IngestOutcome, Published)> {
+        let _ = lease;
+        let outcome = self.ingest_inbound(ingest).await?;
+        Ok((outcome, Published::default()))
+    }
     /// The source's stored requests matching `filter`.
     async fn list_inbound_requests(
         &self,

@@ -18,7 +18,9 @@ use hookd_core::source::{InboundRecord, InboundStatus, Source, SourceSettings};
 use hookd_core::Timestamp;
 
 use super::{app_with_endpoints, expect_conflict, expect_not_found, fixtures};
-use crate::{InboundFilter, InboundIngest, IngestOutcome, Ordering, PageRequest, Store};
+use crate::{
+    InboundFilter, InboundIngest, IngestOutcome, Ordering, PageRequest, PublishLease, Store,
+};
 
 fn unix_ms(at: Timestamp) -> u64 {
     u64::try_from(at.timestamp_millis()).expect("after 1970")
@@ -448,6 +450,62 @@ pub async fn ingest_without_event_id_always_creates(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(page.items.len(), 2);
+}
+
+/// An ingest that asks for a lease writes every delivery; whatever it leases (a
+/// backend may lease none) is held: claims skip it until the lease expires, and the rest
+/// are claimed as usual. A duplicate writes and leases nothing.
+pub async fn ingest_with_a_lease_holds_what_it_leases(store: Arc<dyn Store>) {
+    let (application, _) = app_with_endpoints(store.as_ref(), 3).await;
+    let src = inbound_source(&application.id, None);
+    store.create_source(&src).await.unwrap();
+    let now = fixtures::now();
+    let lease = PublishLease {
+        duration: Duration::from_secs(30),
+        max_deliveries: 2,
+    };
+    let (outcome, published) = store
+        .ingest_inbound_leased(ingest(&src, Some("evt_1"), now, WEEK), lease)
+        .await
+        .unwrap();
+    let IngestOutcome::Created { msg_id } = outcome else {
+        panic!("not created: {outcome:?}");
+    };
+    // A backend that leases nothing reports nothing (see `ingest_inbound_leased`).
+    assert!(
+        published.deliveries == 3 || published == crate::Published::default(),
+        "{published:?}"
+    );
+    assert!(published.leased.len() <= 2, "{}", published.leased.len());
+    for leased in &published.leased {
+        assert_eq!(leased.message.id, msg_id);
+        assert_eq!(leased.delivery.endpoint_id, leased.endpoint.id);
+        let expires = store.lease_of(&leased.delivery.id).await.unwrap();
+        assert_eq!(expires, Some(fixtures::later(now, lease.duration)));
+    }
+    let claimed = store
+        .claim_due_deliveries(
+            fixtures::later(now, Duration::from_secs(1)),
+            lease.duration,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3 - published.leased.len());
+    assert!(claimed.iter().all(|claim| published
+        .leased
+        .iter()
+        .all(|l| l.delivery.id != claim.delivery.id)));
+
+    let (again, nothing) = store
+        .ingest_inbound_leased(ingest(&src, Some("evt_1"), now, WEEK), lease)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, IngestOutcome::Duplicate { .. }),
+        "{again:?}"
+    );
+    assert_eq!(nothing, crate::Published::default());
 }
 
 /// Rejected requests are stored as given, body byte for byte; listings are newest
