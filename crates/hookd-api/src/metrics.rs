@@ -31,7 +31,8 @@ pub const INBOUND_REQUESTS_TOTAL: &str = "hookd_inbound_requests_total";
 pub const BIN_REQUESTS_TOTAL: &str = "hookd_bin_requests_total";
 /// Gauge: unfinished deliveries (pending or waiting to retry), cluster-wide.
 pub const QUEUE_DEPTH: &str = "hookd_queue_depth";
-/// Gauge: unfinished deliveries due now (waiting for a worker or in flight).
+/// Gauge: unfinished deliveries waiting for a worker now (one in flight is due again only
+/// when its lease expires).
 pub const QUEUE_DUE: &str = "hookd_queue_due";
 /// Gauge: age of the oldest due delivery that no worker holds, in seconds (0 when none).
 pub const QUEUE_OLDEST_DUE_AGE_SECONDS: &str = "hookd_queue_oldest_due_age_seconds";
@@ -72,7 +73,7 @@ pub fn describe() {
     );
     metrics::describe_gauge!(
         QUEUE_DUE,
-        "Unfinished deliveries due now, waiting for a worker or in flight; read at scrape time."
+        "Unfinished deliveries waiting for a worker now (an attempt in flight counts again only if its lease expires); read at scrape time."
     );
     metrics::describe_gauge!(
         QUEUE_OLDEST_DUE_AGE_SECONDS,
