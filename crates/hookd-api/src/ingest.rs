@@ -28,7 +28,7 @@ use hookd_core::model::Message;
 use hookd_core::source::{
     message_event_type, message_payload, InboundRecord, InboundStatus, Source,
 };
-use hookd_store::{InboundIngest, IngestOutcome, StoreError};
+use hookd_store::{InboundIngest, IngestOutcome, Published, StoreError};
 use http_body_util::BodyExt;
 use serde::Serialize;
 
@@ -196,8 +196,7 @@ async fn receive_inner(
 }
 
 /// Ingests `ingest`. With a worker on this node, the message's deliveries are leased to
-/// it in the ingest's own transaction and handed over at once, as a publish's are
-/// (`message::publish_and_dispatch`, which says why this runs in a task of its own).
+/// it in the ingest's own transaction and handed over at once, as a publish's are.
 async fn ingest_and_dispatch(
     state: &AppState,
     ingest: InboundIngest,
@@ -205,22 +204,14 @@ async fn ingest_and_dispatch(
     let Some(worker) = state.worker.clone() else {
         return state.store.ingest_inbound(ingest).await;
     };
-    let reservation = worker.reserve(crate::message::LEASED_PER_PUBLISH);
-    let Some(lease) = reservation.publish_lease() else {
-        return state.store.ingest_inbound(ingest).await;
-    };
     let store = state.store.clone();
-    let ingested = tokio::spawn(async move {
-        let (outcome, published) = store.ingest_inbound_leased(ingest, lease).await?;
-        worker.dispatch(published, reservation);
-        Ok::<_, StoreError>(outcome)
-    });
-    match ingested.await {
-        Ok(result) => result,
-        // The task panicked (or the runtime is going down): whether the write
-        // committed is unknown, as after a lost connection.
-        Err(error) => Err(StoreError::Internal(Box::new(error))),
-    }
+    crate::message::with_local_dispatch(worker, move |lease| async move {
+        match lease {
+            Some(lease) => store.ingest_inbound_leased(ingest, lease).await,
+            None => Ok((store.ingest_inbound(ingest).await?, Published::default())),
+        }
+    })
+    .await
 }
 
 /// The message a verified request becomes in the source's application (also used by

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::ids::MessageId;
 use hookd_core::model::{Application, Message};
-use hookd_store::{MessageFilter, Ordering, StoreError};
+use hookd_store::{MessageFilter, Ordering, PublishLease, Published, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::Instrument;
@@ -167,34 +167,51 @@ async fn publish(
 
 /// Deliveries a publish may lease to this node's worker: the fan-out of most
 /// applications; a wider one leaves the rest to the worker's claims.
-pub(crate) const LEASED_PER_PUBLISH: usize = 16;
+const LEASED_PER_PUBLISH: usize = 16;
 
 /// Publishes `message` and returns how many deliveries it made. With a worker on this
 /// node, the deliveries are leased to it in the same transaction and handed over at once.
-///
-/// The publish and the hand-over run in a task of their own: once the write is under
-/// way, a client that hangs up cannot strand committed deliveries under a lease that
-/// nobody is attempting.
 pub(crate) async fn publish_and_dispatch(state: &AppState, message: &Message) -> ApiResult<usize> {
     let Some(worker) = state.worker.clone() else {
         return Ok(state.store.publish_message(message, None).await?.deliveries);
     };
-    let reservation = worker.reserve(LEASED_PER_PUBLISH);
     let store = state.store.clone();
     let message = message.clone();
-    let publish = tokio::spawn(async move {
-        let published = store
-            .publish_message(&message, reservation.publish_lease())
-            .await?;
-        let deliveries = published.deliveries;
+    let deliveries = with_local_dispatch(worker, move |lease| async move {
+        let published = store.publish_message(&message, lease).await?;
+        Ok((published.deliveries, published))
+    })
+    .await?;
+    Ok(deliveries)
+}
+
+/// Runs `write` (a publish or an ingest) with a lease on free slots of `worker`, this
+/// node's worker, then hands what it leased to that worker.
+///
+/// The write and the hand-over run in a task of their own: once the write is under
+/// way, a client that hangs up cannot strand committed deliveries under a lease that
+/// nobody is attempting.
+pub(crate) async fn with_local_dispatch<T, W, F>(
+    worker: std::sync::Arc<hookd_delivery::Worker>,
+    write: W,
+) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    W: FnOnce(Option<PublishLease>) -> F,
+    F: std::future::Future<Output = Result<(T, Published), StoreError>> + Send + 'static,
+{
+    let reservation = worker.reserve(LEASED_PER_PUBLISH);
+    let write = write(reservation.publish_lease());
+    let task = tokio::spawn(async move {
+        let (value, published) = write.await?;
         worker.dispatch(published, reservation);
-        Ok::<_, StoreError>(deliveries)
+        Ok(value)
     });
-    match publish.await {
-        Ok(result) => Ok(result?),
+    match task.await {
+        Ok(result) => result,
         // The task panicked (or the runtime is going down): whether the write
         // committed is unknown, as after a lost connection.
-        Err(error) => Err(ApiError::Internal(Box::new(error))),
+        Err(error) => Err(StoreError::Internal(Box::new(error))),
     }
 }
 
