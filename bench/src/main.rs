@@ -69,8 +69,10 @@ struct Args {
     /// Longest a backlog drain may take.
     #[arg(long, default_value = "300s", value_parser = stats::parse_duration)]
     backlog_timeout: Duration,
-    /// Which scenarios to run: all, send (publish and delivery) or stream.
-    #[arg(long, default_value = "all", value_parser = ["all", "send", "stream"])]
+    /// Which scenarios to run: all, send (publish and delivery), stream, or postgres
+    /// (only PostgreSQL with one node, 1 endpoint at full speed: for comparing changes
+    /// to the PostgreSQL path quickly; it reports no ratio against SQLite).
+    #[arg(long, default_value = "all", value_parser = ["all", "send", "stream", "postgres"])]
     scenarios: String,
     /// How the stream scenario's subscribers read: sse, ws (WebSocket) or both (one
     /// after the other).
@@ -136,17 +138,18 @@ async fn main() -> anyhow::Result<()> {
     let mut runs = Vec::with_capacity(args.runs);
     for index in 1..=args.runs {
         eprintln!("hookd-bench: run {index} of {}", args.runs);
-        let mut numbers = if args.scenarios == "stream" {
+        let mut numbers = if args.scenarios == "stream" || args.scenarios == "postgres" {
             Map::new()
         } else {
             scenario::run_once(&setup).await?
         };
         if args.scenarios != "stream" {
             if let Some(pg) = &pg {
-                postgres::run_once(&setup, pg, &mut numbers).await?;
+                let only_one_node = args.scenarios == "postgres";
+                postgres::run_once(&setup, pg, only_one_node, &mut numbers).await?;
             }
         }
-        if args.scenarios != "send" {
+        if args.scenarios == "all" || args.scenarios == "stream" {
             for transport in stream_transports(&args.stream_transport) {
                 let streamed =
                     stream::run(&setup, transport, args.stream_subscribers, args.stream_rate)

@@ -38,16 +38,19 @@ pub struct PgSetup {
 }
 
 /// Runs the PostgreSQL scenarios and adds their numbers (and the ratios against the
-/// SQLite numbers already in `numbers`) to `numbers`.
+/// SQLite numbers already in `numbers`) to `numbers`; with `only_one_node`, only the
+/// one-node full-speed scenario.
 ///
 /// # Errors
 /// When the server cannot be reached, a node cannot start, or a scenario fails.
 pub async fn run_once(
     setup: &Setup,
     pg: &PgSetup,
+    only_one_node: bool,
     numbers: &mut Map<String, Value>,
 ) -> anyhow::Result<()> {
-    for n_nodes in [1usize, 2] {
+    let node_counts: &[usize] = if only_one_node { &[1] } else { &[1, 2] };
+    for &n_nodes in node_counts {
         eprintln!("  PostgreSQL, {n_nodes} node(s), 1 endpoint, max rate");
         let database = Database::create(&pg.server_url).await?;
         let measured = max_rate(setup, database.url(), n_nodes).await;
@@ -56,6 +59,9 @@ pub async fn run_once(
         let prefix = format!("pg{n_nodes}");
         single.insert_into(numbers, &prefix);
         numbers.insert(format!("{prefix}.peak_rss_mb"), json!(mib(peak_rss)));
+    }
+    if only_one_node {
+        return Ok(());
     }
     for n_nodes in [1usize, 2] {
         eprintln!(

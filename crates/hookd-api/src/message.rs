@@ -7,7 +7,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use hookd_core::ids::MessageId;
+use hookd_core::ids::{ApplicationId, MessageId};
 use hookd_core::model::{Application, Message};
 use hookd_store::{MessageFilter, Ordering, PublishLease, Published, StoreError};
 use serde::{Deserialize, Serialize};
@@ -177,7 +177,8 @@ pub(crate) async fn publish_and_dispatch(state: &AppState, message: &Message) ->
     };
     let store = state.store.clone();
     let message = message.clone();
-    let deliveries = with_local_dispatch(worker, move |lease| async move {
+    let app_id = message.app_id.clone();
+    let deliveries = with_local_dispatch(worker, &app_id, move |lease| async move {
         let published = store.publish_message(&message, lease).await?;
         Ok((published.deliveries, published))
     })
@@ -185,14 +186,15 @@ pub(crate) async fn publish_and_dispatch(state: &AppState, message: &Message) ->
     Ok(deliveries)
 }
 
-/// Runs `write` (a publish or an ingest) with a lease on free slots of `worker`, this
-/// node's worker, then hands what it leased to that worker.
+/// Runs `write` (a publish or an ingest to `app_id`) with a lease on free slots of
+/// `worker`, this node's worker, then hands what it leased to that worker.
 ///
 /// The write and the hand-over run in a task of their own: once the write is under
 /// way, a client that hangs up cannot strand committed deliveries under a lease that
 /// nobody is attempting.
 pub(crate) async fn with_local_dispatch<T, W, F>(
     worker: std::sync::Arc<hookd_delivery::Worker>,
+    app_id: &ApplicationId,
     write: W,
 ) -> Result<T, StoreError>
 where
@@ -200,7 +202,7 @@ where
     W: FnOnce(Option<PublishLease>) -> F,
     F: std::future::Future<Output = Result<(T, Published), StoreError>> + Send + 'static,
 {
-    let reservation = worker.reserve(LEASED_PER_PUBLISH);
+    let reservation = worker.reserve(app_id, LEASED_PER_PUBLISH);
     let write = write(reservation.publish_lease());
     let task = tokio::spawn(async move {
         let (value, published) = write.await?;

@@ -14,6 +14,7 @@ mod command;
 mod command_gate;
 mod connector;
 mod events;
+mod fanout;
 mod guard;
 pub mod metrics;
 mod recorder;

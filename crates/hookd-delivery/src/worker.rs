@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hookd_core::command::command_target;
-use hookd_core::ids::{AttemptId, DeliveryId};
+use hookd_core::ids::{ApplicationId, AttemptId, DeliveryId};
 use hookd_core::model::{Attempt, MessageStatus};
 use hookd_core::retry::{self, NextStep, Outcome, RetryPolicy};
 use hookd_core::throttle;
@@ -32,6 +32,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::command::CommandRunner;
 use crate::command_gate::Ticket;
+use crate::fanout::FanoutHints;
 use crate::recorder::Recorder;
 use crate::sender::{HttpSender, SendResult};
 use crate::slots::EndpointSlots;
@@ -80,6 +81,8 @@ impl Default for WorkerConfig {
 pub struct Reservation {
     permits: Vec<OwnedSemaphorePermit>,
     lease: Duration,
+    /// The application published to, whose fan-out `dispatch` learns.
+    app_id: ApplicationId,
 }
 
 impl Reservation {
@@ -121,6 +124,8 @@ pub struct Worker {
     tasks: TaskTracker,
     /// Where operational events go (`endpoint.disabled`, `message.attempt.*`), if anywhere.
     operational: Option<OperationalWebhooks>,
+    /// The last fan-out of each application, which sizes a publish's reservation.
+    fanout: FanoutHints,
     /// Records attempts' outcomes in groups; started on first use (inside the runtime).
     recorder: OnceLock<Recorder>,
     /// The configured commands that `command://` endpoints run.
@@ -136,6 +141,7 @@ impl Worker {
             in_flight: Mutex::new(HashMap::new()),
             endpoint_slots,
             next_wake: Mutex::new(None),
+            fanout: FanoutHints::default(),
             recorder: OnceLock::new(),
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             tasks: TaskTracker::new(),
@@ -185,13 +191,15 @@ impl Worker {
         });
     }
 
-    /// Takes up to `max` free request slots for a publish on this node to lease its
-    /// deliveries into (see [`Worker::dispatch`]). Slots taken here are not available to
-    /// claims until the reservation is dispatched or dropped, so a publish only holds
-    /// them for the length of its write.
-    pub fn reserve(&self, max: usize) -> Reservation {
-        let mut permits = Vec::with_capacity(max);
-        while permits.len() < max {
+    /// Takes free request slots for a publish to `app_id` on this node to lease its
+    /// deliveries into (see [`Worker::dispatch`]): as many as the last publish to that
+    /// application made deliveries, at most `max` (`max` for an application not seen
+    /// yet). Slots taken here are not available to claims until the reservation is
+    /// dispatched or dropped, so a publish only holds them for the length of its write.
+    pub fn reserve(&self, app_id: &ApplicationId, max: usize) -> Reservation {
+        let wanted = self.fanout.expected(app_id, max);
+        let mut permits = Vec::with_capacity(wanted);
+        while permits.len() < wanted {
             match self.permits.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),
                 Err(_) => break,
@@ -200,6 +208,7 @@ impl Worker {
         Reservation {
             permits,
             lease: self.config.lease,
+            app_id: app_id.clone(),
         }
     }
 
@@ -207,6 +216,7 @@ impl Worker {
     /// on one of its slots, and wakes the claim loop when the publish left deliveries in
     /// the queue (more than were reserved). Slots not used go back.
     pub fn dispatch(self: &Arc<Self>, published: Published, reservation: Reservation) {
+        self.fanout.learn(&reservation.app_id, published.deliveries);
         let unleased = published.deliveries.saturating_sub(published.leased.len());
         let mut permits = reservation.permits.into_iter();
         for delivery in published.leased {
