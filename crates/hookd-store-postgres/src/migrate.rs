@@ -65,6 +65,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "forwarded_headers",
         sql: include_str!("../migrations/0008_forwarded_headers.sql"),
     },
+    Migration {
+        version: 9,
+        name: "attempts_by_app",
+        sql: include_str!("../migrations/0009_attempts_by_app.sql"),
+    },
 ];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,

@@ -71,6 +71,10 @@ fn listings(
         endpoint_id: Some(endpoint_id.clone()),
         ..AttemptFilter::default()
     };
+    let by_message = AttemptFilter {
+        msg_id: Some(MessageId::from_trusted("msg_1".into())),
+        ..AttemptFilter::default()
+    };
     vec![
         (applications_listing(), "applications_pkey"),
         (endpoints_listing(app_id), "endpoints_by_app"),
@@ -85,10 +89,10 @@ fn listings(
             "messages_by_app",
         ),
         (
-            attempts_listing(app_id, &AttemptFilter::default()),
-            "attempts_by_app",
+            attempts_listing(app_id, &by_endpoint),
+            "attempts_by_endpoint",
         ),
-        (attempts_listing(app_id, &by_endpoint), "attempts_by_"),
+        (attempts_listing(app_id, &by_message), "attempts_by_msg"),
         (
             attempts_listing(app_id, &every_attempt_filter),
             "attempts_by_",
