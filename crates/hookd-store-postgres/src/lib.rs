@@ -169,6 +169,22 @@ impl PostgresStore {
     pub fn server(&self) -> &str {
         self.db.server()
     }
+
+    /// Ingests `ingest`, leasing up to `lease.max_deliveries` of its deliveries to this
+    /// node; tells other nodes about the message, and about the deliveries it left in
+    /// the queue.
+    async fn ingest(
+        &self,
+        ingest: InboundIngest,
+        lease: Option<PublishLease>,
+    ) -> StoreResult<(IngestOutcome, Published)> {
+        let (outcome, published) = sources::ingest_inbound(&self.db, &ingest, lease).await?;
+        self.wakeups.message_committed(&ingest.message.app_id);
+        if published.deliveries > published.leased.len() {
+            self.wakeups.work_committed();
+        }
+        Ok((outcome, published))
+    }
 }
 
 impl fmt::Debug for PostgresStore {
@@ -298,49 +314,17 @@ impl Store for PostgresStore {
             .into_iter()
             .filter(|endpoint| endpoint_accepts_message(endpoint, message))
             .collect();
-        let leased = lease.map_or(0, |lease| lease.max_deliveries);
-        let expires_at = lease.map(|lease| {
-            let duration =
-                chrono::Duration::from_std(lease.duration).unwrap_or(chrono::Duration::MAX);
-            message
-                .created_at
-                .checked_add_signed(duration)
-                .unwrap_or(message.created_at)
-        });
-        let targets: Vec<Target> = endpoints
-            .iter()
-            .enumerate()
-            .map(|(index, endpoint)| {
-                let mut target = Target::unleased(message, &endpoint.id);
-                if index < leased {
-                    target.lease = expires_at.map(|at| (publisher::new_lease_token(), at));
-                }
-                target
-            })
-            .collect();
+        let targets = publisher::targets_for(message, &endpoints, lease);
         let written = self.publisher.publish(message, targets.clone()).await?;
-        let mut published = Published {
-            deliveries: written.deliveries,
-            leased: Vec::new(),
+        let leased = if written.leases_written {
+            publisher::handed_over(message, targets, endpoints, &written.delivery_ids)
+        } else {
+            Vec::new()
         };
-        if written.leases_written {
-            for (target, endpoint) in targets.into_iter().zip(endpoints) {
-                let Some(lease) = target.lease else {
-                    continue;
-                };
-                if !written.delivery_ids.contains(target.delivery_id.as_str()) {
-                    continue;
-                }
-                let (token, expires_at) = lease;
-                published.leased.push(ClaimedDelivery::leased_at_publish(
-                    message,
-                    endpoint,
-                    target.delivery_id,
-                    token,
-                    expires_at,
-                ));
-            }
-        }
+        let published = Published {
+            deliveries: written.deliveries,
+            leased,
+        };
         // Other nodes are told only about deliveries left in the queue: the leased
         // ones are this node's to attempt.
         if published.deliveries > published.leased.len() {
@@ -543,12 +527,16 @@ impl Store for PostgresStore {
     }
 
     async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome> {
-        let (outcome, wrote_deliveries) = sources::ingest_inbound(&self.db, &ingest).await?;
-        self.wakeups.message_committed(&ingest.message.app_id);
-        if wrote_deliveries {
-            self.wakeups.work_committed();
-        }
+        let (outcome, _) = self.ingest(ingest, None).await?;
         Ok(outcome)
+    }
+
+    async fn ingest_inbound_leased(
+        &self,
+        ingest: InboundIngest,
+        lease: PublishLease,
+    ) -> StoreResult<(IngestOutcome, Published)> {
+        self.ingest(ingest, Some(lease)).await
     }
 
     async fn list_inbound_requests(

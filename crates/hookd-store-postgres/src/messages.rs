@@ -14,6 +14,7 @@ use tokio_postgres::types::{Json, ToSql};
 
 use crate::db::{Db, Param};
 use crate::pagination::Listing;
+use crate::publisher::Target;
 use crate::rows::{
     attempt_from_row, message_from_row, status_code, trigger_code, ATTEMPT_COLUMNS, MESSAGE_COLUMNS,
 };
@@ -27,7 +28,11 @@ pub(crate) async fn create_message(
     message: &Message,
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<u64> {
-    let params = create_message_params(message, endpoint_ids);
+    let targets: Vec<Target> = endpoint_ids
+        .iter()
+        .map(|endpoint_id| Target::unleased(message, endpoint_id))
+        .collect();
+    let params = create_message_params(message, &targets);
     db.execute_naming(&create_message_sql(), &refs(&params), |constraint| {
         message_conflict(constraint, message)
     })
@@ -35,13 +40,14 @@ pub(crate) async fn create_message(
 }
 
 /// The statement that writes a message and its deliveries (parameters from
-/// [`create_message_params`]); the ingest of an inbound request runs it in its own
-/// transaction.
+/// [`create_message_params`]), returning the ids of the deliveries written; the ingest
+/// of an inbound request runs it in its own transaction.
 pub(crate) fn create_message_sql() -> String {
     // One statement is one transaction: the data-modifying CTE inserts the message, and
     // the outer INSERT fans it out, joined through `endpoints` so that only endpoints
     // of the application get a delivery. A missing application fails the message's
-    // foreign key (NotFound); a taken eventId its unique key (Conflict).
+    // foreign key (NotFound); a taken eventId its unique key (Conflict). A delivery
+    // written leased is due when its lease expires (the lease is a visibility timeout).
     format!(
         "WITH message AS ( \
              INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, tags, \
@@ -50,26 +56,36 @@ pub(crate) fn create_message_sql() -> String {
              RETURNING id, app_id, created_at \
          ) \
          INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, n_attempts, \
-             trigger_type, next_attempt_at, created_at, updated_at) \
+             trigger_type, next_attempt_at, created_at, updated_at, lease_token, \
+             lease_expires_at) \
          SELECT target.delivery_id, message.app_id, message.id, e.id, {pending}, 0, \
-             {scheduled}, message.created_at, message.created_at, message.created_at \
+             {scheduled}, coalesce(target.lease_expires_at, message.created_at), \
+             message.created_at, message.created_at, target.lease_token, \
+             target.lease_expires_at \
          FROM message \
-         CROSS JOIN unnest($9::text[], $10::text[]) AS target (endpoint_id, delivery_id) \
+         CROSS JOIN unnest($9::text[], $10::text[], $12::text[], $13::timestamptz[]) \
+             AS target (endpoint_id, delivery_id, lease_token, lease_expires_at) \
          JOIN endpoints e ON e.id = target.endpoint_id AND e.app_id = message.app_id \
-         ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+         ON CONFLICT (msg_id, endpoint_id) DO NOTHING \
+         RETURNING id",
         pending = status_code(MessageStatus::Pending),
         scheduled = trigger_code(TriggerType::Scheduled),
     )
 }
 
-/// The parameters of [`create_message_sql`]: the message's columns, the endpoints and a
-/// new delivery id for each, then the source headers (NULL when there are none, as for
-/// every published message).
-pub(crate) fn create_message_params(message: &Message, endpoint_ids: &[EndpointId]) -> Vec<Param> {
-    let targets: Vec<String> = endpoint_ids.iter().map(EndpointId::to_string).collect();
-    let delivery_ids: Vec<String> = endpoint_ids
+/// The parameters of [`create_message_sql`]: the message's columns, each target's
+/// endpoint and delivery id, the source headers (NULL when there are none, as for every
+/// published message), then each target's lease token and expiry (NULL when unleased).
+pub(crate) fn create_message_params(message: &Message, targets: &[Target]) -> Vec<Param> {
+    let endpoint_ids: Vec<String> = targets.iter().map(|t| t.endpoint_id.to_string()).collect();
+    let delivery_ids: Vec<String> = targets.iter().map(|t| t.delivery_id.to_string()).collect();
+    let lease_tokens: Vec<Option<String>> = targets
         .iter()
-        .map(|_| new_delivery_id(message.created_at).to_string())
+        .map(|t| t.lease.as_ref().map(|(token, _)| token.clone()))
+        .collect();
+    let lease_expiries: Vec<Option<Timestamp>> = targets
+        .iter()
+        .map(|t| t.lease.as_ref().map(|(_, expires_at)| *expires_at))
         .collect();
     let source_headers =
         (!message.source_headers.is_empty()).then(|| Json(message.source_headers.clone()));
@@ -82,9 +98,11 @@ pub(crate) fn create_message_params(message: &Message, endpoint_ids: &[EndpointI
         Box::new(Json(message.channels.clone())),
         Box::new(Json(message.tags.clone())),
         Box::new(message.created_at),
-        Box::new(targets),
+        Box::new(endpoint_ids),
         Box::new(delivery_ids),
         Box::new(source_headers),
+        Box::new(lease_tokens),
+        Box::new(lease_expiries),
     ]
 }
 

@@ -28,9 +28,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use hookd_core::ids::{DeliveryId, EndpointId};
-use hookd_core::model::{Message, MessageStatus, TriggerType};
+use hookd_core::model::{Endpoint, Message, MessageStatus, TriggerType};
 use hookd_core::Timestamp;
-use hookd_store::{StoreError, StoreResult};
+use hookd_store::{ClaimedDelivery, PublishLease, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::types::Json;
 
@@ -98,6 +98,62 @@ impl Target {
             lease: None,
         }
     }
+}
+
+/// The deliveries a publish of `message` asks for, one per endpoint of `endpoints`
+/// (already filtered), the first `lease.max_deliveries` of them leased to this node
+/// under new tokens.
+pub(crate) fn targets_for(
+    message: &Message,
+    endpoints: &[Endpoint],
+    lease: Option<PublishLease>,
+) -> Vec<Target> {
+    let leased = lease.map_or(0, |lease| lease.max_deliveries);
+    let expires_at = lease.map(|lease| {
+        let duration = chrono::Duration::from_std(lease.duration).unwrap_or(chrono::Duration::MAX);
+        message
+            .created_at
+            .checked_add_signed(duration)
+            .unwrap_or(message.created_at)
+    });
+    endpoints
+        .iter()
+        .enumerate()
+        .map(|(index, endpoint)| {
+            let mut target = Target::unleased(message, &endpoint.id);
+            if index < leased {
+                target.lease = expires_at.map(|at| (new_lease_token(), at));
+            }
+            target
+        })
+        .collect()
+}
+
+/// The leased deliveries among `targets` (made by [`targets_for`] from `endpoints`, in
+/// the same order) that were written (`written` holds their ids), ready for this node's
+/// worker.
+pub(crate) fn handed_over(
+    message: &Message,
+    targets: Vec<Target>,
+    endpoints: Vec<Endpoint>,
+    written: &HashSet<String>,
+) -> Vec<ClaimedDelivery> {
+    let mut leased = Vec::new();
+    for (target, endpoint) in targets.into_iter().zip(endpoints) {
+        let Some((token, expires_at)) = target.lease else {
+            continue;
+        };
+        if written.contains(target.delivery_id.as_str()) {
+            leased.push(ClaimedDelivery::leased_at_publish(
+                message,
+                endpoint,
+                target.delivery_id,
+                token,
+                expires_at,
+            ));
+        }
+    }
+    leased
 }
 
 /// What a publish wrote.

@@ -8,14 +8,16 @@
 //! waits for the other transaction), so exactly one of them makes a message. A stored
 //! body is the exact bytes received (`bytea`).
 
-use hookd_core::filter::endpoint_accepts;
-use hookd_core::ids::{ApplicationId, EndpointId, InboundRequestId, MessageId, SourceId};
+use std::collections::HashSet;
+
+use hookd_core::ids::{ApplicationId, InboundRequestId, MessageId, SourceId};
 use hookd_core::inbound::Provider;
-use hookd_core::model::Message;
+use hookd_core::model::{Endpoint, Message};
 use hookd_core::source::{InboundRecord, InboundStatus, Source, SourceSettings};
 use hookd_core::Timestamp;
 use hookd_store::{
-    InboundFilter, InboundIngest, IngestOutcome, Page, PageRequest, StoreError, StoreResult,
+    endpoint_accepts_message, InboundFilter, InboundIngest, IngestOutcome, Page, PageRequest,
+    PublishLease, Published, StoreError, StoreResult,
 };
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Row;
@@ -24,7 +26,8 @@ use crate::db::{found_if, Db, Param};
 use crate::error::{internal, MachineryError};
 use crate::messages::{create_message_params, create_message_sql, refs};
 use crate::pagination::Listing;
-use crate::rows::get;
+use crate::publisher::{handed_over, targets_for};
+use crate::rows::{endpoint_from_row, get, ENDPOINT_COLUMNS};
 
 const SOURCE_COLUMNS: &str = "s.id, s.uid, s.name, s.app_id, s.provider, s.secrets, s.settings, \
     s.created_at, s.updated_at";
@@ -101,16 +104,18 @@ pub(crate) async fn record_inbound_request(db: &Db, request: &InboundRecord) -> 
     Ok(())
 }
 
-/// Ingests one verified request in one transaction; returns the outcome and whether a
-/// delivery was written (so the caller wakes workers only then).
+/// Ingests one verified request in one transaction; returns the outcome and what its
+/// message's publish wrote: how many deliveries, and those leased to this node under
+/// `lease` (at most `lease.max_deliveries`), for its worker to attempt.
 ///
 /// The message's endpoints are read inside the transaction, sent together with the
 /// dedup claim (tokio-postgres pipelines the two statements: one round trip), and
-/// filtered by `hookd_core::filter` as a publish filters them.
+/// filtered as a publish filters them.
 pub(crate) async fn ingest_inbound(
     db: &Db,
     ingest: &InboundIngest,
-) -> StoreResult<(IngestOutcome, bool)> {
+    lease: Option<PublishLease>,
+) -> StoreResult<(IngestOutcome, Published)> {
     let mut client = db.client().await?;
     let claim = db
         .prepare(
@@ -132,8 +137,10 @@ pub(crate) async fn ingest_inbound(
     let endpoints = db
         .prepare(
             &client,
-            "SELECT id, event_types, channels FROM endpoints \
-             WHERE app_id = $1 AND NOT disabled ORDER BY id",
+            &format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints e \
+                 WHERE e.app_id = $1 AND NOT e.disabled ORDER BY e.id"
+            ),
         )
         .await?;
     let insert_message = db.prepare(&client, &create_message_sql()).await?;
@@ -186,14 +193,18 @@ pub(crate) async fn ingest_inbound(
             .commit()
             .await
             .map_err(|error| db.error(error))?;
-        return Ok((IngestOutcome::Duplicate { msg_id }, false));
+        return Ok((IngestOutcome::Duplicate { msg_id }, Published::default()));
     }
-    let targets = accepting_endpoints(&endpoint_rows, message)?;
+    let endpoints = accepting_endpoints(&endpoint_rows, message)?;
+    let targets = targets_for(message, &endpoints, lease);
     let params = create_message_params(message, &targets);
-    let n_deliveries = transaction
-        .execute(&insert_message, &refs(&params))
+    let written: HashSet<String> = transaction
+        .query(&insert_message, &refs(&params))
         .await
-        .map_err(|error| db.error(error))?;
+        .map_err(|error| db.error(error))?
+        .iter()
+        .map(|row| get::<String>(row, 0))
+        .collect::<StoreResult<_>>()?;
     let values = RequestValues::new(request, InboundStatus::Verified, Some(&message.id));
     transaction
         .execute(&insert_request, &values.refs())
@@ -203,31 +214,26 @@ pub(crate) async fn ingest_inbound(
         .commit()
         .await
         .map_err(|error| db.error(error))?;
-    Ok((
-        IngestOutcome::Created {
-            msg_id: message.id.clone(),
-        },
-        n_deliveries > 0,
-    ))
+    let published = Published {
+        deliveries: written.len(),
+        leased: handed_over(message, targets, endpoints, &written),
+    };
+    let created = IngestOutcome::Created {
+        msg_id: message.id.clone(),
+    };
+    Ok((created, published))
 }
 
-/// The endpoints among `rows` (`id, event_types, channels`) whose filters take `message`.
-fn accepting_endpoints(rows: &[Row], message: &Message) -> StoreResult<Vec<EndpointId>> {
-    let mut targets = Vec::new();
+/// The endpoints among `rows` (endpoint rows) whose filters take `message`.
+fn accepting_endpoints(rows: &[Row], message: &Message) -> StoreResult<Vec<Endpoint>> {
+    let mut endpoints = Vec::new();
     for row in rows {
-        let event_types: Option<Json<Vec<String>>> = get(row, 1)?;
-        let channels: Option<Json<Vec<String>>> = get(row, 2)?;
-        let accepts = endpoint_accepts(
-            event_types.as_ref().map(|Json(names)| names.as_slice()),
-            channels.as_ref().map(|Json(names)| names.as_slice()),
-            &message.event_type,
-            &message.channels,
-        );
-        if accepts {
-            targets.push(EndpointId::from_trusted(get(row, 0)?));
+        let endpoint = endpoint_from_row(row)?;
+        if endpoint_accepts_message(&endpoint, message) {
+            endpoints.push(endpoint);
         }
     }
-    Ok(targets)
+    Ok(endpoints)
 }
 
 pub(crate) async fn list_inbound_requests(

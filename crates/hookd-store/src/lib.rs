@@ -330,8 +330,8 @@ pub trait Store: Send + Sync + 'static {
     /// not lease.
     ///
     /// The default leases nothing and reports nothing: it ingests, leaving every delivery
-    /// to the queue and waking the workers as `ingest_inbound` does. (PostgreSQL uses
-    /// it for now.)
+    /// to the queue and waking the workers as `ingest_inbound` does (both backends
+    /// override it).
     async fn ingest_inbound_leased(
         &self,
         ingest: InboundIngest,
