@@ -3,8 +3,9 @@
 //! A standard-webhooks source feeds an application with one endpoint on the local
 //! receiver. The load generator signs every request as a Standard Webhooks provider
 //! would (a fresh `webhook-id` each, so nothing is deduplicated) and expects 200. It runs
-//! at full speed, then open loop at half the acknowledged rate. The cost of `verify`
-//! itself is measured in this process, apart from HTTP and storage.
+//! at full speed, then open loop at half the acknowledged rate, then at full speed to a
+//! source whose application has no endpoints (the acknowledgment alone). The cost of
+//! `verify` itself is measured in this process, apart from HTTP and storage.
 //!
 //! **Invariant:** an acknowledged request is one hookd answered 200, which it does only
 //! after the request, its dedup key and its message are committed.
@@ -18,14 +19,14 @@ use serde_json::{json, Map, Value};
 
 use crate::loadgen::{self, Pace, Target};
 use crate::process::{machine_busy, own_cpu, Hookd};
-use crate::scenario::{ms, others_cpu_pct, publish_body, Setup};
+use crate::scenario::{ms, others_cpu_pct, publish_body, with_endpoints, Setup};
 use crate::stats::percentile;
 
 /// The provider's signing secret the bench's source is configured with.
 const PROVIDER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Runs the inbound scenario on `hookd` (which has `app` with one endpoint); returns
-/// its numbers keyed `inbound.*` and `inbound_half.*`.
+/// its numbers keyed `inbound.*`, `inbound_half.*` and `inbound_bare.*`.
 ///
 /// # Errors
 /// When the source cannot be created or the load cannot be sent.
@@ -87,6 +88,41 @@ pub async fn run(hookd: &Hookd, app: &str, setup: &Setup) -> anyhow::Result<Map<
         "inbound.verify_us_per_req".into(),
         json!(verify_cost_us(&body)?),
     );
+
+    // The acknowledgment alone: a source feeding an application without endpoints,
+    // whose events are read by streams or listings rather than delivered over HTTP.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bare_app = with_endpoints(hookd, setup, 0).await?;
+    let bare_source = create_source(hookd, &bare_app).await?;
+    let bare_target = Target {
+        path: format!("/in/{bare_source}"),
+        ..target
+    };
+    eprintln!("  hookd, inbound to an application without endpoints, max rate");
+    let (hookd_before, began) = (hookd.cpu()?, Instant::now());
+    let (bench_before, machine_before) = (own_cpu()?, machine_busy()?);
+    let bare = loadgen::run(
+        &bare_target,
+        setup.connections,
+        setup.duration,
+        Pace::MaxRate,
+    )
+    .await?;
+    let hookd_cpu = hookd.cpu()?.since(hookd_before);
+    let ours = hookd_cpu + own_cpu()?.since(bench_before);
+    let others = others_cpu_pct(machine_busy()?.since(machine_before), ours, began.elapsed());
+    report_failures("without endpoints", &bare);
+    numbers.insert("inbound_bare.ack_req_per_s".into(), json!(bare.rate()));
+    numbers.insert(
+        "inbound_bare.ack_p99_ms".into(),
+        json!(ms(percentile(&bare.latencies_us, 99.0))),
+    );
+    numbers.insert(
+        "inbound_bare.hookd_cpu_ms_per_req".into(),
+        json!(hookd_cpu.as_secs_f64() * 1e3 / bare.ok.max(1) as f64),
+    );
+    numbers.insert("inbound_bare.others_cpu_pct".into(), json!(others));
+    numbers.insert("inbound_bare.failed".into(), json!(bare.failed));
     Ok(numbers)
 }
 

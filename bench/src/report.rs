@@ -218,6 +218,26 @@ const ROWS: &[(&str, &str)] = &[
         "Ratio: inbound acknowledged req/s ÷ roof",
     ),
     (
+        "inbound_bare.ack_req_per_s",
+        "Inbound, application without endpoints: acknowledged req/s",
+    ),
+    (
+        "inbound_bare.ack_p99_ms",
+        "Inbound, application without endpoints: ack p99 ms",
+    ),
+    (
+        "inbound_bare.hookd_cpu_ms_per_req",
+        "Inbound, application without endpoints: hookd CPU ms/request",
+    ),
+    (
+        "inbound_bare.others_cpu_pct",
+        "Inbound, application without endpoints: other programs' CPU, % of a core",
+    ),
+    (
+        "ratio.inbound_bare_ack_over_roof",
+        "Ratio: inbound acknowledged req/s without endpoints ÷ roof",
+    ),
+    (
         "pg1.others_cpu_pct",
         "Other programs' CPU during PostgreSQL 1 node, % of a core",
     ),

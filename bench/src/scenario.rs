@@ -116,6 +116,14 @@ pub async fn run_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
         "ratio.inbound_ack_over_roof".into(),
         json!(inbound_ack / roof),
     );
+    let bare_ack = numbers
+        .get("inbound_bare.ack_req_per_s")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN);
+    numbers.insert(
+        "ratio.inbound_bare_ack_over_roof".into(),
+        json!(bare_ack / roof),
+    );
     drop(hookd);
 
     numbers.insert("rss.idle_mb".into(), json!(mib(idle_rss)));
