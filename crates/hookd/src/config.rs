@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Timeout of one delivery request [default: 15s].
     #[arg(long, env = "HOOKD_REQUEST_TIMEOUT")]
     pub request_timeout: Option<String>,
+    /// Longest a client may take to send a request's head (and longest a keep-alive
+    /// connection may sit idle) before the server closes it [default: 30s].
+    #[arg(long, env = "HOOKD_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
     /// Largest request body the API accepts, e.g. 1MiB or 262144 [default: 1MiB].
     #[arg(long, env = "HOOKD_BODY_LIMIT")]
     pub body_limit: Option<String>,
@@ -139,6 +143,7 @@ struct FileConfig {
     no_worker: Option<bool>,
     no_api: Option<bool>,
     request_timeout: Option<String>,
+    header_read_timeout: Option<String>,
     body_limit: Option<String>,
     disable_endpoint_after: Option<String>,
     worker_concurrency: Option<usize>,
@@ -214,6 +219,8 @@ pub struct Config {
     pub run_worker: bool,
     pub run_api: bool,
     pub request_timeout: Duration,
+    /// How long the HTTP server waits for a request head, idle keep-alive included.
+    pub header_read_timeout: Duration,
     pub body_limit: usize,
     pub disable_endpoint_after: Duration,
     pub worker_concurrency: usize,
@@ -282,6 +289,7 @@ impl std::fmt::Debug for Config {
             .field("run_worker", &self.run_worker)
             .field("run_api", &self.run_api)
             .field("request_timeout", &self.request_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
             .field("body_limit", &self.body_limit)
             .field("disable_endpoint_after", &self.disable_endpoint_after)
             .field("worker_concurrency", &self.worker_concurrency)
@@ -375,6 +383,14 @@ impl Config {
         )?;
         if request_timeout.is_zero() {
             bail!("request_timeout: must be more than zero");
+        }
+        let header_read_timeout = duration(
+            "header_read_timeout",
+            args.header_read_timeout.or(file.header_read_timeout),
+            "30s",
+        )?;
+        if header_read_timeout.is_zero() {
+            bail!("header_read_timeout: must be more than zero");
         }
         let body_limit = parse_size(
             "body_limit",
@@ -575,6 +591,7 @@ impl Config {
             run_worker,
             run_api,
             request_timeout,
+            header_read_timeout,
             body_limit,
             disable_endpoint_after,
             worker_concurrency,

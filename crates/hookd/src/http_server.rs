@@ -10,6 +10,11 @@
 //! hours, so that was the largest part of its memory. hookd speaks HTTP/1.1 only (TLS
 //! offers `http/1.1` alone), so the version check bought nothing.
 //!
+//! A client gets `header_read_timeout` to send each request head (hyper's timer), so
+//! one that trickles bytes cannot hold a connection, and a task, open for ever; the same
+//! timer closes keep-alive connections idle that long. It runs only while a head is
+//! awaited: a live stream's response, once its request is read, is not cut.
+//!
 //! **Invariant:** once `shutdown` is cancelled no connection is accepted, every open
 //! connection is asked to finish (a response in progress completes, keep-alive ends, live
 //! streams end by themselves on the same token), and [`serve`] returns only when the
@@ -17,13 +22,14 @@
 
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::serve::Listener;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,16 +40,24 @@ use tower_http::normalize_path::NormalizePath;
 pub type MakeService = IntoMakeServiceWithConnectInfo<NormalizePath<Router>, SocketAddr>;
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` is cancelled, then waits for the open
-/// connections to finish.
-pub async fn serve<L>(mut listener: L, mut make_service: MakeService, shutdown: CancellationToken)
-where
+/// connections to finish. A connection whose next request head has not fully arrived
+/// `header_read_timeout` after the server started waiting for it is closed.
+pub async fn serve<L>(
+    mut listener: L,
+    mut make_service: MakeService,
+    header_read_timeout: Duration,
+    shutdown: CancellationToken,
+) where
     L: Listener<Addr = SocketAddr>,
 {
     // N.B.: one builder for every connection: its settings are copied into each one.
     // Defaults otherwise, as `axum::serve` had them: keep-alive on, writes vectored
     // where the socket supports it (so a streamed body is queued, not copied into the
-    // header buffer, which would then stay grown), no header read timeout.
-    let builder = hyper::server::conn::http1::Builder::new();
+    // header buffer, which would then stay grown).
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     let connections = TaskTracker::new();
     loop {
         let (io, remote_addr) = tokio::select! {

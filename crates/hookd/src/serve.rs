@@ -193,19 +193,20 @@ pub async fn run(
         );
         let service = hookd_api::service(state);
         let token = shutdown.clone();
+        let header_read_timeout = config.header_read_timeout;
         let scheme = match tls_config {
             Some(tls_config) => {
                 let listener = crate::tls::TlsListener::new(listener, tls_config, shutdown.clone())
                     .context("starting the TLS listener")?;
                 tasks.spawn(async move {
-                    crate::http_server::serve(listener, service, token).await;
+                    crate::http_server::serve(listener, service, header_read_timeout, token).await;
                     Ok(())
                 });
                 "https"
             }
             None => {
                 tasks.spawn(async move {
-                    crate::http_server::serve(listener, service, token).await;
+                    crate::http_server::serve(listener, service, header_read_timeout, token).await;
                     Ok(())
                 });
                 "http"

@@ -456,3 +456,55 @@ async fn a_full_database_answers_503_and_keeps_every_acknowledged_message() {
     acknowledged.sort();
     assert_eq!(listed, acknowledged);
 }
+
+/// A client that trickles its request head is cut off after `header_read_timeout`
+/// (slowloris), and so is one that connects and sends nothing; a live stream whose
+/// request was read is not, however long it stays open, and the server goes on
+/// answering.
+#[tokio::test]
+async fn a_request_head_that_never_completes_is_cut_off() {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start_with(Options {
+        header_read_timeout: Some("1s"),
+        ..Options::default()
+    })
+    .await;
+    let app = server.app("Slow").await;
+    let path = format!("/api/v1/app/{app}/stream");
+    let mut stream = crate::streams::SseClient::connect(&server, &path, None).await;
+    stream.until_ready().await;
+
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut trickling = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let began = Instant::now();
+    trickling
+        .write_all(b"POST /api/v1/app HTTP/1.1\r\nHost: hookd\r\n")
+        .await
+        .unwrap();
+    for connection in [&mut trickling, &mut silent] {
+        let mut buffer = [0u8; 256];
+        // The server closes the connection: end of stream, or a reset.
+        let read = tokio::time::timeout(Duration::from_secs(20), connection.read(&mut buffer))
+            .await
+            .expect("the server still holds the connection after 20 s");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    assert!(
+        began.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        began.elapsed()
+    );
+
+    // The stream outlived the timeout and still carries messages.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let message = server
+        .publish(&app, json!({"eventType": "invoice.paid", "payload": {"n": 1}}))
+        .await;
+    let event = stream.expect().await;
+    assert_eq!(event.json()["id"], message.as_str(), "{event:?}");
+    server.stop().await;
+}

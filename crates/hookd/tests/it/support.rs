@@ -24,6 +24,7 @@ pub struct Options {
     pub retry_schedule: &'static str,
     pub allow_loopback: bool,
     pub body_limit: Option<&'static str>,
+    pub header_read_timeout: Option<&'static str>,
     pub disable_endpoint_after: Option<&'static str>,
     pub max_database_size: Option<&'static str>,
     /// A database URL instead of a fresh SQLite file.
@@ -48,6 +49,7 @@ impl Default for Options {
             retry_schedule: "50ms,50ms,50ms",
             allow_loopback: true,
             body_limit: None,
+            header_read_timeout: None,
             disable_endpoint_after: None,
             max_database_size: None,
             database: None,
@@ -84,6 +86,7 @@ impl TestServer {
                     Vec::new()
                 },
                 body_limit: options.body_limit.map(str::to_owned),
+                header_read_timeout: options.header_read_timeout.map(str::to_owned),
                 disable_endpoint_after: options.disable_endpoint_after.map(str::to_owned),
                 max_database_size: options.max_database_size.map(str::to_owned),
                 worker_concurrency: options.worker_concurrency,
