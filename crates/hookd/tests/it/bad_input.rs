@@ -502,7 +502,10 @@ async fn a_request_head_that_never_completes_is_cut_off() {
     // The stream outlived the timeout and still carries messages.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let message = server
-        .publish(&app, json!({"eventType": "invoice.paid", "payload": {"n": 1}}))
+        .publish(
+            &app,
+            json!({"eventType": "invoice.paid", "payload": {"n": 1}}),
+        )
         .await;
     let event = stream.expect().await;
     assert_eq!(event.json()["id"], message.as_str(), "{event:?}");
