@@ -43,24 +43,7 @@ pub async fn run(hookd: &Hookd, app: &str, setup: &Setup) -> anyhow::Result<Map<
         provider_secret: Some(PROVIDER_SECRET.to_owned()),
     };
     let mut numbers = Map::new();
-    let (hookd_before, bench_before, machine_before, began) =
-        (hookd.cpu()?, own_cpu()?, machine_busy()?, Instant::now());
-    let full = loadgen::run(&target, setup.connections, setup.duration, Pace::MaxRate).await?;
-    let hookd_cpu = hookd.cpu()?.since(hookd_before);
-    let ours = hookd_cpu + own_cpu()?.since(bench_before);
-    let others = others_cpu_pct(machine_busy()?.since(machine_before), ours, began.elapsed());
-    report_failures("max rate", &full);
-    numbers.insert("inbound.ack_req_per_s".into(), json!(full.rate()));
-    numbers.insert(
-        "inbound.ack_p99_ms".into(),
-        json!(ms(percentile(&full.latencies_us, 99.0))),
-    );
-    numbers.insert(
-        "inbound.hookd_cpu_ms_per_req".into(),
-        json!(hookd_cpu.as_secs_f64() * 1e3 / full.ok.max(1) as f64),
-    );
-    numbers.insert("inbound.others_cpu_pct".into(), json!(others));
-    numbers.insert("inbound.failed".into(), json!(full.failed));
+    let full = max_rate(hookd, &target, setup, "inbound", &mut numbers).await?;
 
     // Let the deliveries of the full-speed run drain before measuring latency.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -99,31 +82,39 @@ pub async fn run(hookd: &Hookd, app: &str, setup: &Setup) -> anyhow::Result<Map<
         ..target
     };
     eprintln!("  hookd, inbound to an application without endpoints, max rate");
-    let (hookd_before, began) = (hookd.cpu()?, Instant::now());
-    let (bench_before, machine_before) = (own_cpu()?, machine_busy()?);
-    let bare = loadgen::run(
-        &bare_target,
-        setup.connections,
-        setup.duration,
-        Pace::MaxRate,
-    )
-    .await?;
+    max_rate(hookd, &bare_target, setup, "inbound_bare", &mut numbers).await?;
+    Ok(numbers)
+}
+
+/// Sends to `target` at full speed for the scenario's duration; adds the acknowledged
+/// rate, p99, hookd's CPU per request, the other programs' CPU and the failures to
+/// `numbers` under `prefix`, and returns the load's result.
+async fn max_rate(
+    hookd: &Hookd,
+    target: &Target,
+    setup: &Setup,
+    prefix: &str,
+    numbers: &mut Map<String, Value>,
+) -> anyhow::Result<loadgen::LoadResult> {
+    let (hookd_before, bench_before, machine_before, began) =
+        (hookd.cpu()?, own_cpu()?, machine_busy()?, Instant::now());
+    let result = loadgen::run(target, setup.connections, setup.duration, Pace::MaxRate).await?;
     let hookd_cpu = hookd.cpu()?.since(hookd_before);
     let ours = hookd_cpu + own_cpu()?.since(bench_before);
     let others = others_cpu_pct(machine_busy()?.since(machine_before), ours, began.elapsed());
-    report_failures("without endpoints", &bare);
-    numbers.insert("inbound_bare.ack_req_per_s".into(), json!(bare.rate()));
+    report_failures(&format!("max rate ({prefix})"), &result);
+    numbers.insert(format!("{prefix}.ack_req_per_s"), json!(result.rate()));
     numbers.insert(
-        "inbound_bare.ack_p99_ms".into(),
-        json!(ms(percentile(&bare.latencies_us, 99.0))),
+        format!("{prefix}.ack_p99_ms"),
+        json!(ms(percentile(&result.latencies_us, 99.0))),
     );
     numbers.insert(
-        "inbound_bare.hookd_cpu_ms_per_req".into(),
-        json!(hookd_cpu.as_secs_f64() * 1e3 / bare.ok.max(1) as f64),
+        format!("{prefix}.hookd_cpu_ms_per_req"),
+        json!(hookd_cpu.as_secs_f64() * 1e3 / result.ok.max(1) as f64),
     );
-    numbers.insert("inbound_bare.others_cpu_pct".into(), json!(others));
-    numbers.insert("inbound_bare.failed".into(), json!(bare.failed));
-    Ok(numbers)
+    numbers.insert(format!("{prefix}.others_cpu_pct"), json!(others));
+    numbers.insert(format!("{prefix}.failed"), json!(result.failed));
+    Ok(result)
 }
 
 /// The body a provider sends: the publish body's payload, about 250 bytes of JSON.

@@ -108,22 +108,19 @@ pub async fn run_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
     for (key, value) in inbound {
         numbers.insert(key, value);
     }
-    let inbound_ack = numbers
-        .get("inbound.ack_req_per_s")
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::NAN);
-    numbers.insert(
-        "ratio.inbound_ack_over_roof".into(),
-        json!(inbound_ack / roof),
-    );
-    let bare_ack = numbers
-        .get("inbound_bare.ack_req_per_s")
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::NAN);
-    numbers.insert(
-        "ratio.inbound_bare_ack_over_roof".into(),
-        json!(bare_ack / roof),
-    );
+    for (acknowledged, ratio) in [
+        ("inbound.ack_req_per_s", "ratio.inbound_ack_over_roof"),
+        (
+            "inbound_bare.ack_req_per_s",
+            "ratio.inbound_bare_ack_over_roof",
+        ),
+    ] {
+        let rate = numbers
+            .get(acknowledged)
+            .and_then(Value::as_f64)
+            .unwrap_or(f64::NAN);
+        numbers.insert(ratio.into(), json!(rate / roof));
+    }
     drop(hookd);
 
     numbers.insert("rss.idle_mb".into(), json!(mib(idle_rss)));

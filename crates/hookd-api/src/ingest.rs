@@ -206,7 +206,7 @@ async fn ingest_and_dispatch(
     };
     let store = state.store.clone();
     let app_id = ingest.message.app_id.clone();
-    crate::message::with_local_dispatch(worker, &app_id, move |lease| async move {
+    crate::message::with_local_dispatch(worker, app_id, move |lease| async move {
         match lease {
             Some(lease) => store.ingest_inbound_leased(ingest, lease).await,
             None => Ok((store.ingest_inbound(ingest).await?, Published::default())),

@@ -178,7 +178,7 @@ pub(crate) async fn publish_and_dispatch(state: &AppState, message: &Message) ->
     let store = state.store.clone();
     let message = message.clone();
     let app_id = message.app_id.clone();
-    let deliveries = with_local_dispatch(worker, &app_id, move |lease| async move {
+    let deliveries = with_local_dispatch(worker, app_id, move |lease| async move {
         let published = store.publish_message(&message, lease).await?;
         Ok((published.deliveries, published))
     })
@@ -194,7 +194,7 @@ pub(crate) async fn publish_and_dispatch(state: &AppState, message: &Message) ->
 /// nobody is attempting.
 pub(crate) async fn with_local_dispatch<T, W, F>(
     worker: std::sync::Arc<hookd_delivery::Worker>,
-    app_id: &ApplicationId,
+    app_id: ApplicationId,
     write: W,
 ) -> Result<T, StoreError>
 where

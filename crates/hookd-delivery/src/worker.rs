@@ -196,8 +196,8 @@ impl Worker {
     /// application made deliveries, at most `max` (`max` for an application not seen
     /// yet). Slots taken here are not available to claims until the reservation is
     /// dispatched or dropped, so a publish only holds them for the length of its write.
-    pub fn reserve(&self, app_id: &ApplicationId, max: usize) -> Reservation {
-        let wanted = self.fanout.expected(app_id, max);
+    pub fn reserve(&self, app_id: ApplicationId, max: usize) -> Reservation {
+        let wanted = self.fanout.expected(&app_id, max);
         let mut permits = Vec::with_capacity(wanted);
         while permits.len() < wanted {
             match self.permits.clone().try_acquire_owned() {
@@ -208,7 +208,7 @@ impl Worker {
         Reservation {
             permits,
             lease: self.config.lease,
-            app_id: app_id.clone(),
+            app_id,
         }
     }
 

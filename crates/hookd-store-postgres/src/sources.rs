@@ -176,7 +176,23 @@ pub(crate) async fn ingest_inbound(
         None => (true, read_endpoints.await),
     };
     let endpoint_rows = endpoint_rows.map_err(|error| db.error(error))?;
-    if !claimed {
+    // The message, unless the event id was seen: then the first sighting's message.
+    let (outcome, handed) = if claimed {
+        let endpoints = accepting_endpoints(&endpoint_rows, message)?;
+        let targets = targets_for(message, &endpoints, lease);
+        let params = create_message_params(message, &targets);
+        let written: HashSet<String> = transaction
+            .query(&insert_message, &refs(&params))
+            .await
+            .map_err(|error| db.error(error))?
+            .iter()
+            .map(|row| get::<String>(row, 0))
+            .collect::<StoreResult<_>>()?;
+        let created = IngestOutcome::Created {
+            msg_id: message.id.clone(),
+        };
+        (created, Some((targets, endpoints, written)))
+    } else {
         let event_id = ingest.dedup_event_id.as_deref().unwrap_or_default();
         let row = transaction
             .query_one(&first_sighting, &[&source_id, &event_id])
@@ -184,28 +200,16 @@ pub(crate) async fn ingest_inbound(
             .map_err(|error| db.error(error))?;
         let msg_id: Option<String> = get(&row, 0)?;
         let msg_id = msg_id.map(MessageId::from_trusted);
-        let values = RequestValues::new(request, InboundStatus::Duplicate, msg_id.as_ref());
-        transaction
-            .execute(&insert_request, &values.refs())
-            .await
-            .map_err(|error| db.error(error))?;
-        transaction
-            .commit()
-            .await
-            .map_err(|error| db.error(error))?;
-        return Ok((IngestOutcome::Duplicate { msg_id }, Published::default()));
-    }
-    let endpoints = accepting_endpoints(&endpoint_rows, message)?;
-    let targets = targets_for(message, &endpoints, lease);
-    let params = create_message_params(message, &targets);
-    let written: HashSet<String> = transaction
-        .query(&insert_message, &refs(&params))
-        .await
-        .map_err(|error| db.error(error))?
-        .iter()
-        .map(|row| get::<String>(row, 0))
-        .collect::<StoreResult<_>>()?;
-    let values = RequestValues::new(request, InboundStatus::Verified, Some(&message.id));
+        (IngestOutcome::Duplicate { msg_id }, None)
+    };
+    let values = match &outcome {
+        IngestOutcome::Created { msg_id } => {
+            RequestValues::new(request, InboundStatus::Verified, Some(msg_id))
+        }
+        IngestOutcome::Duplicate { msg_id } => {
+            RequestValues::new(request, InboundStatus::Duplicate, msg_id.as_ref())
+        }
+    };
     transaction
         .execute(&insert_request, &values.refs())
         .await
@@ -214,14 +218,14 @@ pub(crate) async fn ingest_inbound(
         .commit()
         .await
         .map_err(|error| db.error(error))?;
-    let published = Published {
-        deliveries: written.len(),
-        leased: handed_over(message, targets, endpoints, &written),
+    let published = match handed {
+        Some((targets, endpoints, written)) => Published {
+            deliveries: written.len(),
+            leased: handed_over(message, targets, endpoints, &written),
+        },
+        None => Published::default(),
     };
-    let created = IngestOutcome::Created {
-        msg_id: message.id.clone(),
-    };
-    Ok((created, published))
+    Ok((outcome, published))
 }
 
 /// The endpoints among `rows` (endpoint rows) whose filters take `message`.

@@ -473,18 +473,36 @@ mod tests {
         (release, held)
     }
 
+    /// Runs `a`, `b` and `c` as one batch (queued while the writer is held) and returns
+    /// their results in that order.
+    async fn in_one_batch<A, B, C>(
+        writer: &Arc<Writer>,
+        a: A,
+        b: B,
+        c: C,
+    ) -> (StoreResult<()>, StoreResult<()>, StoreResult<()>)
+    where
+        A: FnMut(&Connection) -> StoreResult<()> + Send + 'static,
+        B: FnMut(&Connection) -> StoreResult<()> + Send + 'static,
+        C: FnMut(&Connection) -> StoreResult<()> + Send + 'static,
+    {
+        let (release, held) = hold_writer(writer).await;
+        let (a, b, c, ()) = tokio::join!(
+            writer.write(Wake::Nobody, a),
+            writer.write(Wake::Nobody, b),
+            writer.write(Wake::Nobody, c),
+            async { release.send(()).unwrap() },
+        );
+        held.await.unwrap().unwrap();
+        (a, b, c)
+    }
+
     #[tokio::test]
     async fn one_failing_write_does_not_abort_its_batch() {
         let writer = writer();
         writer.write(Wake::Nobody, insert("taken")).await.unwrap();
-        let (release, held) = hold_writer(&writer).await;
-        let (first, clash, last, ()) = tokio::join!(
-            writer.write(Wake::Nobody, insert("first")),
-            writer.write(Wake::Nobody, insert("taken")),
-            writer.write(Wake::Nobody, insert("last")),
-            async { release.send(()).unwrap() },
-        );
-        held.await.unwrap().unwrap();
+        let (first, clash, last) =
+            in_one_batch(&writer, insert("first"), insert("taken"), insert("last")).await;
         first.unwrap();
         assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
         last.unwrap();
@@ -494,7 +512,6 @@ mod tests {
     #[tokio::test]
     async fn a_lost_transaction_fails_its_batch_and_the_writer_goes_on() {
         let writer = writer();
-        let (release, held) = hold_writer(&writer).await;
         // Ending the transaction from inside a write is what SQLite does on a full disk.
         let rollback = |connection: &Connection| -> StoreResult<()> {
             connection
@@ -505,13 +522,8 @@ mod tests {
                 source: None,
             })
         };
-        let (before, lost, after, ()) = tokio::join!(
-            writer.write(Wake::Nobody, insert("before")),
-            writer.write(Wake::Nobody, rollback),
-            writer.write(Wake::Nobody, insert("after")),
-            async { release.send(()).unwrap() },
-        );
-        held.await.unwrap().unwrap();
+        let (before, lost, after) =
+            in_one_batch(&writer, insert("before"), rollback, insert("after")).await;
         match before {
             Err(StoreError::Unavailable { detail, .. }) => assert!(detail.contains("rolled back")),
             other => panic!("the write rolled back with its batch must fail, got {other:?}"),
@@ -592,14 +604,8 @@ mod tests {
             }
         };
         writer.write(Wake::Nobody, positioned("a")).await.unwrap();
-        let (release, held) = hold_writer(&writer).await;
-        let (b, clash, c, ()) = tokio::join!(
-            writer.write(Wake::Nobody, positioned("b")),
-            writer.write(Wake::Nobody, positioned("a")),
-            writer.write(Wake::Nobody, positioned("c")),
-            async { release.send(()).unwrap() },
-        );
-        held.await.unwrap().unwrap();
+        let (b, clash, c) =
+            in_one_batch(&writer, positioned("b"), positioned("a"), positioned("c")).await;
         b.unwrap();
         assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
         c.unwrap();

@@ -233,6 +233,45 @@ async fn app_with_endpoints(
     (application, endpoints)
 }
 
+/// Five endpoints of `app_id` that the fan-out rule must tell apart, created in `store`:
+/// one without filters, one for `invoice.paid` only, one for `user.created` only, one
+/// for the `eu` channel only, and a disabled one. Each comes with whether a message of
+/// type `invoice.paid` without channels reaches it.
+async fn filtered_endpoints(
+    store: &dyn Store,
+    app_id: &hookd_core::ids::ApplicationId,
+) -> [(hookd_core::model::Endpoint, bool); 5] {
+    let endpoint = |url: &str, event_types: Option<&[&str]>, channels: Option<&[&str]>| {
+        let mut endpoint = fixtures::endpoint(app_id, url);
+        let list = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
+        endpoint.event_types = event_types.map(list);
+        endpoint.channels = channels.map(list);
+        endpoint
+    };
+    let mut disabled = endpoint("https://a.example/off", None, None);
+    disabled.disabled = true;
+    let endpoints = [
+        (endpoint("https://a.example/all", None, None), true),
+        (
+            endpoint("https://a.example/paid", Some(&["invoice.paid"]), None),
+            true,
+        ),
+        (
+            endpoint("https://a.example/other", Some(&["user.created"]), None),
+            false,
+        ),
+        (endpoint("https://a.example/eu", None, Some(&["eu"])), false),
+        (disabled, false),
+    ];
+    for (endpoint, _) in &endpoints {
+        store
+            .create_endpoint(endpoint)
+            .await
+            .expect("create endpoint");
+    }
+    endpoints
+}
+
 /// Publishes a message created at `created_at` to every endpoint in `endpoints`.
 async fn publish_at(
     store: &dyn Store,

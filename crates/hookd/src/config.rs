@@ -376,22 +376,16 @@ impl Config {
         if !run_worker && !run_api {
             bail!("no_worker and no_api: at least one of the API and the worker must run");
         }
-        let request_timeout = duration(
+        let request_timeout = positive_duration(
             "request_timeout",
             args.request_timeout.or(file.request_timeout),
             "15s",
         )?;
-        if request_timeout.is_zero() {
-            bail!("request_timeout: must be more than zero");
-        }
-        let header_read_timeout = duration(
+        let header_read_timeout = positive_duration(
             "header_read_timeout",
             args.header_read_timeout.or(file.header_read_timeout),
             "30s",
         )?;
-        if header_read_timeout.is_zero() {
-            bail!("header_read_timeout: must be more than zero");
-        }
         let body_limit = parse_size(
             "body_limit",
             &args
@@ -465,14 +459,11 @@ impl Config {
             "retention_attempt_body",
             args.retention_attempt_body.or(file.retention_attempt_body),
         )?;
-        let retention_interval = duration(
+        let retention_interval = positive_duration(
             "retention_interval",
             args.retention_interval.or(file.retention_interval),
             "1m",
         )?;
-        if retention_interval.is_zero() {
-            bail!("retention_interval: must be more than zero");
-        }
         let operational_webhook_url = args
             .operational_webhook_url
             .or(file.operational_webhook_url);
@@ -507,14 +498,11 @@ impl Config {
             args.inbound_dedup_window.or(file.inbound_dedup_window),
             "7d",
         )?;
-        let stream_heartbeat = duration(
+        let stream_heartbeat = positive_duration(
             "stream_heartbeat",
             args.stream_heartbeat.or(file.stream_heartbeat),
             "15s",
         )?;
-        if stream_heartbeat.is_zero() {
-            bail!("stream_heartbeat: must be more than zero");
-        }
         let stream_buffer = args.stream_buffer.or(file.stream_buffer).unwrap_or(1024);
         if stream_buffer == 0 {
             bail!("stream_buffer: must be at least 1");
@@ -644,10 +632,7 @@ fn command_spec(name: String, file: CommandFile) -> anyhow::Result<hookd_deliver
     let resolved = resolve_program(program, working_dir.as_deref())
         .with_context(|| format!("{at}.argv: program {program:?}"))?;
     argv[0] = resolved.display().to_string();
-    let timeout = duration(&format!("{at}.timeout"), file.timeout, "60s")?;
-    if timeout.is_zero() {
-        bail!("{at}.timeout: must be more than zero");
-    }
+    let timeout = positive_duration(&format!("{at}.timeout"), file.timeout, "60s")?;
     let concurrency = file.concurrency.unwrap_or(1);
     if concurrency == 0 {
         bail!("{at}.concurrency: must be at least 1");
@@ -734,6 +719,15 @@ fn duration(name: &str, text: Option<String>, default: &str) -> anyhow::Result<D
         Ok(_) => bail!("{name}: expected one duration like 15s, found {text:?}"),
         Err(error) => bail!("{name}: {error}"),
     }
+}
+
+/// [`duration`], refusing zero.
+fn positive_duration(name: &str, text: Option<String>, default: &str) -> anyhow::Result<Duration> {
+    let parsed = duration(name, text, default)?;
+    if parsed.is_zero() {
+        bail!("{name}: must be more than zero");
+    }
+    Ok(parsed)
 }
 
 /// A retention period: a duration (default 30 days), or `off` to keep forever.

@@ -11,7 +11,9 @@ use std::time::Duration;
 use hookd_core::ids::EndpointId;
 use hookd_core::model::{Message, MessageStatus, TriggerType};
 
-use super::{app_with_endpoints, expect_conflict, expect_not_found, fixtures, publish_at};
+use super::{
+    app_with_endpoints, expect_conflict, expect_not_found, filtered_endpoints, fixtures, publish_at,
+};
 use crate::{
     DeliveryOutcome, EndpointHealth, MessageFilter, Ordering, Page, PageRequest, Store, StoreResult,
 };
@@ -21,22 +23,7 @@ use crate::{
 pub async fn publish_message_fans_out_to_matching_endpoints(store: Arc<dyn Store>) {
     let application = fixtures::application("fan-out");
     store.create_application(&application).await.unwrap();
-    let endpoint = |url: &str, event_types: Option<&[&str]>, channels: Option<&[&str]>| {
-        let mut endpoint = fixtures::endpoint(&application.id, url);
-        let list = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
-        endpoint.event_types = event_types.map(list);
-        endpoint.channels = channels.map(list);
-        endpoint
-    };
-    let everything = endpoint("https://a.example/all", None, None);
-    let paid_only = endpoint("https://a.example/paid", Some(&["invoice.paid"]), None);
-    let other_type = endpoint("https://a.example/other", Some(&["user.created"]), None);
-    let eu_channel = endpoint("https://a.example/eu", None, Some(&["eu"]));
-    let mut disabled = endpoint("https://a.example/off", None, None);
-    disabled.disabled = true;
-    for endpoint in [&everything, &paid_only, &other_type, &eu_channel, &disabled] {
-        store.create_endpoint(endpoint).await.unwrap();
-    }
+    let endpoints = filtered_endpoints(store.as_ref(), &application.id).await;
 
     let message = fixtures::message(&application.id, "invoice.paid", r#"{"a":1}"#);
     assert_eq!(
@@ -47,19 +34,13 @@ pub async fn publish_message_fans_out_to_matching_endpoints(store: Arc<dyn Store
             .deliveries,
         2
     );
-    for (endpoint, delivered) in [
-        (&everything, true),
-        (&paid_only, true),
-        (&other_type, false),
-        (&eu_channel, false),
-        (&disabled, false),
-    ] {
+    for (endpoint, delivered) in &endpoints {
         let delivery = store
             .delivery(&application.id, &message.id, &endpoint.id)
             .await;
         assert_eq!(
             delivery.is_ok(),
-            delivered,
+            *delivered,
             "{}: {delivery:?}",
             endpoint.url
         );

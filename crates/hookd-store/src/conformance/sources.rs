@@ -17,7 +17,7 @@ use hookd_core::model::{Message, MessageStatus};
 use hookd_core::source::{InboundRecord, InboundStatus, Source, SourceSettings};
 use hookd_core::Timestamp;
 
-use super::{app_with_endpoints, expect_conflict, expect_not_found, fixtures};
+use super::{app_with_endpoints, expect_conflict, expect_not_found, filtered_endpoints, fixtures};
 use crate::{
     InboundFilter, InboundIngest, IngestOutcome, Ordering, PageRequest, PublishLease, Store,
 };
@@ -183,22 +183,7 @@ pub async fn source_crud(store: Arc<dyn Store>) {
 /// (the message has no channels, so an endpoint that asks for channels gets nothing).
 pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>) {
     let (application, _) = app_with_endpoints(store.as_ref(), 0).await;
-    let endpoint = |url: &str, event_types: Option<&[&str]>, channels: Option<&[&str]>| {
-        let mut endpoint = fixtures::endpoint(&application.id, url);
-        let list = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
-        endpoint.event_types = event_types.map(list);
-        endpoint.channels = channels.map(list);
-        endpoint
-    };
-    let everything = endpoint("https://a.example/all", None, None);
-    let paid_only = endpoint("https://a.example/paid", Some(&["invoice.paid"]), None);
-    let other_type = endpoint("https://a.example/other", Some(&["user.created"]), None);
-    let eu_channel = endpoint("https://a.example/eu", None, Some(&["eu"]));
-    let mut disabled = endpoint("https://a.example/off", None, None);
-    disabled.disabled = true;
-    for endpoint in [&everything, &paid_only, &other_type, &eu_channel, &disabled] {
-        store.create_endpoint(endpoint).await.unwrap();
-    }
+    let endpoints = filtered_endpoints(store.as_ref(), &application.id).await;
     // Another application's endpoint never gets a delivery of this one's message.
     let (_, foreign) = app_with_endpoints(store.as_ref(), 1).await;
     let src = inbound_source(&application.id, None);
@@ -217,19 +202,13 @@ pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>)
         .await
         .unwrap();
     assert_eq!(message, ingest.message, "the source headers too, in order");
-    for (endpoint, delivered) in [
-        (&everything, true),
-        (&paid_only, true),
-        (&other_type, false),
-        (&eu_channel, false),
-        (&disabled, false),
-    ] {
+    for (endpoint, delivered) in &endpoints {
         let delivery = store
             .delivery(&application.id, &message.id, &endpoint.id)
             .await;
         match delivery {
-            Ok(delivery) if delivered => assert_eq!(delivery.status, MessageStatus::Pending),
-            Err(crate::StoreError::NotFound("delivery")) if !delivered => {}
+            Ok(delivery) if *delivered => assert_eq!(delivery.status, MessageStatus::Pending),
+            Err(crate::StoreError::NotFound("delivery")) if !*delivered => {}
             other => panic!("{}: {other:?}", endpoint.url),
         }
     }
@@ -266,7 +245,7 @@ pub async fn ingest_writes_message_deliveries_and_request(store: Arc<dyn Store>)
 
     // An ingest sees the endpoints as they are when it commits: one disabled since is
     // left out, one enabled since is in.
-    let mut paid_only = paid_only;
+    let [(everything, _), (mut paid_only, _), _, _, (mut disabled, _)] = endpoints;
     paid_only.disabled = true;
     store.update_endpoint(&paid_only).await.unwrap();
     disabled.disabled = false;
