@@ -69,10 +69,11 @@ struct Args {
     /// Longest a backlog drain may take.
     #[arg(long, default_value = "300s", value_parser = stats::parse_duration)]
     backlog_timeout: Duration,
-    /// Which scenarios to run: all, send (publish and delivery), stream, or postgres
+    /// Which scenarios to run: all, send (publish and delivery), stream, postgres
     /// (only PostgreSQL with one node, 1 endpoint at full speed: for comparing changes
-    /// to the PostgreSQL path quickly; it reports no ratio against SQLite).
-    #[arg(long, default_value = "all", value_parser = ["all", "send", "stream", "postgres"])]
+    /// to the PostgreSQL path quickly; it reports no ratio against SQLite) or inbound
+    /// (the roof and the inbound scenario, for comparing changes to the receive path).
+    #[arg(long, default_value = "all", value_parser = ["all", "send", "stream", "postgres", "inbound"])]
     scenarios: String,
     /// How the stream scenario's subscribers read: sse, ws (WebSocket) or both (one
     /// after the other).
@@ -138,12 +139,12 @@ async fn main() -> anyhow::Result<()> {
     let mut runs = Vec::with_capacity(args.runs);
     for index in 1..=args.runs {
         eprintln!("hookd-bench: run {index} of {}", args.runs);
-        let mut numbers = if args.scenarios == "stream" || args.scenarios == "postgres" {
-            Map::new()
-        } else {
-            scenario::run_once(&setup).await?
+        let mut numbers = match args.scenarios.as_str() {
+            "stream" | "postgres" => Map::new(),
+            "inbound" => scenario::run_inbound_once(&setup).await?,
+            _ => scenario::run_once(&setup).await?,
         };
-        if args.scenarios != "stream" {
+        if args.scenarios != "stream" && args.scenarios != "inbound" {
             if let Some(pg) = &pg {
                 let only_one_node = args.scenarios == "postgres";
                 postgres::run_once(&setup, pg, only_one_node, &mut numbers).await?;

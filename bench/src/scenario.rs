@@ -61,6 +61,18 @@ pub fn publish_body() -> Bytes {
 ///
 /// # Errors
 /// When a server cannot start or the load cannot be sent.
+/// The roof and the inbound scenario alone (`--scenarios inbound`), for comparing
+/// changes to the receive path quickly.
+pub async fn run_inbound_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
+    let mut numbers = Map::new();
+    eprintln!("  roof: bare axum answering 202");
+    let (roof, roof_others) = roof(setup).await?;
+    numbers.insert("roof.req_per_s".into(), json!(roof));
+    numbers.insert("roof.others_cpu_pct".into(), json!(roof_others));
+    inbound(setup, roof, &mut numbers).await?;
+    Ok(numbers)
+}
+
 pub async fn run_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
     let mut numbers = Map::new();
 
@@ -101,27 +113,7 @@ pub async fn run_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
     unbatched.insert_into(&mut numbers, "no_group_commit");
     drop(hookd);
 
-    eprintln!("  hookd, inbound: standard-webhooks-signed requests at /in/{{source}}");
-    let hookd = Hookd::start(&setup.hookd_binary, None).await?;
-    let app = with_endpoints(&hookd, setup, 1).await?;
-    let inbound = crate::inbound::run(&hookd, &app, setup).await?;
-    for (key, value) in inbound {
-        numbers.insert(key, value);
-    }
-    for (acknowledged, ratio) in [
-        ("inbound.ack_req_per_s", "ratio.inbound_ack_over_roof"),
-        (
-            "inbound_bare.ack_req_per_s",
-            "ratio.inbound_bare_ack_over_roof",
-        ),
-    ] {
-        let rate = numbers
-            .get(acknowledged)
-            .and_then(Value::as_f64)
-            .unwrap_or(f64::NAN);
-        numbers.insert(ratio.into(), json!(rate / roof));
-    }
-    drop(hookd);
+    inbound(setup, roof, &mut numbers).await?;
 
     numbers.insert("rss.idle_mb".into(), json!(mib(idle_rss)));
     numbers.insert("rss.peak_single_mb".into(), json!(mib(peak_single)));
@@ -425,4 +417,30 @@ pub(crate) fn ms(micros: Option<u32>) -> f64 {
 
 pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The inbound scenario on a fresh server, with its ratios to `roof`.
+async fn inbound(setup: &Setup, roof: f64, numbers: &mut Map<String, Value>) -> anyhow::Result<()> {
+    eprintln!("  hookd, inbound: standard-webhooks-signed requests at /in/{{source}}");
+    let hookd = Hookd::start(&setup.hookd_binary, None).await?;
+    let app = with_endpoints(&hookd, setup, 1).await?;
+    let inbound = crate::inbound::run(&hookd, &app, setup).await?;
+    for (key, value) in inbound {
+        numbers.insert(key, value);
+    }
+    for (acknowledged, ratio) in [
+        ("inbound.ack_req_per_s", "ratio.inbound_ack_over_roof"),
+        (
+            "inbound_bare.ack_req_per_s",
+            "ratio.inbound_bare_ack_over_roof",
+        ),
+    ] {
+        let rate = numbers
+            .get(acknowledged)
+            .and_then(Value::as_f64)
+            .unwrap_or(f64::NAN);
+        numbers.insert(ratio.into(), json!(rate / roof));
+    }
+    drop(hookd);
+    Ok(())
 }
