@@ -57,29 +57,25 @@ pub fn publish_body() -> Bytes {
     Bytes::from(body.to_string())
 }
 
-/// Runs every scenario once and returns the run's numbers, flat and in report order.
-///
-/// # Errors
-/// When a server cannot start or the load cannot be sent.
 /// The roof and the inbound scenario alone (`--scenarios inbound`), for comparing
 /// changes to the receive path quickly.
+///
+/// # Errors
+/// As [`run_once`].
 pub async fn run_inbound_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
     let mut numbers = Map::new();
-    eprintln!("  roof: bare axum answering 202");
-    let (roof, roof_others) = roof(setup).await?;
-    numbers.insert("roof.req_per_s".into(), json!(roof));
-    numbers.insert("roof.others_cpu_pct".into(), json!(roof_others));
+    let roof = roof_into(setup, &mut numbers).await?;
     inbound(setup, roof, &mut numbers).await?;
     Ok(numbers)
 }
 
+/// Runs every scenario once and returns the run's numbers, flat and in report order.
+///
+/// # Errors
+/// When a server cannot start or the load cannot be sent.
 pub async fn run_once(setup: &Setup) -> anyhow::Result<Map<String, Value>> {
     let mut numbers = Map::new();
-
-    eprintln!("  roof: bare axum answering 202");
-    let (roof, roof_others) = roof(setup).await?;
-    numbers.insert("roof.req_per_s".into(), json!(roof));
-    numbers.insert("roof.others_cpu_pct".into(), json!(roof_others));
+    let roof = roof_into(setup, &mut numbers).await?;
 
     eprintln!("  hookd, 1 endpoint, max rate");
     let hookd = Hookd::start(&setup.hookd_binary, None).await?;
@@ -417,6 +413,15 @@ pub(crate) fn ms(micros: Option<u32>) -> f64 {
 
 pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Measures the roof, records it in `numbers` and returns its req/s.
+async fn roof_into(setup: &Setup, numbers: &mut Map<String, Value>) -> anyhow::Result<f64> {
+    eprintln!("  roof: bare axum answering 202");
+    let (roof, roof_others) = roof(setup).await?;
+    numbers.insert("roof.req_per_s".into(), json!(roof));
+    numbers.insert("roof.others_cpu_pct".into(), json!(roof_others));
+    Ok(roof)
 }
 
 /// The inbound scenario on a fresh server, with its ratios to `roof`.
