@@ -28,7 +28,7 @@ use hookd_core::model::Message;
 use hookd_core::source::{
     message_event_type, message_payload, InboundRecord, InboundStatus, Source,
 };
-use hookd_store::{InboundIngest, IngestOutcome, Published, StoreError};
+use hookd_store::{InboundIngest, IngestOutcome, StoreError};
 use http_body_util::BodyExt;
 use serde::Serialize;
 
@@ -207,10 +207,7 @@ async fn ingest_and_dispatch(
     let store = state.store.clone();
     let app_id = ingest.message.app_id.clone();
     crate::message::with_local_dispatch(worker, app_id, move |lease| async move {
-        match lease {
-            Some(lease) => store.ingest_inbound_leased(ingest, lease).await,
-            None => Ok((store.ingest_inbound(ingest).await?, Published::default())),
-        }
+        store.ingest_inbound_leased(ingest, lease).await
     })
     .await
 }

@@ -169,22 +169,6 @@ impl PostgresStore {
     pub fn server(&self) -> &str {
         self.db.server()
     }
-
-    /// Ingests `ingest`, leasing up to `lease.max_deliveries` of its deliveries to this
-    /// node; tells other nodes about the message, and about the deliveries it left in
-    /// the queue.
-    async fn ingest(
-        &self,
-        ingest: InboundIngest,
-        lease: Option<PublishLease>,
-    ) -> StoreResult<(IngestOutcome, Published)> {
-        let (outcome, published) = sources::ingest_inbound(&self.db, &ingest, lease).await?;
-        self.wakeups.message_committed(&ingest.message.app_id);
-        if published.deliveries > published.leased.len() {
-            self.wakeups.work_committed();
-        }
-        Ok((outcome, published))
-    }
 }
 
 impl fmt::Debug for PostgresStore {
@@ -526,17 +510,18 @@ impl Store for PostgresStore {
         sources::record_inbound_request(&self.db, request).await
     }
 
-    async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome> {
-        let (outcome, _) = self.ingest(ingest, None).await?;
-        Ok(outcome)
-    }
-
     async fn ingest_inbound_leased(
         &self,
         ingest: InboundIngest,
-        lease: PublishLease,
+        lease: Option<PublishLease>,
     ) -> StoreResult<(IngestOutcome, Published)> {
-        self.ingest(ingest, Some(lease)).await
+        let (outcome, published) = sources::ingest_inbound(&self.db, &ingest, lease).await?;
+        // Other nodes hear about the message, and about the deliveries left in the queue.
+        self.wakeups.message_committed(&ingest.message.app_id);
+        if published.deliveries > published.leased.len() {
+            self.wakeups.work_committed();
+        }
+        Ok((outcome, published))
     }
 
     async fn list_inbound_requests(

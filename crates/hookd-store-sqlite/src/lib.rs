@@ -192,37 +192,6 @@ impl SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// An inbound ingest, its deliveries leased with `lease` if given.
-    async fn ingest(
-        &self,
-        ingest: InboundIngest,
-        lease: Option<PublishLease>,
-    ) -> StoreResult<sources::Ingested> {
-        let app_id = ingest.message.app_id.clone();
-        let positions = Arc::clone(&self.positions);
-        // Workers are woken only when deliveries were left in the queue: a source whose
-        // application has no endpoint, a duplicate, or an ingest whose deliveries were
-        // all leased to the caller makes no work for them.
-        let ingested = self
-            .writer
-            .write_waking(
-                |ingested: &sources::Ingested| {
-                    if ingested.queued_work() {
-                        Wake::Workers
-                    } else {
-                        Wake::Nobody
-                    }
-                },
-                move |c| sources::ingest_inbound(c, &ingest, lease.as_ref(), &positions),
-            )
-            .await?;
-        // A duplicate wrote no message, and an extra announcement only costs a re-read.
-        let _ = self.message_commits.send(app_id);
-        Ok(ingested)
-    }
-}
-
 /// When a lease taken at `now` for `lease` expires, to the millisecond as stored.
 fn lease_expiry(now: Timestamp, lease: Duration) -> Timestamp {
     let expires_ms =
@@ -648,16 +617,31 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome> {
-        Ok(self.ingest(ingest, None).await?.outcome)
-    }
-
     async fn ingest_inbound_leased(
         &self,
         ingest: InboundIngest,
-        lease: PublishLease,
+        lease: Option<PublishLease>,
     ) -> StoreResult<(IngestOutcome, Published)> {
-        let ingested = self.ingest(ingest, Some(lease)).await?;
+        let app_id = ingest.message.app_id.clone();
+        let positions = Arc::clone(&self.positions);
+        // Workers are woken only when deliveries were left in the queue: a source whose
+        // application has no endpoint, a duplicate, or an ingest whose deliveries were
+        // all leased to the caller makes no work for them.
+        let ingested = self
+            .writer
+            .write_waking(
+                |ingested: &sources::Ingested| {
+                    if ingested.queued_work() {
+                        Wake::Workers
+                    } else {
+                        Wake::Nobody
+                    }
+                },
+                move |c| sources::ingest_inbound(c, &ingest, lease.as_ref(), &positions),
+            )
+            .await?;
+        // A duplicate wrote no message, and an extra announcement only costs a re-read.
+        let _ = self.message_commits.send(app_id);
         Ok((ingested.outcome, ingested.published))
     }
 

@@ -131,8 +131,7 @@ impl Ingested {
     }
 }
 
-/// Ingests as [`hookd_store::Store::ingest_inbound_leased`] says, leasing with `lease`
-/// if given.
+/// Ingests as [`hookd_store::Store::ingest_inbound_leased`] says.
 pub(crate) fn ingest_inbound(
     connection: &Connection,
     ingest: &InboundIngest,

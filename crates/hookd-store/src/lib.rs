@@ -321,26 +321,20 @@ pub trait Store: Send + Sync + 'static {
     /// (chosen inside the same transaction, as [`Store::publish_message`] chooses them)
     /// and stores the request as verified, pointing at it. `NotFound("source")` when the
     /// source is gone, `NotFound("application")` when its application is.
-    async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome>;
-    /// [`Store::ingest_inbound`], asking, as [`Store::publish_message`] does, that up to
-    /// `lease.max_deliveries` of the new message's deliveries be written leased to the
-    /// caller and returned in [`Published::leased`] (the caller must attempt them or let
-    /// the leases expire). A backend that leases counts in `Published::deliveries` every
-    /// delivery written (0 for a duplicate), and wakes its workers only for those it did
-    /// not lease.
-    ///
-    /// The default leases nothing and reports nothing: it ingests, leaving every delivery
-    /// to the queue and waking the workers as `ingest_inbound` does (both backends
-    /// override it).
+    async fn ingest_inbound(&self, ingest: InboundIngest) -> StoreResult<IngestOutcome> {
+        Ok(self.ingest_inbound_leased(ingest, None).await?.0)
+    }
+    /// [`Store::ingest_inbound`], where `lease`, if given, asks as it does for
+    /// [`Store::publish_message`] that up to `lease.max_deliveries` of the new message's
+    /// deliveries be written leased to the caller and returned in [`Published::leased`]
+    /// (the caller must attempt them or let the leases expire). `Published::deliveries`
+    /// counts every delivery written (0 for a duplicate); workers are woken only for
+    /// those not leased.
     async fn ingest_inbound_leased(
         &self,
         ingest: InboundIngest,
-        lease: PublishLease,
-    ) -> StoreResult<(IngestOutcome, Published)> {
-        let _ = lease;
-        let outcome = self.ingest_inbound(ingest).await?;
-        Ok((outcome, Published::default()))
-    }
+        lease: Option<PublishLease>,
+    ) -> StoreResult<(IngestOutcome, Published)>;
     /// The source's stored requests matching `filter`.
     async fn list_inbound_requests(
         &self,

@@ -444,7 +444,7 @@ pub async fn ingest_with_a_lease_holds_what_it_leases(store: Arc<dyn Store>) {
         max_deliveries: 2,
     };
     let (outcome, published) = store
-        .ingest_inbound_leased(ingest(&src, Some("evt_1"), now, WEEK), lease)
+        .ingest_inbound_leased(ingest(&src, Some("evt_1"), now, WEEK), Some(lease))
         .await
         .unwrap();
     let IngestOutcome::Created { msg_id } = outcome else {
@@ -474,7 +474,7 @@ pub async fn ingest_with_a_lease_holds_what_it_leases(store: Arc<dyn Store>) {
         .all(|l| l.delivery.id != claim.delivery.id)));
 
     let (again, nothing) = store
-        .ingest_inbound_leased(ingest(&src, Some("evt_1"), now, WEEK), lease)
+        .ingest_inbound_leased(ingest(&src, Some("evt_1"), now, WEEK), Some(lease))
         .await
         .unwrap();
     assert!(
