@@ -217,7 +217,9 @@ fn write_json(
     Ok(path)
 }
 
-/// What the numbers depend on: cores, CPU model, kernel.
+/// What the numbers depend on: cores, CPU model, kernel, and how that kernel places
+/// and idles threads (a VM kernel may pack threads onto few vCPUs and halt idle ones at
+/// once, which costs every hand-off between threads a wake-up: see BENCHMARKS.md).
 fn machine() -> Value {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let cpu_model = read("/proc/cpuinfo")
@@ -230,5 +232,38 @@ fn machine() -> Value {
         "cpu_model": cpu_model,
         "kernel": read("/proc/sys/kernel/osrelease").trim(),
         "memory_total": read("/proc/meminfo").lines().next().map(|line| line.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")),
+        "scheduler": scheduler_settings(&read("/proc/cmdline"), &read("/proc/sys/kernel/sched_vcpu_pack")),
     })
+}
+
+/// The kernel command line's scheduler and idle settings (`sched_*`, `*haltpoll*`,
+/// `idle=`), and `kernel.sched_vcpu_pack` when this kernel has it, as one string.
+fn scheduler_settings(cmdline: &str, vcpu_pack: &str) -> String {
+    let mut settings: Vec<String> = cmdline
+        .split_whitespace()
+        .take_while(|word| *word != "--")
+        .filter(|word| word.starts_with("sched_") || word.contains("haltpoll") || word.starts_with("idle="))
+        .map(str::to_owned)
+        .collect();
+    if !vcpu_pack.trim().is_empty() {
+        settings.push(format!("kernel.sched_vcpu_pack={}", vcpu_pack.trim()));
+    }
+    settings.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scheduler_settings;
+
+    #[test]
+    fn scheduler_settings_keep_the_kernels_placement_and_idle_words() {
+        let cmdline = "console=ttyS0 cpuidle_haltpoll.force=1 haltpoll.guest_halt_poll_ns=0 \
+                       sched_vcpu_pack=15 quiet -- --sched_other=1";
+        assert_eq!(
+            scheduler_settings(cmdline, "15\n"),
+            "cpuidle_haltpoll.force=1 haltpoll.guest_halt_poll_ns=0 sched_vcpu_pack=15 \
+             kernel.sched_vcpu_pack=15"
+        );
+        assert_eq!(scheduler_settings("quiet", ""), "");
+    }
 }
