@@ -242,7 +242,9 @@ fn scheduler_settings(cmdline: &str, vcpu_pack: &str) -> String {
     let mut settings: Vec<String> = cmdline
         .split_whitespace()
         .take_while(|word| *word != "--")
-        .filter(|word| word.starts_with("sched_") || word.contains("haltpoll") || word.starts_with("idle="))
+        .filter(|word| {
+            word.starts_with("sched_") || word.contains("haltpoll") || word.starts_with("idle=")
+        })
         .map(str::to_owned)
         .collect();
     if !vcpu_pack.trim().is_empty() {
