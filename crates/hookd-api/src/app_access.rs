@@ -12,7 +12,8 @@
 //! `auth`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawPathParams, Request, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{RawPathParams, Request, State};
 use axum::http::header::{AUTHORIZATION, HOST};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -25,7 +26,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::hash_token;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::parse_json;
+use crate::extract::{parse_optional_json, path_rejection, Path};
 use crate::state::AppState;
 
 /// Default lifetime of a token: one hour.
@@ -37,15 +38,15 @@ const MAX_EXPIRY_SECONDS: i64 = 7 * 24 * 3600;
 #[serde(rename_all = "camelCase")]
 pub struct AppPortalAccessIn {
     /// Seconds the token stays valid: 1 to 604800 (7 days). Default: 3600.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::integral::option")]
+    #[schema(minimum = 1, maximum = 604800)]
     pub expiry: Option<i64>,
     /// Accepted for Svix compatibility; hookd tokens can only read.
     #[serde(default)]
     pub read_only: Option<bool>,
-    /// Accepted for Svix compatibility; ignored.
+    /// Accepted for Svix compatibility (its SDKs send a list of strings); ignored.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
-    pub feature_flags: Option<serde_json::Value>,
+    pub feature_flags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -62,8 +63,8 @@ pub struct AppPortalAccessOut {
     post,
     path = "/api/v1/auth/app-portal-access/{app_id}",
     tag = "authentication",
-    params(("app_id" = String, Path, description = "Application id or uid")),
-    request_body = AppPortalAccessIn,
+    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid")),
+    request_body = Option<AppPortalAccessIn>,
     responses((status = 200, body = AppPortalAccessOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 403, description = "Not an admin token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -74,11 +75,7 @@ pub async fn app_portal_access(
     body: Bytes,
 ) -> ApiResult<Json<AppPortalAccessOut>> {
     // The body is optional (`{}` from the SDKs, nothing from curl).
-    let input: AppPortalAccessIn = if body.iter().all(u8::is_ascii_whitespace) {
-        AppPortalAccessIn::default()
-    } else {
-        parse_json(&body)?
-    };
+    let input: AppPortalAccessIn = parse_optional_json(&body)?;
     let expiry = input.expiry.unwrap_or(DEFAULT_EXPIRY_SECONDS);
     if !(1..=MAX_EXPIRY_SECONDS).contains(&expiry) {
         return Err(ApiError::field(
@@ -113,10 +110,18 @@ pub(crate) fn base_url(headers: &HeaderMap) -> String {
 /// application in the request's extensions for the handler.
 pub async fn require_app_access(
     State(state): State<AppState>,
-    params: RawPathParams,
+    params: Result<RawPathParams, RawPathParamsRejection>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let params = params.map_err(|rejection| {
+        path_rejection(
+            request.extensions(),
+            request.uri(),
+            rejection.status(),
+            rejection.body_text(),
+        )
+    })?;
     let path_app = params
         .iter()
         .find(|(name, _)| *name == "app_id")

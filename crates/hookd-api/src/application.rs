@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::ids::ApplicationId;
@@ -11,7 +11,7 @@ use hookd_store::{Ordering, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Query};
+use crate::extract::{ApiJson, Path, Query};
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
 use crate::validate;
@@ -20,10 +20,17 @@ use crate::wire::{self, patch_field};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationIn {
+    #[schema(value_type = validate::Name)]
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Option<validate::AppUid>)]
     pub uid: Option<String>,
-    #[serde(default, alias = "rateLimit")]
+    #[serde(
+        default,
+        alias = "rateLimit",
+        deserialize_with = "wire::integral::option"
+    )]
+    #[schema(maximum = 65535)]
     pub throttle_rate: Option<u16>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -33,12 +40,17 @@ pub struct ApplicationIn {
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationPatch {
     #[serde(default)]
+    #[schema(value_type = Option<validate::Name>)]
     pub name: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<validate::AppUid>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub uid: Option<Option<String>>,
-    #[schema(value_type = Option<u16>)]
-    #[serde(default, deserialize_with = "patch_field", alias = "rateLimit")]
+    #[schema(value_type = Option<u16>, maximum = 65535)]
+    #[serde(
+        default,
+        deserialize_with = "wire::integral::patch",
+        alias = "rateLimit"
+    )]
     pub throttle_rate: Option<Option<u16>>,
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
@@ -76,18 +88,9 @@ impl From<Application> for ApplicationOut {
 
 impl ApplicationIn {
     pub(crate) fn validate(&self) -> Result<(), ApiError> {
-        if self.name.trim().is_empty() {
-            return Err(ApiError::field("name", "must not be empty"));
-        }
+        validate::not_blank("name", &self.name)?;
         if let Some(uid) = &self.uid {
-            validate::name_like("uid", uid)?;
-            if ApplicationId::looks_like(uid) {
-                return Err(ApiError::field(
-                    "uid",
-                    "must not look like an application id (app_…)",
-                ));
-            }
-            check_not_reserved(uid)?;
+            check_uid(uid)?;
         }
         Ok(())
     }
@@ -111,7 +114,7 @@ impl ApplicationIn {
     get,
     path = "/api/v1/app",
     tag = "application",
-    params(("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending")),
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query)),
     responses((status = 200, body = ListResponse<ApplicationOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -157,7 +160,7 @@ pub async fn create(
     get,
     path = "/api/v1/app/{app_id}",
     tag = "application",
-    params(("app_id" = String, Path, description = "Application id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid")),
     responses((status = 200, body = ApplicationOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -173,9 +176,9 @@ pub async fn get(
     put,
     path = "/api/v1/app/{app_id}",
     tag = "application",
-    params(("app_id" = String, Path, description = "Application id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid")),
     request_body = ApplicationIn,
-    responses((status = 200, body = ApplicationOut), (status = 201, body = ApplicationOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    responses((status = 200, body = ApplicationOut), (status = 201, body = ApplicationOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upsert(
@@ -196,9 +199,11 @@ pub async fn upsert(
             Ok((StatusCode::OK, Json(app.into())))
         }
         Err(StoreError::NotFound(_)) => {
+            // The path names what is created, even when the body gives the uid.
+            validate::name_like("app_id", &app_id)?;
             let mut input = input;
             if input.uid.is_none() && !ApplicationId::looks_like(&app_id) {
-                validate::name_like("uid", &app_id)?;
+                check_uid(&app_id)?;
                 input.uid = Some(app_id);
             }
             let app = input.into_application();
@@ -213,9 +218,9 @@ pub async fn upsert(
     patch,
     path = "/api/v1/app/{app_id}",
     tag = "application",
-    params(("app_id" = String, Path, description = "Application id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid")),
     request_body = ApplicationPatch,
-    responses((status = 200, body = ApplicationOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    responses((status = 200, body = ApplicationOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn patch(
@@ -225,16 +230,15 @@ pub async fn patch(
 ) -> ApiResult<Json<ApplicationOut>> {
     let mut app = state.store.application(&app_id).await?;
     if let Some(name) = input.name {
-        if name.trim().is_empty() {
-            return Err(ApiError::field("name", "must not be empty"));
-        }
+        validate::not_blank("name", &name)?;
         app.name = name;
     }
     if let Some(uid) = input.uid {
         if let Some(uid) = &uid {
-            validate::name_like("uid", uid)?;
+            // The uid it already has stays acceptable (the operational webhooks'
+            // application keeps its reserved one).
             if app.uid.as_deref() != Some(uid.as_str()) {
-                check_not_reserved(uid)?;
+                check_uid(uid)?;
             }
         }
         app.uid = uid;
@@ -255,7 +259,7 @@ pub async fn patch(
     delete,
     path = "/api/v1/app/{app_id}",
     tag = "application",
-    params(("app_id" = String, Path, description = "Application id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid")),
     responses((status = 204, description = "Deleted with everything it owned"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -269,8 +273,17 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The operational webhooks' internal application owns its uid: no other may take it.
-fn check_not_reserved(uid: &str) -> Result<(), ApiError> {
+/// A uid is [`validate::name_like`], not shaped like an application id (which would make
+/// lookups ambiguous), and not the operational webhooks' application's, which no other
+/// may take ([`validate::AppUid`] states the same).
+fn check_uid(uid: &str) -> Result<(), ApiError> {
+    validate::name_like("uid", uid)?;
+    if ApplicationId::looks_like(uid) {
+        return Err(ApiError::field(
+            "uid",
+            "must not look like an application id (app_…)",
+        ));
+    }
     if uid == hookd_core::operational::OPERATIONAL_APP_UID {
         return Err(ApiError::field(
             "uid",

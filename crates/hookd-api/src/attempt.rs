@@ -1,7 +1,7 @@
 //! Attempts: listing by endpoint and by message with status and time filters, one attempt
 //! with its response body, and `resend`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::model::{Attempt, MessageStatus};
@@ -9,7 +9,7 @@ use hookd_store::{AttemptFilter, Ordering};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::Query;
+use crate::extract::{Path, Query};
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
 use crate::wire;
@@ -57,7 +57,7 @@ impl From<Attempt> for MessageAttemptOut {
     get,
     path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}",
     tag = "attempt",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending"), ("status" = Option<i64>, Query), ("before" = Option<String>, Query), ("after" = Option<String>, Query)),
+    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = crate::validate::IdOrUid, Path, description = "Endpoint id or uid"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "0 success, 1 pending, 2 fail, 3 sending, 4 canceled"), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
     responses((status = 200, body = ListResponse<MessageAttemptOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -82,7 +82,7 @@ pub async fn list_by_endpoint(
     get,
     path = "/api/v1/app/{app_id}/attempt/msg/{msg_id}",
     tag = "attempt",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending"), ("status" = Option<i64>, Query), ("endpoint_id" = Option<String>, Query), ("before" = Option<String>, Query), ("after" = Option<String>, Query)),
+    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("msg_id" = crate::validate::IdOrUid, Path, description = "Message id or eventId"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "0 success, 1 pending, 2 fail, 3 sending, 4 canceled"), ("endpoint_id" = Option<String>, Query), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
     responses((status = 200, body = ListResponse<MessageAttemptOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -110,7 +110,7 @@ pub async fn list_by_message(
     get,
     path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
     tag = "attempt",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId"), ("attempt_id" = String, Path)),
+    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("msg_id" = crate::validate::IdOrUid, Path, description = "Message id or eventId"), ("attempt_id" = crate::validate::IdOrUid, Path)),
     responses((status = 200, body = MessageAttemptOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -134,7 +134,7 @@ pub async fn get(
     post,
     path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
     tag = "attempt",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("msg_id" = crate::validate::IdOrUid, Path, description = "Message id or eventId"), ("endpoint_id" = crate::validate::IdOrUid, Path, description = "Endpoint id or uid")),
     responses((status = 202, description = "Queued for a manual attempt now"), (status = 400, description = "The message's payload expired or was expunged (code missing_payload)", body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]

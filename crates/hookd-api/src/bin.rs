@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use base64::Engine as _;
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bin_access::BinAccess;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{parse_json, Query};
+use crate::extract::{parse_json, parse_optional_json, Path, Query};
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
 use crate::wire;
@@ -100,19 +100,28 @@ impl Bins {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BinIn {
-    /// Status every request is answered with, 100 to 599. Default: 200.
+    /// Status every request is answered with, 200 to 599 (an informational 1xx cannot
+    /// end an exchange). Default: 200.
+    #[serde(default, deserialize_with = "wire::integral::option")]
+    #[schema(minimum = 200, maximum = 599)]
     pub status: Option<u16>,
     /// Body every request is answered with. Default: `{"ok":true}`.
     pub body: Option<String>,
     /// Content type of that body. Default: `application/json`.
+    #[schema(value_type = Option<crate::validate::HeaderValue>)]
     pub content_type: Option<String>,
     /// More response headers, name to value.
+    #[schema(value_type = Option<BTreeMap<crate::validate::BinHeaderName, crate::validate::HeaderValue>>)]
     pub headers: Option<BTreeMap<String, String>>,
     /// Seconds until the bin expires, 1 to 2592000 (30 days). Default: the server's
     /// `bin_ttl`.
+    #[serde(default, deserialize_with = "wire::integral::option")]
+    #[schema(minimum = 1, maximum = 2592000)]
     pub expires_in: Option<u64>,
     /// Most requests the bin records, 1 to 100000; later ones are answered 429.
     /// Default: the server's `bin_max_requests`.
+    #[serde(default, deserialize_with = "wire::integral::option")]
+    #[schema(minimum = 1, maximum = 100000)]
     pub max_requests: Option<u64>,
 }
 
@@ -145,7 +154,7 @@ pub struct BinOut {
 #[serde(rename_all = "camelCase")]
 pub struct BinResponseOut {
     pub status: u16,
-    /// `[name, value]` pairs.
+    #[schema(schema_with = wire::header_pairs)]
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
@@ -161,7 +170,7 @@ pub struct BinRequestOut {
     pub path: String,
     /// The query string, without `?`.
     pub query: Option<String>,
-    /// `[name, value]` pairs, names in lowercase, in the order received.
+    #[schema(schema_with = wire::header_pairs)]
     pub headers: Vec<(String, String)>,
     /// The body as text, when it is UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,6 +215,7 @@ impl From<BinRequest> for BinRequestOut {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplayIn {
     /// An `http` or `https` URL. Private networks need `--allow-private-network`.
+    #[schema(value_type = crate::validate::HttpUrl)]
     pub url: String,
 }
 
@@ -214,7 +224,7 @@ pub struct ReplayIn {
 #[serde(rename_all = "camelCase")]
 pub struct ReplayOut {
     pub status: u16,
-    /// `[name, value]` pairs, names in lowercase.
+    #[schema(schema_with = wire::header_pairs)]
     pub headers: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -229,7 +239,7 @@ pub struct ReplayOut {
     post,
     path = "/api/v1/bin",
     tag = "bin",
-    request_body = BinIn,
+    request_body = Option<BinIn>,
     responses((status = 201, body = BinOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -239,11 +249,7 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<BinOut>)> {
     // The body is optional: `curl -X POST …/bin` makes a bin with the defaults.
-    let input: BinIn = if body.iter().all(u8::is_ascii_whitespace) {
-        BinIn::default()
-    } else {
-        parse_json(&body)?
-    };
+    let input: BinIn = parse_optional_json(&body)?;
     let config = &state.bins.config;
     let now = wire::now();
     let ttl = match input.expires_in {
@@ -292,7 +298,7 @@ pub async fn create(
     get,
     path = "/api/v1/bin",
     tag = "bin",
-    params(("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "descending (default) or ascending")),
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query, description = "Default: descending")),
     responses((status = 200, body = ListResponse<BinOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -312,7 +318,7 @@ pub async fn list(
     get,
     path = "/api/v1/bin/{bin_id}",
     tag = "bin",
-    params(("bin_id" = String, Path)),
+    params(("bin_id" = crate::validate::IdOrUid, Path)),
     responses((status = 200, body = BinOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 403, description = "A token of another bin", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -328,7 +334,7 @@ pub async fn get(
     delete,
     path = "/api/v1/bin/{bin_id}",
     tag = "bin",
-    params(("bin_id" = String, Path)),
+    params(("bin_id" = crate::validate::IdOrUid, Path)),
     responses((status = 204, description = "Deleted with its requests"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 403, description = "Not the admin token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -345,7 +351,7 @@ pub async fn delete(
     get,
     path = "/api/v1/bin/{bin_id}/request",
     tag = "bin",
-    params(("bin_id" = String, Path), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "descending (default) or ascending")),
+    params(("bin_id" = crate::validate::IdOrUid, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query, description = "Default: descending")),
     responses((status = 200, body = ListResponse<BinRequestOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 403, description = "A token of another bin", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -363,7 +369,7 @@ pub async fn list_requests(
     get,
     path = "/api/v1/bin/{bin_id}/request/{request_id}",
     tag = "bin",
-    params(("bin_id" = String, Path), ("request_id" = String, Path)),
+    params(("bin_id" = crate::validate::IdOrUid, Path), ("request_id" = crate::validate::IdOrUid, Path)),
     responses((status = 200, body = BinRequestOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 403, description = "A token of another bin", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -381,7 +387,7 @@ pub async fn get_request(
     post,
     path = "/api/v1/bin/{bin_id}/request/{request_id}/replay",
     tag = "bin",
-    params(("bin_id" = String, Path), ("request_id" = String, Path)),
+    params(("bin_id" = crate::validate::IdOrUid, Path), ("request_id" = crate::validate::IdOrUid, Path)),
     request_body = ReplayIn,
     responses((status = 200, description = "What the URL answered", body = ReplayOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 403, description = "Not the admin token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid URL, or an address the network policy refuses (`address_refused`)", body = ErrorBody), (status = 502, description = "No answer from the URL (`replay_failed`)", body = ErrorBody)),
     security(("bearer" = []))
@@ -440,8 +446,8 @@ async fn find_request(
 fn response_of(input: &BinIn) -> ApiResult<BinResponse> {
     let defaults = BinResponse::default();
     let status = input.status.unwrap_or(defaults.status);
-    if !(100..=599).contains(&status) {
-        return Err(ApiError::field("status", "must be between 100 and 599"));
+    if !(200..=599).contains(&status) {
+        return Err(ApiError::field("status", "must be between 200 and 599"));
     }
     let content_type = input
         .content_type
@@ -462,10 +468,7 @@ fn response_of(input: &BinIn) -> ApiResult<BinResponse> {
                 format!("the value of {name:?} is not a valid header value"),
             ));
         }
-        if matches!(
-            lower.as_str(),
-            "content-length" | "transfer-encoding" | "connection"
-        ) {
+        if crate::validate::BIN_RESERVED_HEADERS.contains(&lower.as_str()) {
             return Err(ApiError::field(
                 "headers",
                 format!("{name:?} is set by the server"),

@@ -7,6 +7,7 @@
 //! not it exists, so a token learns nothing about other bins; an expired or forged token
 //! answers 401; routes that change a bin or send requests elsewhere need the admin token.
 
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -18,6 +19,7 @@ use subtle::ConstantTimeEq;
 use crate::app_access::presented_token;
 use crate::auth::hash_token;
 use crate::error::ApiError;
+use crate::extract::path_rejection;
 use crate::state::AppState;
 
 /// The bin a request may use, and how it was admitted.
@@ -43,10 +45,18 @@ impl BinAccess {
 /// Admits the admin token, or a bin token of the bin the path names.
 pub async fn require_bin_access(
     State(state): State<AppState>,
-    params: RawPathParams,
+    params: Result<RawPathParams, RawPathParamsRejection>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let params = params.map_err(|rejection| {
+        path_rejection(
+            request.extensions(),
+            request.uri(),
+            rejection.status(),
+            rejection.body_text(),
+        )
+    })?;
     let path_bin = params
         .iter()
         .find(|(name, _)| *name == "bin_id")

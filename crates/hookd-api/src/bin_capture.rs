@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +23,8 @@ use hookd_core::ids::{BinId, BinRequestId};
 use hookd_store::{CaptureOutcome, StoreError};
 use http_body_util::BodyExt;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
+use crate::extract::Path;
 use crate::state::AppState;
 use crate::wire;
 
@@ -34,9 +35,9 @@ const COUNT_LIMIT_FACTOR: u64 = 64;
     post,
     path = "/b/{bin_id}",
     tag = "bin",
-    params(("bin_id" = String, Path)),
-    request_body(content = String, description = "Anything: every method, path below the bin, query and content type is recorded"),
-    responses((status = 200, description = "Recorded (the bin's configured status, headers and body)"), (status = 404, description = "Unknown or expired bin", body = ErrorBody), (status = 413, description = "Body far past the capture limit", body = ErrorBody), (status = 429, description = "The bin is full (`bin_full`)", body = ErrorBody), (status = 503, body = ErrorBody))
+    params(("bin_id" = crate::validate::IdOrUid, Path)),
+    request_body(content = Option<serde_json::Value>, content_type = "*/*", description = "Anything, or nothing: every method, path below the bin, query, content type and body is recorded"),
+    responses((status = "default", description = "Recorded, and answered with what the bin was made to answer: any status, headers and body (200 `{\"ok\":true}` unless it says otherwise). hookd's own answers, an `ErrorBody`: 404 for an unknown or expired bin, 413 for a body far past the capture limit, 429 when the bin is full (`bin_full`), 503 when the database is unavailable. Since a bin may be made to answer any of these statuses too, all are documented here, with no content type or schema, since the bin's own are the user's."))
 )]
 pub async fn capture(
     State(state): State<AppState>,

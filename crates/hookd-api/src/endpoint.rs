@@ -5,7 +5,7 @@
 use crate::events::{endpoint_changed, EndpointChange};
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::ids::{EndpointId, TaskId};
@@ -15,7 +15,7 @@ use hookd_store::{Ordering, TimeWindow};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Query};
+use crate::extract::{ApiJson, Path, Query};
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
 use crate::validate;
@@ -33,29 +33,47 @@ const SENSITIVE_HEADERS: &[&str] = &[
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointIn {
+    /// Where deliveries go: an http(s) URL, or `command://NAME` naming a command the
+    /// operator configured on this node.
+    #[schema(value_type = validate::HttpUrl)]
     pub url: String,
     #[serde(default)]
     pub description: String,
-    #[serde(default, alias = "rateLimit")]
+    #[serde(
+        default,
+        alias = "rateLimit",
+        deserialize_with = "wire::integral::option"
+    )]
+    #[schema(maximum = 65535)]
     pub throttle_rate: Option<u16>,
     #[serde(default)]
+    #[schema(value_type = Option<validate::EndpointUid>)]
     pub uid: Option<String>,
     #[serde(default)]
     pub disabled: bool,
     #[serde(default, alias = "filterTypes")]
+    #[schema(value_type = Option<Vec<validate::NameLike>>)]
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<validate::Channel>>)]
     pub channels: Option<Vec<String>>,
+    /// The signing secret; generated when left out. With the `standard` (default) and
+    /// `svix` schemes a Standard Webhooks secret (`WebhookSecret`); with the others any
+    /// non-empty string, used as it is.
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub secret: Option<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<validate::EndpointHeaderName, validate::HeaderValue>>)]
     pub headers: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "standard")]
+    #[schema(value_type = Option<SignatureSchemeName>)]
     pub signature_scheme: Option<SignatureScheme>,
+    /// The header of the `hmac-sha256-hex` scheme. Default: `x-webhook-signature`.
     #[serde(default)]
+    #[schema(value_type = Option<validate::HeaderName>)]
     pub signature_header: Option<String>,
     /// hookd's addition: when a message came in through a source (`POST /in/{source}`),
     /// its deliveries to this endpoint also carry the headers the provider sent (its own
@@ -72,30 +90,39 @@ pub struct EndpointIn {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointPatch {
+    /// As in the create body.
     #[serde(default)]
+    #[schema(value_type = Option<validate::HttpUrl>)]
     pub url: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    #[schema(value_type = Option<u16>)]
-    #[serde(default, deserialize_with = "patch_field", alias = "rateLimit")]
+    #[schema(value_type = Option<u16>, maximum = 65535)]
+    #[serde(
+        default,
+        deserialize_with = "wire::integral::patch",
+        alias = "rateLimit"
+    )]
     pub throttle_rate: Option<Option<u16>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<validate::EndpointUid>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub uid: Option<Option<String>>,
     #[serde(default)]
     pub disabled: Option<bool>,
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<validate::NameLike>>)]
     #[serde(default, deserialize_with = "patch_field", alias = "filterTypes")]
     pub event_types: Option<Option<Vec<String>>>,
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<validate::Channel>>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub channels: Option<Option<Vec<String>>>,
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// A new scheme. The endpoint's secret must suit it (a Standard Webhooks secret for
+    /// `standard` and `svix`): a secret that does not is a conflict (409), not a bad
+    /// field, since it depends on the endpoint and not on this body.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "standard")]
+    #[schema(value_type = Option<SignatureSchemeName>)]
     pub signature_scheme: Option<SignatureScheme>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<validate::HeaderName>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub signature_header: Option<Option<String>>,
     /// Switches `forwardSourceHeaders` (see the create body); absent leaves it as it is.
@@ -156,23 +183,32 @@ pub struct EndpointSecretOut {
     pub key: String,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointSecretRotateIn {
+    /// The new secret; generated when left out. It must suit the endpoint's scheme:
+    /// a Standard Webhooks secret for `standard` and `svix` (as stated here), any
+    /// non-empty string for the other schemes.
     #[serde(default)]
+    #[schema(value_type = Option<validate::WebhookSecret>)]
     pub key: Option<String>,
-    #[serde(default)]
+    /// How long the old secret keeps signing too, at most 604800 (7 days). Default: the
+    /// server's grace period.
+    #[serde(default, deserialize_with = "wire::integral::option")]
+    #[schema(maximum = 604800)]
     pub grace_period_seconds: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EndpointHeadersIn {
+    #[schema(value_type = BTreeMap<validate::EndpointHeaderName, validate::HeaderValue>)]
     pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointHeadersPatchIn {
+    #[schema(value_type = BTreeMap<validate::EndpointHeaderName, validate::HeaderValue>)]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub delete_headers: Vec<String>,
@@ -195,10 +231,12 @@ pub struct EndpointStatsOut {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RecoverIn {
-    #[schema(value_type = String, format = DateTime)]
+    #[schema(value_type = String, format = DateTime, min_length = 1)]
     pub since: hookd_core::Timestamp,
+    /// The end of the window, exclusive; one that is not after `since` recovers nothing.
+    /// Default: no end.
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime, min_length = 1)]
     pub until: Option<hookd_core::Timestamp>,
 }
 
@@ -217,7 +255,7 @@ pub struct RecoverOut {
     get,
     path = "/api/v1/app/{app_id}/endpoint",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query)),
     responses((status = 200, body = ListResponse<EndpointOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -236,7 +274,7 @@ pub async fn list(
     post,
     path = "/api/v1/app/{app_id}/endpoint",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid")),
     request_body = EndpointIn,
     responses((status = 201, body = EndpointOut), (status = 409, body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
@@ -257,7 +295,7 @@ pub async fn create(
     get,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     responses((status = 200, body = EndpointOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -273,9 +311,9 @@ pub async fn get(
     put,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     request_body = EndpointIn,
-    responses((status = 200, body = EndpointOut), (status = 201, body = EndpointOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    responses((status = 200, body = EndpointOut), (status = 201, body = EndpointOut), (status = 409, description = "uid taken, or the endpoint's secret does not suit the scheme asked for", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upsert(
@@ -287,6 +325,15 @@ pub async fn upsert(
     match state.store.endpoint(&app.id, &endpoint_id).await {
         Ok(existing) => {
             let mut replaced = new_endpoint(&state, app.id, input)?;
+            // The secret stays, so it must suit the scheme the body asks for.
+            signature::validate_secret(replaced.signature_scheme, &existing.secret).map_err(
+                |error| {
+                    ApiError::Conflict(format!(
+                        "signatureScheme: the endpoint's secret does not fit the {} scheme ({error}); rotate to a suitable secret first",
+                        replaced.signature_scheme.as_str()
+                    ))
+                },
+            )?;
             replaced.id = existing.id;
             replaced.secret = existing.secret;
             replaced.retired_secrets = existing.retired_secrets;
@@ -305,9 +352,10 @@ pub async fn upsert(
             Ok((StatusCode::OK, Json(replaced.into())))
         }
         Err(hookd_store::StoreError::NotFound(_)) => {
+            // The path names what is created, even when the body gives the uid.
+            validate::name_like("endpoint_id", &endpoint_id)?;
             let mut input = input;
             if input.uid.is_none() && !EndpointId::looks_like(&endpoint_id) {
-                validate::name_like("uid", &endpoint_id)?;
                 input.uid = Some(endpoint_id);
             }
             let endpoint = new_endpoint(&state, app.id, input)?;
@@ -323,9 +371,9 @@ pub async fn upsert(
     patch,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     request_body = EndpointPatch,
-    responses((status = 200, body = EndpointOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    responses((status = 200, body = EndpointOut), (status = 409, description = "uid taken, or the endpoint's secret does not suit the new scheme", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn patch(
@@ -374,16 +422,16 @@ pub async fn patch(
     }
     if let Some(scheme) = input.signature_scheme {
         signature::validate_secret(scheme, &endpoint.secret).map_err(|error| {
-            ApiError::field(
-                "signatureScheme",
-                format!("the endpoint's secret does not fit this scheme: {error}"),
-            )
+            ApiError::Conflict(format!(
+                "signatureScheme: the endpoint's secret does not fit the {} scheme ({error}); send a suitable secret with PUT, or rotate to one first",
+                scheme.as_str()
+            ))
         })?;
         endpoint.signature_scheme = scheme;
     }
     if let Some(header) = input.signature_header {
         if let Some(name) = &header {
-            check_header_name("signatureHeader", name)?;
+            validate::header_name("signatureHeader", name)?;
         }
         endpoint.signature_header = header.map(|name| name.to_ascii_lowercase());
     }
@@ -400,7 +448,7 @@ pub async fn patch(
     delete,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     responses((status = 204, description = "Deleted"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -421,7 +469,7 @@ pub async fn delete(
     get,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     responses((status = 200, body = EndpointSecretOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -441,8 +489,8 @@ pub async fn get_secret(
     post,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
-    request_body = EndpointSecretRotateIn,
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
+    request_body = Option<EndpointSecretRotateIn>,
     responses((status = 200, description = "The new secret", body = EndpointSecretOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -452,14 +500,7 @@ pub async fn rotate_secret(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     // The body is optional: an empty POST rotates to a generated secret.
-    let input = if body.iter().all(u8::is_ascii_whitespace) {
-        EndpointSecretRotateIn {
-            key: None,
-            grace_period_seconds: None,
-        }
-    } else {
-        crate::extract::parse_json(&body)?
-    };
+    let input: EndpointSecretRotateIn = crate::extract::parse_optional_json(&body)?;
     let mut endpoint = find(&state, &app_id, &endpoint_id).await?;
     let new_secret = match input.key {
         Some(key) => {
@@ -500,7 +541,7 @@ pub async fn rotate_secret(
     get,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     responses((status = 200, body = EndpointHeadersOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -525,7 +566,7 @@ pub async fn get_headers(
     put,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     request_body = EndpointHeadersIn,
     responses((status = 204, description = "Replaced"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
@@ -547,7 +588,7 @@ pub async fn put_headers(
     patch,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     request_body = EndpointHeadersPatchIn,
     responses((status = 204, description = "Merged"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
@@ -574,7 +615,7 @@ pub async fn patch_headers(
     get,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid"), ("since" = Option<String>, Query), ("until" = Option<String>, Query)),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid"), ("since" = Option<String>, Query, format = DateTime, min_length = 1), ("until" = Option<String>, Query, format = DateTime, min_length = 1)),
     responses((status = 200, body = EndpointStatsOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -606,7 +647,7 @@ pub async fn stats(
     post,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover",
     tag = "endpoint",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("endpoint_id" = String, Path, description = "Endpoint id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = validate::IdOrUid, Path, description = "Endpoint id or uid")),
     request_body = RecoverIn,
     responses((status = 202, body = RecoverOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
@@ -617,11 +658,8 @@ pub async fn recover(
     ApiJson(input): ApiJson<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
     let endpoint = find(&state, &app_id, &endpoint_id).await?;
-    if let Some(until) = input.until {
-        if until < input.since {
-            return Err(ApiError::field("until", "must not be before since"));
-        }
-    }
+    // A window that ends before it starts holds no message, as for `stats`: it recovers
+    // nothing (the document cannot compare two fields, so this is no 422).
     let now = wire::now();
     let window = TimeWindow {
         since: Some(input.since),
@@ -669,7 +707,7 @@ fn new_endpoint(
     check_headers(&headers)?;
     let scheme = input.signature_scheme.unwrap_or_default();
     if let Some(name) = &input.signature_header {
-        check_header_name("signatureHeader", name)?;
+        validate::header_name("signatureHeader", name)?;
     }
     let secret = match input.secret {
         Some(secret) => {
@@ -709,6 +747,7 @@ fn fresh_secret() -> String {
     signature::generate_symmetric_secret(&rand::random::<[u8; 24]>())
 }
 
+/// [`validate::EndpointUid`].
 fn check_uid(uid: &str) -> Result<(), ApiError> {
     validate::name_like("uid", uid)?;
     if EndpointId::looks_like(uid) {
@@ -720,38 +759,65 @@ fn check_uid(uid: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_header_name(field: &str, name: &str) -> Result<(), ApiError> {
-    axum::http::HeaderName::from_bytes(name.as_bytes())
-        .map(|_| ())
-        .map_err(|_| ApiError::field(field, format!("{name:?} is not a valid HTTP header name")))
-}
-
 /// Custom headers must be valid, and may not override the signature or transport headers.
 fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ApiError> {
-    const RESERVED: &[&str] = &[
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "webhook-id",
-        "webhook-timestamp",
-        "webhook-signature",
-        "svix-id",
-        "svix-timestamp",
-        "svix-signature",
-    ];
     for (name, value) in headers {
         let field = format!("headers.{name}");
-        check_header_name(&field, name)?;
-        if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        validate::header_name(&field, name)?;
+        if validate::ENDPOINT_RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(ApiError::field(
                 &field,
                 "this header is set by hookd and cannot be overridden",
             ));
         }
-        axum::http::HeaderValue::from_str(value)
-            .map_err(|_| ApiError::field(&field, "not a valid HTTP header value"))?;
+        validate::header_value(&field, value)?;
     }
     Ok(())
+}
+
+crate::validate::rule_schema!(
+    /// The `signatureScheme` values.
+    SignatureSchemeName => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("How deliveries are signed. Default: `standard`."))
+        .enum_values(Some(SignatureScheme::ALL.map(SignatureScheme::as_str)))
+        .examples(["standard"])
+        .build()
+        .into()
+);
+
+/// What `EndpointIn` states across its fields (added to its schema by `openapi`): a
+/// `secret` with the `standard` or `svix` scheme (the default) is a Standard Webhooks
+/// secret, as [`signature::validate_secret`] checks.
+pub(crate) fn secret_fits_scheme() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::Ref;
+    let raw_key_schemes: Vec<&str> = SignatureScheme::ALL
+        .into_iter()
+        .filter(|scheme| !scheme.takes_webhook_secret())
+        .map(SignatureScheme::as_str)
+        .collect();
+    AnyOfBuilder::new()
+        .description(Some(
+            "With the standard (default) or svix scheme, a secret is a Standard Webhooks secret.",
+        ))
+        .item(
+            ObjectBuilder::new()
+                .property(
+                    "signatureScheme",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(raw_key_schemes)),
+                )
+                .required("signatureScheme"),
+        )
+        .item(
+            ObjectBuilder::new().property(
+                "secret",
+                AnyOfBuilder::new()
+                    .item(ObjectBuilder::new().schema_type(Type::Null))
+                    .item(Ref::from_schema_name("WebhookSecret")),
+            ),
+        )
+        .into()
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/event-type`: event types and their versioned JSON Schemas.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::model::EventType;
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Query};
+use crate::extract::{ApiJson, Path, Query};
 use crate::pagination::{page_request, ListResponse};
 use crate::schema::check_schemas;
 use crate::state::AppState;
@@ -19,6 +19,7 @@ use crate::wire::{self, patch_field};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeIn {
+    #[schema(value_type = validate::NameLike)]
     pub name: String,
     pub description: String,
     #[serde(default)]
@@ -26,11 +27,13 @@ pub struct EventTypeIn {
     #[serde(default)]
     pub deprecated: bool,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schema::EventTypeSchemas>)]
     pub schemas: Option<Map<String, Value>>,
     #[serde(default)]
+    #[schema(value_type = Option<validate::NameLike>)]
     pub group_name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<validate::NameLike>>)]
     pub feature_flags: Option<Vec<String>>,
 }
 
@@ -44,11 +47,13 @@ pub struct EventTypeUpsertIn {
     #[serde(default)]
     pub deprecated: bool,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schema::EventTypeSchemas>)]
     pub schemas: Option<Map<String, Value>>,
     #[serde(default)]
+    #[schema(value_type = Option<validate::NameLike>)]
     pub group_name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<validate::NameLike>>)]
     pub feature_flags: Option<Vec<String>>,
 }
 
@@ -61,10 +66,10 @@ pub struct EventTypePatch {
     pub archived: Option<bool>,
     #[serde(default)]
     pub deprecated: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schema::EventTypeSchemas>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub schemas: Option<Option<Map<String, Value>>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<validate::NameLike>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub group_name: Option<Option<String>>,
     #[schema(value_type = Option<Vec<String>>)]
@@ -111,7 +116,7 @@ impl From<EventType> for EventTypeOut {
     get,
     path = "/api/v1/event-type",
     tag = "event-type",
-    params(("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending"), ("include_archived" = Option<bool>, Query), ("with_content" = Option<bool>, Query)),
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("include_archived" = Option<bool>, Query), ("with_content" = Option<bool>, Query, description = "Whether to include the schemas; default true")),
     responses((status = 200, body = ListResponse<EventTypeOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -121,7 +126,7 @@ pub async fn list(
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
     let page = page_request(&query, Ordering::Ascending)?;
     let include_archived = query.flag("include_archived")?;
-    let with_content = query.get("with_content") != Some("false");
+    let with_content = query.parse::<bool>("with_content")?.unwrap_or(true);
     let found = state
         .store
         .list_event_types(&page, include_archived)
@@ -168,7 +173,7 @@ pub async fn create(
     get,
     path = "/api/v1/event-type/{name}",
     tag = "event-type",
-    params(("name" = String, Path)),
+    params(("name" = validate::NameLike, Path)),
     responses((status = 200, body = EventTypeOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -183,7 +188,7 @@ pub async fn get(
     put,
     path = "/api/v1/event-type/{name}",
     tag = "event-type",
-    params(("name" = String, Path)),
+    params(("name" = validate::NameLike, Path)),
     request_body = EventTypeUpsertIn,
     responses((status = 200, body = EventTypeOut), (status = 201, body = EventTypeOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
@@ -215,7 +220,7 @@ pub async fn upsert(
     patch,
     path = "/api/v1/event-type/{name}",
     tag = "event-type",
-    params(("name" = String, Path)),
+    params(("name" = validate::NameLike, Path)),
     request_body = EventTypePatch,
     responses((status = 200, body = EventTypeOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
@@ -261,7 +266,7 @@ pub async fn patch(
     delete,
     path = "/api/v1/event-type/{name}",
     tag = "event-type",
-    params(("name" = String, Path), ("expunge" = Option<bool>, Query)),
+    params(("name" = validate::NameLike, Path), ("expunge" = Option<bool>, Query)),
     responses((status = 204, description = "Archived, or removed with expunge=true"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]

@@ -3,7 +3,7 @@
 //!
 //! A body is shown as `body` text when it is UTF-8, else as `bodyBase64`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine as _;
@@ -14,7 +14,7 @@ use hookd_store::{InboundFilter, Ordering};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::Query;
+use crate::extract::{Path, Query};
 use crate::ingest::message_for;
 use crate::message::MessageOut;
 use crate::pagination::{page_request, ListResponse};
@@ -30,7 +30,7 @@ pub struct InboundRequestOut {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
-    /// `[name, value]` pairs, names in lowercase, in the order received.
+    #[schema(schema_with = wire::header_pairs)]
     pub headers: Vec<(String, String)>,
     /// The body as text, when it is UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,7 +86,7 @@ impl From<InboundRecord> for InboundRequestOut {
     get,
     path = "/api/v1/source/{source_id}/request",
     tag = "source",
-    params(("source_id" = String, Path, description = "Source id or uid"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "descending (default) or ascending"), ("status" = Option<String>, Query, description = "verified, rejected, duplicate or handshake")),
+    params(("source_id" = crate::validate::IdOrUid, Path, description = "Source id or uid"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query, description = "Default: descending"), ("status" = Option<InboundStatusName>, Query)),
     responses((status = 200, body = ListResponse<InboundRequestOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -98,7 +98,7 @@ pub async fn list(
     let source = state.store.source(&source_id).await?;
     let page = page_request(&query, Ordering::Descending)?;
     let status = query
-        .get("status")
+        .typed("status")
         .map(|text| {
             InboundStatus::parse(text).ok_or_else(|| {
                 ApiError::field(
@@ -122,7 +122,7 @@ pub async fn list(
     get,
     path = "/api/v1/source/{source_id}/request/{request_id}",
     tag = "source",
-    params(("source_id" = String, Path, description = "Source id or uid"), ("request_id" = String, Path)),
+    params(("source_id" = crate::validate::IdOrUid, Path, description = "Source id or uid"), ("request_id" = crate::validate::IdOrUid, Path)),
     responses((status = 200, body = InboundRequestOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -137,7 +137,7 @@ pub async fn get(
     post,
     path = "/api/v1/source/{source_id}/request/{request_id}/replay",
     tag = "source",
-    params(("source_id" = String, Path, description = "Source id or uid"), ("request_id" = String, Path)),
+    params(("source_id" = crate::validate::IdOrUid, Path, description = "Source id or uid"), ("request_id" = crate::validate::IdOrUid, Path)),
     responses((status = 202, description = "A new message, committed", body = MessageOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "The request never verified", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -189,3 +189,12 @@ async fn find(
     let record = state.store.inbound_request(&source.id, &request_id).await?;
     Ok((source, record))
 }
+
+crate::validate::rule_schema!(
+    /// The `status` filter's values.
+    InboundStatusName => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(InboundStatus::ALL.map(InboundStatus::as_str)))
+        .build()
+        .into()
+);

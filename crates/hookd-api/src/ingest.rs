@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{CONTENT_TYPE, HOST, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,7 @@ use http_body_util::BodyExt;
 use serde::Serialize;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Path;
 use crate::state::AppState;
 use crate::wire;
 
@@ -52,8 +53,8 @@ pub struct IngestOut {
     post,
     path = "/in/{source_id}",
     tag = "inbound",
-    params(("source_id" = String, Path, description = "Source id or uid")),
-    request_body(content = String, description = "The provider's webhook, verified over its raw bytes"),
+    params(("source_id" = crate::validate::IdOrUid, Path, description = "Source id or uid")),
+    request_body(content = Option<serde_json::Value>, content_type = "*/*", description = "The provider's webhook in whatever content type it sends (possibly empty), verified over its raw bytes"),
     responses((status = 200, description = "Verified and committed (or a duplicate)", body = IngestOut), (status = 401, description = "Verification failed; `code` names the check", body = ErrorBody), (status = 404, description = "Unknown source", body = ErrorBody), (status = 413, description = "Body over the source's limit", body = ErrorBody), (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody), (status = 503, body = ErrorBody))
 )]
 pub async fn receive(

@@ -4,7 +4,7 @@
 //! endpoints with `hookd_core::filter`, and commits the message with one delivery per
 //! endpoint in one store call before answering 202.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::ids::{ApplicationId, MessageId};
@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::application::ApplicationIn;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Query};
+use crate::extract::{ApiJson, Path, Query};
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
 use crate::validate;
@@ -25,14 +25,20 @@ use crate::wire;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageIn {
+    #[schema(value_type = validate::NameLike)]
     pub event_type: String,
+    /// The message's content, a JSON object, stored and sent exactly as published.
     #[schema(value_type = Object)]
     pub payload: Value,
     #[serde(default)]
+    #[schema(value_type = Option<validate::NameLike>)]
     pub event_id: Option<String>,
+    /// At most 10.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<validate::Channel>>, max_items = 10)]
     pub channels: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<validate::Tag>>)]
     pub tags: Option<Vec<String>>,
     /// Creates the application when the path names one that does not exist yet.
     #[serde(default)]
@@ -79,7 +85,7 @@ impl From<Message> for MessageOut {
     post,
     path = "/api/v1/app/{app_id}/msg",
     tag = "message",
-    params(("app_id" = String, Path, description = "Application id or uid")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid")),
     request_body = MessageIn,
     responses((status = 202, description = "Committed to disk", body = MessageOut), (status = 409, description = "eventId already used", body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
@@ -126,6 +132,11 @@ async fn publish(
     validate::each("tags", &tags, validate::tag)?;
     if !input.payload.is_object() {
         return Err(ApiError::field("payload", "must be a JSON object"));
+    }
+    // Checked even when the application exists and it goes unused: the body is what the
+    // document says it is either way.
+    if let Some(application) = &input.application {
+        application.validate()?;
     }
     let app = application_for_publish(&state, &app_id, input.application).await?;
     state
@@ -221,7 +232,7 @@ where
     get,
     path = "/api/v1/app/{app_id}/msg",
     tag = "message",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending"), ("event_types" = Option<String>, Query), ("channel" = Option<String>, Query), ("before" = Option<String>, Query), ("after" = Option<String>, Query)),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("event_types" = Option<String>, Query), ("channel" = Option<String>, Query), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
     responses((status = 200, body = ListResponse<MessageOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -246,7 +257,7 @@ pub async fn list(
     get,
     path = "/api/v1/app/{app_id}/msg/{msg_id}",
     tag = "message",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("msg_id" = validate::IdOrUid, Path, description = "Message id or eventId")),
     responses((status = 200, body = MessageOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -266,7 +277,7 @@ pub async fn get(
     delete,
     path = "/api/v1/app/{app_id}/msg/{msg_id}/content",
     tag = "message",
-    params(("app_id" = String, Path, description = "Application id or uid"), ("msg_id" = String, Path, description = "Message id or eventId")),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("msg_id" = validate::IdOrUid, Path, description = "Message id or eventId")),
     responses((status = 204, description = "Payload and attempt content removed, unfinished deliveries stopped"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -303,6 +314,9 @@ async fn application_for_publish(
             let Some(mut input) = create else {
                 return Err(ApiError::NotFound(what.to_owned()));
             };
+            // The path names the application it creates, whether or not the body gives
+            // the uid too.
+            validate::name_like("app_id", app_id)?;
             input.uid = input.uid.or_else(|| Some(app_id.to_owned()));
             input.validate()?;
             let app = input.into_application();

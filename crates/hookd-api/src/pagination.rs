@@ -1,5 +1,5 @@
-//! Svix-style pagination: `limit` (1..=250, default 50), `iterator`, `order`, answered as
-//! `{data, iterator, prevIterator, done}`.
+//! Svix-style pagination: `limit` (1..=250, default 50), `iterator`, `order` (its values
+//! documented by [`Order`]), answered as `{data, iterator, prevIterator, done}`.
 
 use hookd_store::{Ordering, Page, PageRequest};
 use serde::Serialize;
@@ -20,7 +20,7 @@ pub fn page_request(query: &Query, default_order: Ordering) -> Result<PageReques
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    let order = match query.get("order") {
+    let order = match query.typed("order") {
         None => default_order,
         Some("ascending") => Ordering::Ascending,
         Some("descending") => Ordering::Descending,
@@ -36,6 +36,14 @@ pub fn page_request(query: &Query, default_order: Ordering) -> Result<PageReques
         iterator: query.get("iterator").map(str::to_owned),
         order,
     })
+}
+
+/// The `order` query parameter, as the document states it.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Order {
+    Ascending,
+    Descending,
 }
 
 /// A list response.

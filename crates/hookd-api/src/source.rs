@@ -5,7 +5,7 @@
 //! As Svix does for endpoint secrets, the source views never show secrets: they are read
 //! with `GET /api/v1/source/{source}/secret`, so that a listing can be shown or logged.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::ids::SourceId;
@@ -16,7 +16,7 @@ use hookd_store::{Ordering, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Query};
+use crate::extract::{ApiJson, Path, Query};
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
 use crate::validate;
@@ -29,33 +29,43 @@ pub const MAX_SOURCE_BODY_LIMIT: usize = 64 * 1024 * 1024;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceIn {
+    #[schema(value_type = validate::Name)]
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Option<validate::SourceUid>)]
     pub uid: Option<String>,
     /// `stripe`, `github`, `shopify`, `razorpay`, `slack`, `twilio`, `standard-webhooks`,
     /// `svix`, `paddle`, `square`, `discord`, `meta`, `gitlab` or `generic`.
+    #[schema(value_type = ProviderName)]
     pub provider: String,
     /// The current secret (a signing secret, or the token for token providers). On PUT,
-    /// leaving out both `secret` and `secrets` keeps the secrets in force.
+    /// leaving out both `secret` and `secrets` keeps the secrets in force; on POST one of
+    /// them is needed.
     #[serde(default)]
+    #[schema(value_type = Option<SourceSecret>)]
     pub secret: Option<String>,
     /// More secrets valid at the same time, for rotation.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<SourceSecret>>)]
     pub secrets: Option<Vec<String>>,
-    /// The application (id or uid) the source's events become messages in.
+    /// The application (id or uid) the source's events become messages in; an unknown
+    /// one answers 404.
     pub app_id: String,
-    /// Seconds a signed timestamp may be from now. Default: 300.
-    #[serde(default)]
+    /// Seconds a signed timestamp may be from now, 1 to 604800 (7 days). Default: 300.
+    #[serde(default, deserialize_with = "wire::integral::option")]
+    #[schema(minimum = 1, maximum = 604800)]
     pub tolerance_secs: Option<i64>,
-    /// The scheme of a `generic` source.
+    /// The scheme of a `generic` source (and of no other).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<GenericSchemeIn>)]
     pub generic: Option<GenericScheme>,
     /// Largest body accepted, in bytes (at most 64 MiB). Default: the server's body limit.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::integral::option")]
+    #[schema(minimum = 1, maximum = 67108864)]
     pub body_limit: Option<usize>,
     /// Requests per second accepted (bursts of as many). Default: no per-source limit.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::integral::option")]
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
     pub rate_limit: Option<u32>,
     /// `meta` sources: the verify token of Meta's `hub.challenge` subscription handshake.
     #[serde(default)]
@@ -123,7 +133,7 @@ impl From<Source> for SourceOut {
     get,
     path = "/api/v1/source",
     tag = "source",
-    params(("limit" = Option<usize>, Query, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<String>, Query, description = "ascending or descending")),
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query)),
     responses((status = 200, body = ListResponse<SourceOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -141,7 +151,7 @@ pub async fn list(
     path = "/api/v1/source",
     tag = "source",
     request_body = SourceIn,
-    responses((status = 201, body = SourceOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    responses((status = 201, body = SourceOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "No application `appId`", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn create(
@@ -160,7 +170,7 @@ pub async fn create(
     get,
     path = "/api/v1/source/{source_id}",
     tag = "source",
-    params(("source_id" = String, Path, description = "Source id or uid")),
+    params(("source_id" = validate::IdOrUid, Path, description = "Source id or uid")),
     responses((status = 200, body = SourceOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -175,9 +185,9 @@ pub async fn get(
     put,
     path = "/api/v1/source/{source_id}",
     tag = "source",
-    params(("source_id" = String, Path, description = "Source id or uid")),
+    params(("source_id" = validate::IdOrUid, Path, description = "Source id or uid")),
     request_body = SourceIn,
-    responses((status = 200, body = SourceOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    responses((status = 200, body = SourceOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "No such source, or no application `appId`", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn update(
@@ -204,7 +214,7 @@ pub async fn update(
     delete,
     path = "/api/v1/source/{source_id}",
     tag = "source",
-    params(("source_id" = String, Path, description = "Source id or uid")),
+    params(("source_id" = validate::IdOrUid, Path, description = "Source id or uid")),
     responses((status = 204, description = "Deleted with its stored requests"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -222,7 +232,7 @@ pub async fn delete(
     get,
     path = "/api/v1/source/{source_id}/secret",
     tag = "source",
-    params(("source_id" = String, Path, description = "Source id or uid")),
+    params(("source_id" = validate::IdOrUid, Path, description = "Source id or uid")),
     responses((status = 200, body = SourceSecretOut), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -246,9 +256,7 @@ async fn build(
     kept_secrets: Option<Vec<String>>,
     now: hookd_core::Timestamp,
 ) -> Result<Source, ApiError> {
-    if input.name.trim().is_empty() {
-        return Err(ApiError::field("name", "must not be empty"));
-    }
+    validate::not_blank("name", &input.name)?;
     if let Some(uid) = &input.uid {
         validate::name_like("uid", uid)?;
         if SourceId::looks_like(uid) {
@@ -293,7 +301,7 @@ async fn build(
         if secret.is_empty() {
             return Err(ApiError::field(&field, "must not be empty"));
         }
-        if matches!(provider, Provider::StandardWebhooks | Provider::Svix) {
+        if takes_webhook_secrets(provider) {
             validate_secret(SignatureScheme::Standard, secret)
                 .map_err(|error| ApiError::field(&field, error))?;
         }
@@ -338,11 +346,12 @@ async fn build(
     }
     let app = match state.store.application(&input.app_id).await {
         Ok(app) => app,
+        // The body is well formed; what it names does not exist, as for a path.
         Err(StoreError::NotFound(_)) => {
-            return Err(ApiError::field(
-                "appId",
-                format!("no application {:?}", input.app_id),
-            ))
+            return Err(ApiError::NotFound(format!(
+                "application {:?} (appId)",
+                input.app_id
+            )))
         }
         Err(error) => return Err(error.into()),
     };
@@ -397,4 +406,182 @@ fn check_generic(scheme: &GenericScheme) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Whether a provider's secrets are Standard Webhooks secrets (checked when the source is
+/// made) rather than strings used as they are.
+fn takes_webhook_secrets(provider: Provider) -> bool {
+    matches!(provider, Provider::StandardWebhooks | Provider::Svix)
+}
+
+validate::rule_schema!(
+    /// The `provider` values.
+    ProviderName => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Provider::ALL.map(Provider::as_str)))
+        .build()
+        .into()
+);
+
+validate::rule_schema!(
+    /// A source's secret: not empty. `source_rules` adds what the provider needs.
+    SourceSecret => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "A signing secret or token: any non-empty string; for standard-webhooks and svix sources a Standard Webhooks secret (`WebhookSecret`).",
+        ))
+        .min_length(Some(1))
+        .build()
+        .into()
+);
+
+validate::rule_schema!(
+    /// [`GenericScheme`] with what [`check_generic`] checks.
+    GenericSchemeIn => generic_scheme_schema()
+);
+
+fn generic_scheme_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let optional_string =
+        || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "How a generic source checks requests. Every field may be left out for its default.",
+        ))
+        .property(
+            "kind",
+            string()
+                .description(Some(
+                    "What is checked: an HMAC signature (default), HTTP basic auth (each secret is `user:password`), or an API key in a header.",
+                ))
+                .enum_values(Some(["hmac", "basic-auth", "api-key"])),
+        )
+        .property(
+            "algorithm",
+            string()
+                .description(Some("sha1, sha256 or sha512, any case (hmac). Default: sha256."))
+                .pattern(Some("^(?:[Ss][Hh][Aa](?:1|256|512))?$")),
+        )
+        .property(
+            "encoding",
+            string()
+                .description(Some("hex or base64, any case (hmac). Default: hex."))
+                .pattern(Some("^(?:[Hh][Ee][Xx]|[Bb][Aa][Ss][Ee]64)?$")),
+        )
+        .property(
+            "header",
+            // Left empty for the default, else a name (not only whitespace).
+            string()
+                .pattern(Some(format!("^$|{}", validate::not_blank_pattern())))
+                .description(Some(
+                    "The header that carries the signature, credentials or key. Default: x-signature (hmac), authorization (basic-auth), x-api-key (api-key).",
+                )),
+        )
+        .property(
+            "prefix",
+            optional_string().description(Some(
+                "A prefix in front of the signature or key in the header, such as `sha256=` or `Bearer `.",
+            )),
+        )
+        .property(
+            "template",
+            optional_string().description(Some(
+                "What is signed: `{body}` by default; may use `{timestamp}` and `{id}`.",
+            )),
+        )
+        .property(
+            "timestampHeader",
+            optional_string().description(Some(
+                "The header carrying `{timestamp}` (Unix seconds, checked against the tolerance).",
+            )),
+        )
+        .property(
+            "idHeader",
+            optional_string().description(Some(
+                "The header carrying `{id}`, also the event id for deduplication.",
+            )),
+        )
+        .build()
+        .into()
+}
+
+/// What `SourceIn` states across its fields (added to its schema by `openapi`), one
+/// branch per kind of provider: a `generic` source has its scheme and no other source
+/// has one; standard-webhooks and svix sources have Standard Webhooks secrets.
+pub(crate) fn source_rules() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::Ref;
+    let providers = |filter: fn(Provider) -> bool| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                Provider::ALL
+                    .into_iter()
+                    .filter(|provider| filter(*provider))
+                    .map(Provider::as_str)
+                    .collect::<Vec<_>>(),
+            ))
+    };
+    let null = || ObjectBuilder::new().schema_type(Type::Null);
+    let webhook_secret = || Ref::from_schema_name("WebhookSecret");
+    AnyOfBuilder::new()
+        .description(Some(
+            "By provider: a generic source has its `generic` scheme (and no other source one); standard-webhooks and svix sources take Standard Webhooks secrets.",
+        ))
+        .item(
+            ObjectBuilder::new()
+                .property(
+                    "provider",
+                    providers(|p| p != Provider::Generic && !takes_webhook_secrets(p)),
+                )
+                .property("generic", null())
+                .required("provider"),
+        )
+        .item(
+            ObjectBuilder::new()
+                .property("provider", providers(takes_webhook_secrets))
+                .property("generic", null())
+                .property(
+                    "secret",
+                    AnyOfBuilder::new().item(null()).item(webhook_secret()),
+                )
+                .property(
+                    "secrets",
+                    AnyOfBuilder::new()
+                        .item(null())
+                        .item(ArrayBuilder::new().items(webhook_secret())),
+                )
+                .required("provider"),
+        )
+        .item(
+            ObjectBuilder::new()
+                .property("provider", providers(|p| p == Provider::Generic))
+                .property("generic", Ref::from_schema_name("GenericSchemeIn"))
+                .required("provider")
+                .required("generic"),
+        )
+        .into()
+}
+
+/// What the create body needs beyond `SourceIn` (`openapi` states it on POST): a secret,
+/// as `secret` or in `secrets`.
+pub(crate) fn create_needs_a_secret() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type};
+    AnyOfBuilder::new()
+        .description(Some(
+            "A new source needs a secret, as `secret` or in `secrets`.",
+        ))
+        .item(
+            ObjectBuilder::new()
+                .property("secret", ObjectBuilder::new().schema_type(Type::String))
+                .required("secret"),
+        )
+        .item(
+            ObjectBuilder::new()
+                .property("secrets", ArrayBuilder::new().min_items(Some(1)))
+                .required("secrets"),
+        )
+        .into()
 }

@@ -13,13 +13,13 @@
 //! and connections from this origin only, no inline script, no framing) and
 //! `Referrer-Policy: no-referrer`, because page addresses carry a token.
 
-use axum::extract::Path;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
 use crate::error::ApiError;
+use crate::extract::Path;
 
 /// The Content-Security-Policy of every page and asset.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \

@@ -46,7 +46,7 @@ impl Bin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BinResponse {
-    /// HTTP status, 100 to 599. Default: 200.
+    /// HTTP status, 200 to 599. Default: 200.
     pub status: u16,
     /// Response headers as `[name, value]` pairs (a `content-type` among them sets the
     /// body's type). Default: `content-type: application/json`.

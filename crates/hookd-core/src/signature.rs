@@ -44,6 +44,21 @@ pub const STRIPE_HEADER: &str = "stripe-signature";
 pub const GITHUB_HEADER: &str = "x-hub-signature-256";
 
 impl SignatureScheme {
+    /// Every scheme, the default first.
+    pub const ALL: [SignatureScheme; 5] = [
+        Self::Standard,
+        Self::Svix,
+        Self::HmacSha256Hex,
+        Self::Stripe,
+        Self::Github,
+    ];
+
+    /// Whether the scheme's secret is a Standard Webhooks key (`whsec_…` or `whsk_…`);
+    /// the other schemes use any non-empty secret as it is.
+    pub fn takes_webhook_secret(self) -> bool {
+        matches!(self, Self::Standard | Self::Svix)
+    }
+
     /// The scheme's name in the API and on the command line (`standard`, `svix`,
     /// `hmac-sha256-hex`, `stripe`, `github`).
     pub fn as_str(self) -> &'static str {
@@ -58,15 +73,7 @@ impl SignatureScheme {
 
     /// The scheme named `text` (the inverse of [`SignatureScheme::as_str`]).
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Standard,
-            Self::Svix,
-            Self::HmacSha256Hex,
-            Self::Stripe,
-            Self::Github,
-        ]
-        .into_iter()
-        .find(|scheme| scheme.as_str() == text)
+        Self::ALL.into_iter().find(|scheme| scheme.as_str() == text)
     }
 }
 
@@ -156,23 +163,19 @@ pub fn validate_secret(scheme: SignatureScheme, secret: &str) -> Result<(), Secr
     if secret.is_empty() {
         return Err(SecretError::Empty);
     }
-    match scheme {
-        SignatureScheme::Standard | SignatureScheme::Svix => {
-            if let Some(encoded) = secret.strip_prefix(HMAC_PREFIX) {
-                let key = decode_base64(encoded)?;
-                if !HMAC_KEY_LEN.contains(&key.len()) {
-                    return Err(SecretError::BadLength(key.len()));
-                }
-                Ok(())
-            } else if secret.starts_with(ED25519_SECRET_PREFIX) {
-                parse_signing_key(secret).map(drop)
-            } else {
-                Err(SecretError::UnknownPrefix)
-            }
+    if !scheme.takes_webhook_secret() {
+        return Ok(());
+    }
+    if let Some(encoded) = secret.strip_prefix(HMAC_PREFIX) {
+        let key = decode_base64(encoded)?;
+        if !HMAC_KEY_LEN.contains(&key.len()) {
+            return Err(SecretError::BadLength(key.len()));
         }
-        SignatureScheme::HmacSha256Hex | SignatureScheme::Stripe | SignatureScheme::Github => {
-            Ok(())
-        }
+        Ok(())
+    } else if secret.starts_with(ED25519_SECRET_PREFIX) {
+        parse_signing_key(secret).map(drop)
+    } else {
+        Err(SecretError::UnknownPrefix)
     }
 }
 

@@ -17,14 +17,14 @@
 //! the request and its message are retained). Rejected, handshake and duplicate requests
 //! made no message of their own and are never sent.
 
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 
 use super::subscriber::{StreamFilter, Subscriber};
 use super::websocket::{self, Frames};
 use super::{resume_cursor, wants_websocket, Topic};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::Query;
+use crate::extract::{Path, Query};
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -32,7 +32,7 @@ use crate::state::AppState;
     path = "/api/v1/source/{source_id}/stream",
     tag = "source",
     description = "WebSocket only. Each verified request of the source, as it becomes a message: `{\"type\":\"request\",\"cursor\":…,\"eventType\":…,\"request\":InboundRequestOut}`; `{\"type\":\"ready\",\"cursor\":…}` once the replay after `after` is done. The client may send `{\"type\":\"ping\"}`.",
-    params(("source_id" = String, Path, description = "Source id or uid"), ("after" = Option<String>, Query, description = "Resume after this cursor (or message id)")),
+    params(("source_id" = crate::validate::IdOrUid, Path, description = "Source id or uid"), ("after" = Option<String>, Query, description = "Resume after this cursor (or message id)")),
     responses((status = 101, description = "Switching to WebSocket"), (status = 400, description = "Not a WebSocket upgrade", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid cursor", body = ErrorBody)),
     security(("bearer" = []))
 )]

@@ -1,4 +1,6 @@
-//! Bad input gets a precise `{"code","detail"}` answer and changes nothing.
+//! Bad input gets a precise `{"code","detail"}` answer and changes nothing; input that
+//! only looks unusual (an integer written `5.0`, a name of odd characters, an optional
+//! body sent as `null`) is taken, as the OpenAPI document says.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -228,6 +230,16 @@ async fn unknown_ids_are_404() {
         "not_found",
         "path",
     );
+    // A path parameter that is not UTF-8 names nothing either (axum alone would answer a
+    // plain-text 400).
+    for path in ["/api/v1/app/%FF", "/api/v1/bin/%FF/request", "/b/%C0%80"] {
+        assert_error(
+            &server.get(path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            path,
+        );
+    }
 }
 
 #[tokio::test]
@@ -509,5 +521,272 @@ async fn a_request_head_that_never_completes_is_cut_off() {
         .await;
     let event = stream.expect().await;
     assert_eq!(event.json()["id"], message.as_str(), "{event:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn integral_floats_are_integers_and_fractions_are_refused() {
+    let server = TestServer::start().await;
+    // JSON Schema (and JavaScript) see 8883.0 as the integer 8883; so does hookd.
+    let (status, bin) = server
+        .post(
+            "/api/v1/bin",
+            json!({"maxRequests": 8883.0, "expiresIn": 60.0, "status": 201.0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bin}");
+    assert_eq!(bin["maxRequests"], 8883);
+    assert_eq!(bin["response"]["status"], 201);
+    let (status, app) = server
+        .post(
+            "/api/v1/app",
+            json!({"name": "Floats", "throttleRate": 10.0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{app}");
+    assert_eq!(app["throttleRate"], 10);
+    let app = app["id"].as_str().unwrap();
+    for (method, path, body, field) in [
+        (
+            Method::PATCH,
+            format!("/api/v1/app/{app}"),
+            json!({"throttleRate": 2.5}),
+            "throttleRate",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/app/{app}"),
+            json!({"throttleRate": 65536.0}),
+            "throttleRate",
+        ),
+        (
+            Method::POST,
+            "/api/v1/bin".to_owned(),
+            json!({"maxRequests": 1e20}),
+            "maxRequests",
+        ),
+        (
+            Method::POST,
+            "/api/v1/bin".to_owned(),
+            json!({"expiresIn": -1.0}),
+            "expiresIn",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/auth/app-portal-access/{app}"),
+            json!({"expiry": 60.5}),
+            "expiry",
+        ),
+    ] {
+        let answer = server.call(method, &path, Some(body.clone())).await;
+        assert_error(
+            &answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            field,
+        );
+    }
+    // A message's payload is the user's data: its numbers are kept as they were sent.
+    let (status, published) = server
+        .post(
+            &format!("/api/v1/app/{app}/msg"),
+            json!({"eventType": "a.b", "payload": {"whole": 1.0, "count": 1}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{published}");
+    let id = published["id"].as_str().unwrap();
+    let text = server
+        .client
+        .get(format!("{}/api/v1/app/{app}/msg/{id}", server.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#""payload":{"whole":1.0,"count":1}"#),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn feature_flags_of_app_portal_access_are_a_list_of_strings() {
+    let server = TestServer::start().await;
+    let app = server.app("Portal").await;
+    let path = format!("/api/v1/auth/app-portal-access/{app}");
+    // What the Svix SDKs send.
+    let (status, answer) = server
+        .post(&path, json!({"featureFlags": ["beta"], "readOnly": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["token"].as_str().unwrap().starts_with("hkat."));
+    for (body, field) in [
+        (json!({"featureFlags": "beta"}), "featureFlags"),
+        (json!({"featureFlags": [["beta"]]}), "featureFlags[0]"),
+        (json!({"featureFlags": {"beta": true}}), "featureFlags"),
+    ] {
+        assert_error(
+            &server.post(&path, body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            field,
+        );
+    }
+    // The body is optional: nothing, or `null`, is the defaults.
+    let (status, answer) = raw(&server, Method::POST, &path, Some(TOKEN), "null").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_name_needs_a_character_that_is_not_whitespace() {
+    let server = TestServer::start().await;
+    // Whitespace is Unicode White_Space, as the document's pattern spells it out.
+    for name in ["", " ", "\t\n", "\u{3000}\u{85}\u{2028}", "\u{a0}\u{202f}"] {
+        assert_error(
+            &server.post("/api/v1/app", json!({"name": name})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "name",
+        );
+    }
+    // U+001C..U+001F are separators, not whitespace (though Python's `\s` matches them),
+    // and U+FEFF is not whitespace either (though ECMAScript's `\s` matches it).
+    for name in ["\u{1c}", "\u{1f}", "\u{feff}", " a "] {
+        let (status, app) = server.post("/api/v1/app", json!({"name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{name:?}: {app}");
+    }
+    let app = server.app("Named").await;
+    assert_error(
+        &server
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/app/{app}"),
+                Some(json!({"name": "\u{2003}"})),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "name",
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_are_objects_and_typed_query_parameters_are_not_empty() {
+    let server = TestServer::start().await;
+    let app = server.app("Shapes").await;
+    // serde would read `[null, null]` as the fields in order; a body is an object.
+    assert_error(
+        &raw(
+            &server,
+            Method::PATCH,
+            &format!("/api/v1/app/{app}"),
+            Some(TOKEN),
+            "[null, null]",
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "JSON object",
+    );
+    assert_error(
+        &raw(&server, Method::POST, "/api/v1/app", Some(TOKEN), "[1, ").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "malformed JSON",
+    );
+    // Optional bodies may be `null`.
+    let (status, bin) = raw(&server, Method::POST, "/api/v1/bin", Some(TOKEN), "null").await;
+    assert_eq!(status, StatusCode::CREATED, "{bin}");
+    // An empty value of a typed parameter does not parse; an empty string parameter is
+    // as good as absent.
+    for (path, parameter) in [
+        ("/api/v1/app?limit=", "limit"),
+        ("/api/v1/app?order=", "order"),
+        ("/api/v1/event-type?include_archived=", "include_archived"),
+        ("/api/v1/event-type?with_content=yes", "with_content"),
+    ] {
+        assert_error(
+            &server.get(path).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            parameter,
+        );
+    }
+    let (status, list) = server.get("/api/v1/app?iterator=&limit=5").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn what_a_body_refers_to_is_404_and_what_it_conflicts_with_409() {
+    let server = TestServer::start().await;
+    let app = server.app("Refs").await;
+    assert_error(
+        &server
+            .post(
+                "/api/v1/source",
+                json!({"name": "x", "provider": "stripe", "secret": "s", "appId": "app_missing"}),
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "appId",
+    );
+    // A raw-key scheme takes any secret; the Standard Webhooks schemes do not, so the
+    // endpoint cannot move to one while it keeps this secret.
+    let endpoint = server
+        .endpoint(
+            &app,
+            json!({"url": "https://example.com/", "signatureScheme": "github", "secret": "plain"}),
+        )
+        .await;
+    let path = format!("/api/v1/app/{app}/endpoint/{endpoint}");
+    for method in [Method::PATCH, Method::PUT] {
+        let body = json!({"url": "https://example.com/", "signatureScheme": "standard"});
+        assert_error(
+            &server.call(method, &path, Some(body)).await,
+            StatusCode::CONFLICT,
+            "conflict",
+            "signatureScheme",
+        );
+    }
+    let (_, unchanged) = server.get(&path).await;
+    assert_eq!(unchanged["signatureScheme"], "github");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_publish_checks_its_application_even_when_it_exists() {
+    let server = TestServer::start().await;
+    let app = server.app("Exists").await;
+    assert_error(
+        &server
+            .post(
+                &format!("/api/v1/app/{app}/msg"),
+                json!({"eventType": "a.b", "payload": {}, "application": {"name": " ", "uid": "ok"}}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "name",
+    );
+    // A uid shaped like an application id is refused by PATCH as by POST and PUT.
+    assert_error(
+        &server
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/app/{app}"),
+                Some(json!({"uid": "app_0ESEyHrJzD313r047OkrAbgO6Ow"})),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "uid",
+    );
     server.stop().await;
 }

@@ -168,6 +168,7 @@ async fn bin_answers_with_its_configured_response() {
     assert_eq!(body, b"<ok/>");
     for (input, field) in [
         (json!({"status": 700}), "status"),
+        (json!({"status": 101}), "status"),
         (json!({"expiresIn": 0}), "expiresIn"),
         (json!({"maxRequests": 0}), "maxRequests"),
         (json!({"headers": {"bad name": "x"}}), "headers"),

@@ -296,10 +296,6 @@ async fn source_crud_names_bad_fields_and_hides_secrets() {
             "secret",
         ),
         (
-            json!({"name": "x", "provider": "stripe", "secret": "s", "appId": "app_missing"}),
-            "appId",
-        ),
-        (
             json!({"name": "x", "provider": "svix", "secret": "not-a-whsec", "appId": app}),
             "secret",
         ),
