@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::hash_token;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{parse_optional_json, path_rejection, Path};
+use crate::extract::{parse_optional_json, raw_path_params, Path};
 use crate::state::AppState;
 
 /// Default lifetime of a token: one hour.
@@ -114,14 +114,7 @@ pub async fn require_app_access(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let params = params.map_err(|rejection| {
-        path_rejection(
-            request.extensions(),
-            request.uri(),
-            rejection.status(),
-            rejection.body_text(),
-        )
-    })?;
+    let params = raw_path_params(params, &request)?;
     let path_app = params
         .iter()
         .find(|(name, _)| *name == "app_id")

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use crate::app_access::presented_token;
 use crate::auth::hash_token;
 use crate::error::ApiError;
-use crate::extract::path_rejection;
+use crate::extract::raw_path_params;
 use crate::state::AppState;
 
 /// The bin a request may use, and how it was admitted.
@@ -49,14 +49,7 @@ pub async fn require_bin_access(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let params = params.map_err(|rejection| {
-        path_rejection(
-            request.extensions(),
-            request.uri(),
-            rejection.status(),
-            rejection.body_text(),
-        )
-    })?;
+    let params = raw_path_params(params, &request)?;
     let path_bin = params
         .iter()
         .find(|(name, _)| *name == "bin_id")

@@ -136,6 +136,22 @@ pub(crate) fn path_rejection(
     ApiError::NotFound(format!("path {path}"))
 }
 
+/// The raw path parameters a middleware asked for, or the JSON 404 (500 for a router
+/// fault) that [`path_rejection`] makes of their rejection.
+pub(crate) fn raw_path_params(
+    params: Result<axum::extract::RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    request: &axum::extract::Request,
+) -> Result<axum::extract::RawPathParams, ApiError> {
+    params.map_err(|rejection| {
+        path_rejection(
+            request.extensions(),
+            request.uri(),
+            rejection.status(),
+            rejection.body_text(),
+        )
+    })
+}
+
 /// The query string as name/value pairs, with typed getters whose failures are 422s
 /// naming the parameter. Repeated names and comma-separated lists are both accepted,
 /// because the Svix SDKs send lists either way. A parameter given empty (`?iterator=`)

@@ -357,38 +357,35 @@ rule_schema!(
         .into()
 );
 
-rule_schema!(
-    /// A custom header of an endpoint: [`header_name`], not one hookd sets.
-    EndpointHeaderName => string()
+/// A header name that [`header_name`] accepts and that is none of `reserved` (in any
+/// case), described as "other than `what`".
+fn header_name_except(reserved: &[&str], what: &str) -> RefOr<Schema> {
+    string()
         .description(Some(format!(
-            "An HTTP header name (an RFC 9110 token, any case), other than the ones hookd sets: {}.",
-            ENDPOINT_RESERVED_HEADERS.join(", ")
+            "An HTTP header name (an RFC 9110 token, any case), other than {what}: {}.",
+            reserved.join(", ")
         )))
         .min_length(Some(1))
         .max_length(Some(65535))
         .pattern(Some(excluding(
-            &ENDPOINT_RESERVED_HEADERS.iter().map(|name| any_case(name)).collect::<Vec<_>>(),
+            &reserved
+                .iter()
+                .map(|name| any_case(name))
+                .collect::<Vec<_>>(),
             TOKEN,
         )))
         .build()
         .into()
+}
+
+rule_schema!(
+    /// A custom header of an endpoint: [`header_name`], not one hookd sets.
+    EndpointHeaderName => header_name_except(ENDPOINT_RESERVED_HEADERS, "the ones hookd sets")
 );
 
 rule_schema!(
     /// A header of a bin's answer: [`header_name`], not one the server frames with.
-    BinHeaderName => string()
-        .description(Some(format!(
-            "An HTTP header name (an RFC 9110 token, any case), other than {}.",
-            BIN_RESERVED_HEADERS.join(", ")
-        )))
-        .min_length(Some(1))
-        .max_length(Some(65535))
-        .pattern(Some(excluding(
-            &BIN_RESERVED_HEADERS.iter().map(|name| any_case(name)).collect::<Vec<_>>(),
-            TOKEN,
-        )))
-        .build()
-        .into()
+    BinHeaderName => header_name_except(BIN_RESERVED_HEADERS, "the ones the server frames the answer with")
 );
 
 rule_schema!(
