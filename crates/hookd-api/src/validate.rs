@@ -240,6 +240,16 @@ fn uid_schema(prefix: &str, reserved: &[&str], description: &str) -> RefOr<Schem
         .into()
 }
 
+/// What [`check_chars`] accepts: 1 to `max` characters, each in the class `chars`.
+fn chars_schema(chars: &str, max: usize) -> RefOr<Schema> {
+    string()
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(format!("^{chars}+$")))
+        .build()
+        .into()
+}
+
 fn regex_escape_all(word: &str) -> String {
     word.chars().map(regex_escape).collect()
 }
@@ -280,12 +290,7 @@ rule_schema!(
 
 rule_schema!(
     /// [`name_like`]: event type names, event ids, group names, feature flags.
-    NameLike => string()
-        .min_length(Some(1))
-        .max_length(Some(256))
-        .pattern(Some(format!("^{NAME_LIKE_CHARS}+$")))
-        .build()
-        .into()
+    NameLike => chars_schema(NAME_LIKE_CHARS, 256)
 );
 
 rule_schema!(
@@ -328,22 +333,12 @@ rule_schema!(
 
 rule_schema!(
     /// [`channel`].
-    Channel => string()
-        .min_length(Some(1))
-        .max_length(Some(128))
-        .pattern(Some(r"^[a-zA-Z0-9\-_.:+]+$"))
-        .build()
-        .into()
+    Channel => chars_schema(r"[a-zA-Z0-9\-_.:+]", 128)
 );
 
 rule_schema!(
     /// [`tag`].
-    Tag => string()
-        .min_length(Some(1))
-        .max_length(Some(128))
-        .pattern(Some(r"^[a-zA-Z0-9\-_./\\#]+$"))
-        .build()
-        .into()
+    Tag => chars_schema(r"[a-zA-Z0-9\-_./\\#]", 128)
 );
 
 rule_schema!(
