@@ -5,12 +5,13 @@
 //! (no read-then-write race): a clash surfaces as `Conflict` naming the uid, and an
 //! endpoint for a missing application as `NotFound("application")` via its foreign key.
 
+use deadpool_postgres::{Client, Transaction};
 use hookd_core::ids::{ApplicationId, EndpointId};
 use hookd_core::model::{Application, Endpoint};
 use hookd_store::{Page, PageRequest, StoreError, StoreResult};
 use tokio_postgres::types::Json;
 
-use crate::db::{found_if, Db};
+use crate::db::{found_if, retry_transient, Db};
 use crate::pagination::Listing;
 use crate::rows::{
     application_from_row, endpoint_from_row, rate, APPLICATION_COLUMNS, ENDPOINT_COLUMNS,
@@ -88,16 +89,43 @@ pub(crate) async fn update_application(db: &Db, application: &Application) -> St
     found_if(changed, "application")
 }
 
-/// Deletes the application; its endpoints, messages, deliveries and attempts go with it
-/// (`ON DELETE CASCADE`).
+/// Deletes the application; its endpoints, messages, deliveries and attempts go with it.
+///
+/// The application row is locked first, so no endpoint or message can be added to it
+/// meanwhile (their foreign-key checks wait on the lock); then its endpoints go with their
+/// attempts as in [`delete_endpoint`], and the application's cascade takes the rest.
 pub(crate) async fn delete_application(db: &Db, app_id: &ApplicationId) -> StoreResult<()> {
-    let changed = db
+    retry_transient(db, || async {
+        let mut client = db.client().await?;
+        Ok(delete_application_once(&mut client, app_id).await)
+    })
+    .await
+    .and_then(|found| found_if(found, "application"))
+}
+
+async fn delete_application_once(
+    client: &mut Client,
+    app_id: &ApplicationId,
+) -> Result<u64, tokio_postgres::Error> {
+    let transaction = client.transaction().await?;
+    let found = transaction
+        .execute(
+            "SELECT 1 FROM applications WHERE id = $1 FOR UPDATE",
+            &[&app_id.as_str()],
+        )
+        .await?;
+    if found == 0 {
+        return Ok(0);
+    }
+    delete_endpoints_and_attempts(&transaction, app_id, None).await?;
+    let deleted = transaction
         .execute(
             "DELETE FROM applications WHERE id = $1",
             &[&app_id.as_str()],
         )
         .await?;
-    found_if(changed, "application")
+    transaction.commit().await?;
+    Ok(deleted)
 }
 
 fn application_conflict(constraint: &str, application: &Application) -> StoreError {
@@ -223,19 +251,58 @@ pub(crate) async fn update_endpoint(db: &Db, endpoint: &Endpoint) -> StoreResult
     found_if(changed, "endpoint")
 }
 
-/// Deletes the endpoint; its deliveries and attempts go with it (`ON DELETE CASCADE`).
+/// Deletes the endpoint with its deliveries and attempts, in one transaction.
 pub(crate) async fn delete_endpoint(
     db: &Db,
     app_id: &ApplicationId,
     endpoint_id: &EndpointId,
 ) -> StoreResult<()> {
-    let changed = db
-        .execute(
-            "DELETE FROM endpoints WHERE app_id = $1 AND id = $2",
-            &[&app_id.as_str(), &endpoint_id.as_str()],
+    retry_transient(db, || async {
+        let mut client = db.client().await?;
+        Ok(delete_endpoint_once(&mut client, app_id, endpoint_id).await)
+    })
+    .await
+    .and_then(|found| found_if(found, "endpoint"))
+}
+
+async fn delete_endpoint_once(
+    client: &mut Client,
+    app_id: &ApplicationId,
+    endpoint_id: &EndpointId,
+) -> Result<u64, tokio_postgres::Error> {
+    let transaction = client.transaction().await?;
+    let deleted = delete_endpoints_and_attempts(&transaction, app_id, Some(endpoint_id)).await?;
+    transaction.commit().await?;
+    Ok(deleted)
+}
+
+/// Deletes the application's endpoints (only `endpoint_id`, when given), which cascades
+/// to their deliveries, then their attempts; returns how many endpoints went.
+///
+/// N.B.: the order is what keeps attempts from outliving their endpoint (attempts have no
+/// foreign keys, see migration 0010). An outcome inserts its attempt only while it holds
+/// a lock on the delivery, so the cascade waits for every outcome in flight to commit;
+/// the attempts statement runs after, with a snapshot that sees those attempts. An
+/// outcome that comes later finds its delivery gone and writes none.
+async fn delete_endpoints_and_attempts(
+    transaction: &Transaction<'_>,
+    app_id: &ApplicationId,
+    endpoint_id: Option<&EndpointId>,
+) -> Result<u64, tokio_postgres::Error> {
+    let gone = transaction
+        .query(
+            "DELETE FROM endpoints WHERE app_id = $1 AND ($2::text IS NULL OR id = $2) \
+             RETURNING id",
+            &[&app_id.as_str(), &endpoint_id.map(EndpointId::as_str)],
         )
         .await?;
-    found_if(changed, "endpoint")
+    let ids: Vec<&str> = gone.iter().map(|row| row.get(0)).collect();
+    if !ids.is_empty() {
+        transaction
+            .execute("DELETE FROM attempts WHERE endpoint_id = ANY($1)", &[&ids])
+            .await?;
+    }
+    Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
 }
 
 fn endpoint_conflict(constraint: &str, endpoint: &Endpoint) -> StoreError {

@@ -6,6 +6,7 @@
 //! per pooled connection (deadpool's statement cache), so the hot paths cost one round
 //! trip each.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use deadpool_postgres::{Client, Pool};
@@ -13,7 +14,34 @@ use hookd_store::{StoreError, StoreResult};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use crate::error::{self, violation, Violation};
+use crate::error::{self, is_transient, violation, Violation};
+
+/// Tries a statement or transaction that meets a deadlock, a serialization failure or a
+/// foreign key that vanished under it gets in all: one of two colliding transactions is
+/// aborted by the server, and running it again normally succeeds.
+const MAX_TRIES: u32 = 3;
+
+/// Runs `attempt` until it succeeds, fails for good, or has failed transiently
+/// [`MAX_TRIES`] times (see [`is_transient`]). `attempt` answers `Err` for what cannot be
+/// retried (no connection), `Ok(Err)` for a PostgreSQL error that might be.
+pub(crate) async fn retry_transient<T, Attempt, Fut>(
+    db: &Db,
+    mut attempt: Attempt,
+) -> StoreResult<T>
+where
+    Attempt: FnMut() -> Fut,
+    Fut: Future<Output = StoreResult<Result<T, tokio_postgres::Error>>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await? {
+            Ok(value) => return Ok(value),
+            Err(error) if is_transient(&error) && tries < MAX_TRIES => continue,
+            Err(error) => return Err(db.error(error)),
+        }
+    }
+}
 
 /// The pool and the name of the server behind it.
 pub(crate) struct Db {

@@ -133,10 +133,7 @@ fn missing_record(constraint: &str) -> Option<&'static str> {
     Some(match constraint {
         "endpoints_app_id_fkey" | "messages_app_id_fkey" | "sources_app_id_fkey" => "application",
         "inbound_requests_source_id_fkey" | "inbound_dedup_source_id_fkey" => "source",
-        "deliveries_msg_id_fkey" | "attempts_msg_id_fkey" => "message",
-        "deliveries_endpoint_id_fkey"
-        | "attempts_endpoint_id_fkey"
-        | "endpoint_send_slots_endpoint_id_fkey" => "endpoint",
+        "deliveries_endpoint_id_fkey" | "endpoint_send_slots_endpoint_id_fkey" => "endpoint",
         _ => return None,
     })
 }
@@ -243,7 +240,6 @@ mod tests {
             missing_record("deliveries_endpoint_id_fkey"),
             Some("endpoint")
         );
-        assert_eq!(missing_record("attempts_msg_id_fkey"), Some("message"));
         assert_eq!(missing_record("something_else"), None);
     }
 }

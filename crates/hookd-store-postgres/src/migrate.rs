@@ -70,6 +70,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "attempts_by_app",
         sql: include_str!("../migrations/0009_attempts_by_app.sql"),
     },
+    Migration {
+        version: 10,
+        name: "fewer_foreign_keys",
+        sql: include_str!("../migrations/0010_fewer_foreign_keys.sql"),
+    },
 ];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,

@@ -28,16 +28,11 @@ use hookd_store::{
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Row;
 
-use crate::db::{Db, Params};
-use crate::error::is_transient;
+use crate::db::{retry_transient, Db, Params};
 use crate::rows::{
     delivery_from_row, endpoint_from_row_at, get, message_from_row_at, status_code, trigger_code,
     DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, MESSAGE_WIDTH,
 };
-
-/// How often a statement that lost a deadlock (or raced a delete) is run again before
-/// the error is returned.
-const MAX_TRIES: u32 = 3;
 
 /// The claim: lock up to `$2` due, unfinished, unleased (or lease-expired) deliveries,
 /// oldest due first, skipping rows another claim has locked right now, then lease them
@@ -119,15 +114,9 @@ pub(crate) async fn claim_due_deliveries(
 /// Records one outcome; returns whether the lease was still held.
 pub(crate) async fn record_outcome(db: &Db, record: &OutcomeRecord) -> StoreResult<bool> {
     let (sql, params) = outcome_statement(record);
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match db.try_query(&sql, &params.refs()).await? {
-            Ok(rows) => return lease_was_held(&rows),
-            Err(error) if is_transient(&error) && tries < MAX_TRIES => continue,
-            Err(error) => return Err(db.error(error)),
-        }
-    }
+    let params = params.refs();
+    let rows = retry_transient(db, || db.try_query(&sql, &params)).await?;
+    lease_was_held(&rows)
 }
 
 /// Records many outcomes in one transaction; returns, per record, whether its lease was
@@ -153,15 +142,7 @@ pub(crate) async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Store
         .map(|&index| outcome_statement(&records[index]))
         .collect();
 
-    let mut tries = 0;
-    let held_in_order = loop {
-        tries += 1;
-        match run_in_transaction(db, &statements).await? {
-            Ok(held) => break held,
-            Err(error) if is_transient(&error) && tries < MAX_TRIES => continue,
-            Err(error) => return Err(db.error(error)),
-        }
-    };
+    let held_in_order = retry_transient(db, || run_in_transaction(db, &statements)).await?;
     let mut held = vec![false; records.len()];
     for (position, &index) in order.iter().enumerate() {
         held[index] = held_in_order[position];
@@ -172,7 +153,9 @@ pub(crate) async fn record_outcomes(db: &Db, records: &[OutcomeRecord]) -> Store
 /// Outcomes that leave their endpoints as they are (the common case: successes on a
 /// healthy endpoint) in one statement over arrays: every delivery update and attempt
 /// insert of the batch at once, one commit, and no endpoint row touched (so no lock
-/// order to keep).
+/// order to keep). An attempt is written only for a delivery this statement holds locked:
+/// updated by `held`, or, when its lease was lost, locked by `lost` (as in
+/// [`outcome_statement`]).
 const PLAIN_OUTCOMES_SQL: &str = "WITH input AS ( \
         SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::timestamptz[], \
             $5::integer[], $6::timestamptz[]) \
@@ -183,6 +166,10 @@ const PLAIN_OUTCOMES_SQL: &str = "WITH input AS ( \
             lease_expires_at = NULL, updated_at = i.updated_at \
         FROM input i WHERE d.id = i.id AND d.lease_token = i.token \
         RETURNING d.id \
+    ), lost AS ( \
+        SELECT d.id FROM deliveries d \
+        WHERE d.id = ANY(ARRAY(SELECT unnest($7::text[]) EXCEPT SELECT id FROM held)) \
+        FOR KEY SHARE \
     ), attempt AS ( \
         INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, \
             response_status_code, response, response_duration_ms, trigger_type, \
@@ -196,7 +183,7 @@ const PLAIN_OUTCOMES_SQL: &str = "WITH input AS ( \
             AS a (delivery_id, id, app_id, msg_id, endpoint_id, url, status, \
                 response_status_code, response, response_duration_ms, trigger_type, \
                 request_headers, created_at) \
-        WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = a.delivery_id) \
+        WHERE a.delivery_id IN (SELECT id FROM held UNION ALL SELECT id FROM lost) \
         ON CONFLICT (id) DO NOTHING \
     ) \
     SELECT id FROM held";
@@ -244,15 +231,7 @@ async fn record_plain_outcomes(db: &Db, records: &[OutcomeRecord]) -> StoreResul
         &a.request_headers,
         &a.created,
     ];
-    let mut tries = 0;
-    let rows = loop {
-        tries += 1;
-        match db.try_query(PLAIN_OUTCOMES_SQL, &params).await? {
-            Ok(rows) => break rows,
-            Err(error) if is_transient(&error) && tries < MAX_TRIES => continue,
-            Err(error) => return Err(db.error(error)),
-        }
-    };
+    let rows = retry_transient(db, || db.try_query(PLAIN_OUTCOMES_SQL, &params)).await?;
     let mut held_ids = HashSet::with_capacity(rows.len());
     for row in &rows {
         held_ids.insert(get::<String>(row, 0)?);
@@ -367,7 +346,10 @@ async fn run_in_transaction(
 
 /// The statement that applies one outcome, and its parameters:
 /// - `held` updates the delivery only if the lease token still matches;
-/// - `attempt` inserts the attempt if the delivery still exists (whoever holds it);
+/// - `attempt` inserts the attempt if the delivery still exists (whoever holds it),
+///   locking it (through `held`'s update, or `lost` when the lease was lost) so that a
+///   deletion cannot remove the delivery and its attempts while this one is written (see
+///   `applications::delete_endpoints_and_attempts`);
 /// - `health` updates the endpoint only through `held`, and only if the value changes,
 ///   so a busy healthy endpoint's row is not rewritten on every success.
 fn outcome_statement(record: &OutcomeRecord) -> (String, Params) {
@@ -414,12 +396,16 @@ fn attempt_insert(params: &mut Params, attempt: &Attempt, delivery_id: &str) -> 
         params.bind(attempt.created_at) + "::timestamptz",
     ];
     format!(
-        ", attempt AS ( \
+        ", lost AS ( \
+             SELECT id FROM deliveries WHERE id = {delivery_id} \
+                 AND NOT EXISTS (SELECT 1 FROM held) \
+             FOR KEY SHARE \
+         ), attempt AS ( \
              INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, \
                  response_status_code, response, response_duration_ms, trigger_type, \
                  request_headers, created_at) \
              SELECT {} \
-             WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = {delivery_id}) \
+             WHERE EXISTS (SELECT 1 FROM held) OR EXISTS (SELECT 1 FROM lost) \
              ON CONFLICT (id) DO NOTHING \
          )",
         values.join(", ")

@@ -17,12 +17,8 @@ use hookd_core::throttle::SLOT_GRACE;
 use hookd_core::Timestamp;
 use hookd_store::{Lease, SendSlot, StoreResult};
 
-use crate::db::Db;
-use crate::error::is_transient;
+use crate::db::{retry_transient, Db};
 use crate::rows::get;
-
-/// How often the statement is tried when it races the endpoint's deletion.
-const MAX_TRIES: u32 = 3;
 
 /// `$1` delivery id, `$2` lease token, `$3` endpoint id, `$4` now, `$5` spacing and `$6`
 /// grace in microseconds. `own` is the delivery's reserved slot unless it went stale;
@@ -76,17 +72,9 @@ pub(crate) async fn take_send_slot(
         &spacing_us,
         &grace_us,
     ];
-    let mut tries = 0;
-    let rows = loop {
-        tries += 1;
-        match db.try_query(TAKE_SLOT_SQL, &params).await? {
-            Ok(rows) => break rows,
-            // The endpoint was deleted between the read of the delivery and the insert
-            // of its slot row: the next try finds the delivery gone.
-            Err(error) if is_transient(&error) && tries < MAX_TRIES => continue,
-            Err(error) => return Err(db.error(error)),
-        }
-    };
+    // A foreign-key error here means the endpoint was deleted between the read of the
+    // delivery and the insert of its slot row: the next try finds the delivery gone.
+    let rows = retry_transient(db, || db.try_query(TAKE_SLOT_SQL, &params)).await?;
     let Some(row) = rows.first() else {
         return Ok(SendSlot::LeaseLost);
     };

@@ -1,6 +1,7 @@
 //! Behaviour only the PostgreSQL backend has: several nodes sharing one database (claims
-//! that never overlap, wake-ups across nodes, a LISTEN connection that comes back),
-//! migrations racing at startup, and what a caller sees when the server is gone.
+//! that never overlap, wake-ups across nodes, a LISTEN connection that comes back,
+//! outcomes racing a deletion), migrations racing at startup, and what a caller sees when
+//! the server is gone.
 //!
 //! Tests that need a server skip (printing "skipping postgres") without
 //! `HOOKD_TEST_PG_URL`, and fail without it under `CI`.
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_store::conformance::fixtures;
-use hookd_store::{Store, StoreError};
+use hookd_store::{DeliveryOutcome, EndpointHealth, Store, StoreError};
 use hookd_store_postgres::testing::{self, TestDatabase};
 use hookd_store_postgres::{PostgresOptions, PostgresStore};
 use tokio::sync::Notify;
@@ -118,6 +119,101 @@ async fn two_nodes_claiming_at_once_never_claim_the_same_delivery() {
         (0, 200),
         "every delivery is leased, none waits"
     );
+}
+
+/// Attempts have no foreign keys (migration 0010): what keeps an attempt from outliving
+/// its endpoint is that an outcome writes it only while holding its delivery locked. Here
+/// a deletion of the endpoint is under way (uncommitted, in another session) while a
+/// single outcome and a batch of outcomes arrive for its deliveries: they wait for it,
+/// find their deliveries gone, report the leases lost and write no attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outcomes_racing_the_deletion_of_their_endpoint_leave_no_attempt_behind() {
+    let Some(server_url) = testing::server_url() else {
+        return;
+    };
+    let (store, database) = testing::store_in_new_database(&server_url).await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let application = fixtures::application("acme");
+    store.create_application(&application).await.unwrap();
+    let endpoint = fixtures::endpoint(&application.id, "https://e.example/hook");
+    store.create_endpoint(&endpoint).await.unwrap();
+    let t0 = fixtures::now();
+    for index in 0..3 {
+        let created_at = fixtures::earlier(t0, Duration::from_millis(index));
+        let message = fixtures::message_at(&application.id, "a.b", "{}", created_at);
+        store
+            .create_message(&message, std::slice::from_ref(&endpoint.id))
+            .await
+            .unwrap();
+    }
+    let claims = store
+        .claim_due_deliveries(t0, Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 3);
+    let records: Vec<_> = claims
+        .iter()
+        .map(|claim| {
+            fixtures::outcome(
+                claim,
+                Some(fixtures::attempt(claim, 200, t0)),
+                DeliveryOutcome::Succeeded,
+                EndpointHealth::Unchanged,
+                t0,
+            )
+        })
+        .collect();
+
+    let mut deleting = admin(&database).await;
+    let deletion = deleting.transaction().await.unwrap();
+    deletion
+        .execute(
+            "DELETE FROM endpoints WHERE id = $1",
+            &[&endpoint.id.as_str()],
+        )
+        .await
+        .unwrap();
+    let single = tokio::spawn({
+        let (store, record) = (Arc::clone(&store), records[0].clone());
+        async move { store.record_outcome(&record).await }
+    });
+    let batch = tokio::spawn({
+        let (store, records) = (Arc::clone(&store), records[1..].to_vec());
+        async move { store.record_outcomes(&records).await }
+    });
+    let watcher = admin(&database).await;
+    let waiting_for_locks = async {
+        loop {
+            let row = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            if row.get::<_, i64>(0) >= 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, waiting_for_locks)
+        .await
+        .expect("both outcomes wait for the deletion");
+    deletion.commit().await.unwrap();
+
+    assert!(
+        !single.await.unwrap().unwrap(),
+        "the lease is reported lost"
+    );
+    assert_eq!(batch.await.unwrap().unwrap(), vec![false, false]);
+    let attempts: i64 = watcher
+        .query_one("SELECT count(*) FROM attempts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 0, "no attempt outlives its endpoint");
 }
 
 #[tokio::test]
