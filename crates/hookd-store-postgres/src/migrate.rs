@@ -75,6 +75,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "fewer_foreign_keys",
         sql: include_str!("../migrations/0010_fewer_foreign_keys.sql"),
     },
+    Migration {
+        version: 11,
+        name: "event_id_partial",
+        sql: include_str!("../migrations/0011_event_id_partial.sql"),
+    },
 ];
 
 /// The advisory lock key that serialises migrations across nodes ("hookd" in ASCII,
