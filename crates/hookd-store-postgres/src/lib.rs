@@ -275,10 +275,7 @@ impl Store for PostgresStore {
         message: &Message,
         endpoint_ids: &[EndpointId],
     ) -> StoreResult<()> {
-        let targets = endpoint_ids
-            .iter()
-            .map(|endpoint_id| Target::unleased(message, endpoint_id))
-            .collect();
+        let targets = Target::unleased_to_each(message, endpoint_ids);
         let written = self.publisher.publish(message, targets).await?;
         if written.deliveries > 0 {
             self.wakeups.work_committed();

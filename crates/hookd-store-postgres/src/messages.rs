@@ -28,10 +28,7 @@ pub(crate) async fn create_message(
     message: &Message,
     endpoint_ids: &[EndpointId],
 ) -> StoreResult<u64> {
-    let targets: Vec<Target> = endpoint_ids
-        .iter()
-        .map(|endpoint_id| Target::unleased(message, endpoint_id))
-        .collect();
+    let targets = Target::unleased_to_each(message, endpoint_ids);
     let params = create_message_params(message, &targets);
     db.execute_naming(&create_message_sql(), &refs(&params), |constraint| {
         message_conflict(constraint, message)
@@ -66,7 +63,6 @@ pub(crate) fn create_message_sql() -> String {
          CROSS JOIN unnest($9::text[], $10::text[], $12::text[], $13::timestamptz[]) \
              AS target (endpoint_id, delivery_id, lease_token, lease_expires_at) \
          JOIN endpoints e ON e.id = target.endpoint_id AND e.app_id = message.app_id \
-         ON CONFLICT (msg_id, endpoint_id) DO NOTHING \
          RETURNING id",
         pending = status_code(MessageStatus::Pending),
         scheduled = trigger_code(TriggerType::Scheduled),

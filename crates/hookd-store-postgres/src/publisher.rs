@@ -75,7 +75,6 @@ const BATCH_SQL: &str = "WITH message AS ( \
             AS target (msg_id, endpoint_id, delivery_id, lease_token, lease_expires_at) \
         JOIN message ON message.id = target.msg_id \
         JOIN endpoints e ON e.id = target.endpoint_id AND e.app_id = message.app_id \
-        ON CONFLICT (msg_id, endpoint_id) DO NOTHING \
         RETURNING msg_id, id \
     ) \
     SELECT msg_id, id FROM delivery";
@@ -98,11 +97,23 @@ impl Target {
             lease: None,
         }
     }
+
+    /// One unleased delivery per endpoint of `endpoint_ids`; an endpoint listed twice
+    /// gets one. The statements rely on that: they insert without `ON CONFLICT` (a
+    /// speculative insert writes one more WAL record per row).
+    pub(crate) fn unleased_to_each(message: &Message, endpoint_ids: &[EndpointId]) -> Vec<Target> {
+        let mut seen = HashSet::with_capacity(endpoint_ids.len());
+        endpoint_ids
+            .iter()
+            .filter(|endpoint_id| seen.insert(endpoint_id.as_str()))
+            .map(|endpoint_id| Target::unleased(message, endpoint_id))
+            .collect()
+    }
 }
 
 /// The deliveries a publish of `message` asks for, one per endpoint of `endpoints`
-/// (already filtered), the first `lease.max_deliveries` of them leased to this node
-/// under new tokens.
+/// (already filtered, and distinct, as the endpoint lookups return them), the first
+/// `lease.max_deliveries` of them leased to this node under new tokens.
 pub(crate) fn targets_for(
     message: &Message,
     endpoints: &[Endpoint],

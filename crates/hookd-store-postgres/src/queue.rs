@@ -184,7 +184,7 @@ const PLAIN_OUTCOMES_SQL: &str = "WITH input AS ( \
                 response_status_code, response, response_duration_ms, trigger_type, \
                 request_headers, created_at) \
         WHERE a.delivery_id IN (SELECT id FROM held UNION ALL SELECT id FROM lost) \
-        ON CONFLICT (id) DO NOTHING \
+            AND NOT EXISTS (SELECT 1 FROM attempts x WHERE x.id = a.id) \
     ) \
     SELECT id FROM held";
 
@@ -349,7 +349,10 @@ async fn run_in_transaction(
 /// - `attempt` inserts the attempt if the delivery still exists (whoever holds it),
 ///   locking it (through `held`'s update, or `lost` when the lease was lost) so that a
 ///   deletion cannot remove the delivery and its attempts while this one is written (see
-///   `applications::delete_endpoints_and_attempts`);
+///   `applications::delete_endpoints_and_attempts`), and only once: an outcome recorded
+///   again (after its batch failed) skips an attempt already there. `NOT EXISTS` rather
+///   than `ON CONFLICT`, whose speculative insert writes one more WAL record per row;
+///   attempt ids are new per try, so only such a repeat can meet its own id;
 /// - `health` updates the endpoint only through `held`, and only if the value changes,
 ///   so a busy healthy endpoint's row is not rewritten on every success.
 fn outcome_statement(record: &OutcomeRecord) -> (String, Params) {
@@ -405,10 +408,11 @@ fn attempt_insert(params: &mut Params, attempt: &Attempt, delivery_id: &str) -> 
                  response_status_code, response, response_duration_ms, trigger_type, \
                  request_headers, created_at) \
              SELECT {} \
-             WHERE EXISTS (SELECT 1 FROM held) OR EXISTS (SELECT 1 FROM lost) \
-             ON CONFLICT (id) DO NOTHING \
+             WHERE (EXISTS (SELECT 1 FROM held) OR EXISTS (SELECT 1 FROM lost)) \
+                 AND NOT EXISTS (SELECT 1 FROM attempts WHERE id = {attempt_id}) \
          )",
-        values.join(", ")
+        values.join(", "),
+        attempt_id = values[0],
     )
 }
 

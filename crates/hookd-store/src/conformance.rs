@@ -91,6 +91,7 @@ macro_rules! store_conformance_tests {
             ping,
             // messages
             create_message_writes_one_delivery_per_endpoint,
+            create_message_with_an_endpoint_listed_twice,
             publish_message_fans_out_to_matching_endpoints,
             publish_with_a_lease_hands_over_its_deliveries,
             message_payload_round_trips_byte_for_byte,
@@ -115,6 +116,7 @@ macro_rules! store_conformance_tests {
             record_retry,
             record_failure_and_disable,
             record_with_stale_lease_keeps_attempt_only,
+            record_the_same_outcome_twice,
             record_outcomes_in_one_call,
             record_outcomes_without_health_changes,
             record_after_application_deleted,

@@ -118,6 +118,36 @@ pub async fn create_message_writes_one_delivery_per_endpoint(store: Arc<dyn Stor
     );
 }
 
+/// An endpoint listed twice gets one delivery, and the message is written all the same.
+pub async fn create_message_with_an_endpoint_listed_twice(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 2).await;
+    let t0 = fixtures::now();
+    let message = fixtures::message_at(&application.id, "invoice.paid", "{}", t0);
+    let targets = [
+        endpoints[0].id.clone(),
+        endpoints[1].id.clone(),
+        endpoints[0].id.clone(),
+    ];
+    store.create_message(&message, &targets).await.unwrap();
+    store
+        .message(&application.id, message.id.as_str())
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due_deliveries(
+            fixtures::later(t0, Duration::from_secs(1)),
+            Duration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
+    let mut endpoint_ids: Vec<_> = claimed.iter().map(|c| c.endpoint.id.clone()).collect();
+    endpoint_ids.sort();
+    let mut expected = vec![endpoints[0].id.clone(), endpoints[1].id.clone()];
+    expected.sort();
+    assert_eq!(endpoint_ids, expected);
+}
+
 /// The payload is stored as text, exactly as given: key order, number spelling, escapes.
 pub async fn message_payload_round_trips_byte_for_byte(store: Arc<dyn Store>) {
     let (application, _) = app_with_endpoints(store.as_ref(), 0).await;

@@ -380,6 +380,55 @@ pub async fn record_failure_and_disable(store: Arc<dyn Store>) {
         .is_empty());
 }
 
+/// An outcome recorded a second time (the worker's recorder does, one by one, when a
+/// batch fails without saying whether it committed) reports the lease lost and writes
+/// its attempt once.
+pub async fn record_the_same_outcome_twice(store: Arc<dyn Store>) {
+    let (application, endpoints) = app_with_endpoints(store.as_ref(), 1).await;
+    let t0 = fixtures::now();
+    publish_at(store.as_ref(), &application.id, &endpoints, t0).await;
+    let claim = store
+        .claim_due_deliveries(secs(t0, 1), LEASE, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    let record = fixtures::outcome(
+        &claim,
+        Some(fixtures::attempt(&claim, 200, secs(t0, 2))),
+        DeliveryOutcome::Succeeded,
+        EndpointHealth::Healthy,
+        secs(t0, 2),
+    );
+    assert!(store.record_outcome(&record).await.unwrap());
+    assert!(!store.record_outcome(&record).await.unwrap());
+    let plain = fixtures::outcome(
+        &claim,
+        record.attempt.clone(),
+        DeliveryOutcome::Succeeded,
+        EndpointHealth::Unchanged,
+        secs(t0, 2),
+    );
+    assert_eq!(
+        store
+            .record_outcomes(&[plain.clone(), plain])
+            .await
+            .unwrap(),
+        vec![false, false]
+    );
+    let attempts = store
+        .list_attempts(
+            &application.id,
+            &AttemptFilter::default(),
+            &fixtures::first_page(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(attempts.items.len(), 1);
+    let delivery = current(store.as_ref(), &claim).await;
+    assert_eq!(delivery.status, MessageStatus::Success);
+    assert_eq!(delivery.n_attempts, 1);
+}
+
 /// An outcome recorded under a lease that was taken over (it expired and the delivery was
 /// claimed again) leaves the delivery and endpoint alone, but its attempt is kept.
 pub async fn record_with_stale_lease_keeps_attempt_only(store: Arc<dyn Store>) {
