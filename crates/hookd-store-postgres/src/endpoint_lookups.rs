@@ -92,11 +92,28 @@ async fn answer(db: &Db, batch: Vec<Pending>) {
     let mut app_ids: Vec<&str> = batch.iter().map(|p| p.app_id.as_str()).collect();
     app_ids.sort_unstable();
     app_ids.dedup();
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM endpoints e \
-         WHERE e.app_id = ANY($1) AND NOT e.disabled ORDER BY e.app_id, e.id"
-    );
-    let found = match db.query(&sql, &[&app_ids]).await {
+    // N.B.: one application (the usual batch) gets a statement of its own. PostgreSQL
+    // plans a prepared `= ANY($1)` again on every run: its generic plan assumes ten
+    // elements, so it never looks cheaper than a plan made for the one actually passed.
+    // That planning cost four times the lookup itself (11 µs against 2.6 µs per message
+    // in `pg_stat_statements`); `= $1` settles on its generic plan after five runs.
+    let found = match app_ids.as_slice() {
+        [app_id] => {
+            let sql = format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints e \
+                 WHERE e.app_id = $1 AND NOT e.disabled ORDER BY e.id"
+            );
+            db.query(&sql, &[app_id]).await
+        }
+        _ => {
+            let sql = format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints e \
+                 WHERE e.app_id = ANY($1) AND NOT e.disabled ORDER BY e.app_id, e.id"
+            );
+            db.query(&sql, &[&app_ids]).await
+        }
+    };
+    let found = match found {
         Ok(rows) => rows.iter().map(endpoint_from_row).collect(),
         Err(error) => Err(error),
     };
@@ -130,5 +147,63 @@ fn stopped() -> StoreError {
     StoreError::Unavailable {
         detail: "the endpoint lookup task has stopped".to_owned(),
         source: None,
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use hookd_store::conformance::fixtures;
+    use hookd_store::Store;
+
+    use super::*;
+    use crate::testing;
+
+    /// One statement answers calls for one application or for several (the two
+    /// statements `answer` picks between), each caller with its own application's
+    /// enabled endpoints in id order.
+    #[tokio::test]
+    async fn a_lookup_answers_each_caller_with_its_own_applications_endpoints() {
+        let Some((store, _database)) = testing::fresh_store().await else {
+            return;
+        };
+        let mut enabled = Vec::new();
+        for name in ["acme", "globex"] {
+            let application = fixtures::application(name);
+            store.create_application(&application).await.unwrap();
+            let mut ids = Vec::new();
+            for index in 0..3 {
+                let mut endpoint =
+                    fixtures::endpoint(&application.id, &format!("https://{name}.example/{index}"));
+                endpoint.disabled = index == 1;
+                store.create_endpoint(&endpoint).await.unwrap();
+                if !endpoint.disabled {
+                    ids.push(endpoint.id);
+                }
+            }
+            ids.sort();
+            enabled.push((application.id, ids));
+        }
+
+        let callers = [0, 1, 0, 0];
+        for batch in [&callers[..1], &callers[..]] {
+            let mut answers = Vec::new();
+            let pending = batch
+                .iter()
+                .map(|&app| {
+                    let (reply, answer) = oneshot::channel();
+                    answers.push((app, answer));
+                    Pending {
+                        app_id: enabled[app].0.clone(),
+                        reply,
+                    }
+                })
+                .collect();
+            answer(&store.db, pending).await;
+            for (app, answer) in answers {
+                let endpoints = answer.await.unwrap().unwrap();
+                let ids: Vec<_> = endpoints.into_iter().map(|e| e.id).collect();
+                assert_eq!(ids, enabled[app].1, "batch of {}", batch.len());
+            }
+        }
     }
 }
