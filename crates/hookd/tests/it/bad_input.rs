@@ -642,6 +642,53 @@ async fn feature_flags_of_app_portal_access_are_a_list_of_strings() {
 }
 
 #[tokio::test]
+async fn an_event_types_feature_flags_are_names_in_patch_as_in_create_and_put() {
+    let server = TestServer::start().await;
+    let path = "/api/v1/event-type/invoice.paid";
+    let (status, created) = server
+        .post(
+            "/api/v1/event-type",
+            json!({"name": "invoice.paid", "description": "An invoice was paid"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    for method in [Method::PATCH, Method::PUT] {
+        assert_error(
+            &server
+                .call(
+                    method.clone(),
+                    path,
+                    Some(json!({"description": "d", "featureFlags": ["beta", "not a flag"]})),
+                )
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "featureFlags[1]",
+        );
+    }
+    let (_, unchanged) = server.get(path).await;
+    assert_eq!(unchanged["featureFlags"], Value::Null, "{unchanged}");
+    let (status, patched) = server
+        .call(
+            Method::PATCH,
+            path,
+            Some(json!({"featureFlags": ["beta", "v2.early-access_1"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let (_, stored) = server.get(path).await;
+    assert_eq!(stored["featureFlags"], json!(["beta", "v2.early-access_1"]));
+    assert_eq!(stored["description"], "An invoice was paid");
+    // `null` clears them, as PATCH does for its other optional fields.
+    let (status, cleared) = server
+        .call(Method::PATCH, path, Some(json!({"featureFlags": null})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cleared}");
+    assert_eq!(cleared["featureFlags"], Value::Null);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_name_needs_a_character_that_is_not_whitespace() {
     let server = TestServer::start().await;
     // Whitespace is Unicode White_Space, as the document's pattern spells it out.
