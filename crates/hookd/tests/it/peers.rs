@@ -182,6 +182,11 @@ async fn the_official_svix_python_sdk_drives_hookd() {
 ///   type's JSON Schema, and by then the fuzzer has written event types of its own names
 ///   and schemas; which payloads a stored schema admits is data, not document. The
 ///   coverage phase, which publishes before any event type exists, stays strict.
+///
+/// And one thing the fuzzer is kept from sending (`schemathesis_hooks.py`): a `whsk_`
+/// 64-byte ed25519 key pair it made up. The document admits every key pair of that
+/// shape, as a real one is valid, but only the server can tell that the public half is
+/// the seed's, and refuses one that is not (422); a made-up one never is.
 const SCHEMATHESIS_CONFIG: &str = r#"
 [[operations]]
 include-name = "POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate"
@@ -211,6 +216,7 @@ async fn schemathesis_finds_the_api_does_what_its_document_says() {
     let scratch = tempfile::tempdir().unwrap();
     let config = scratch.path().join("schemathesis.toml");
     std::fs::write(&config, SCHEMATHESIS_CONFIG).unwrap();
+    let hooks = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/schemathesis_hooks.py");
     let output = tokio::process::Command::new(&schemathesis)
         .current_dir(scratch.path())
         .arg("--config-file")
@@ -230,6 +236,7 @@ async fn schemathesis_finds_the_api_does_what_its_document_says() {
             "1",
         ])
         .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_HOOKS", &hooks)
         .output()
         .await
         .expect("schemathesis runs");
