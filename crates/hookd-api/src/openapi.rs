@@ -10,7 +10,9 @@
 //! **Invariant:** the document states every rule that can refuse a well-typed value, and
 //! the statuses the shared code answers, so that a request it calls valid is refused
 //! only for what depends on stored data (a payload against its event type's schema, a
-//! rotated key against the endpoint's scheme, a conflict). schemathesis checks this in
+//! rotated key against the endpoint's scheme, a conflict) or what no pattern can tell (an
+//! ed25519 key that is no point of the curve, a key pair whose halves do not belong
+//! together; the schemas' descriptions say so). schemathesis checks this in
 //! `crates/hookd/tests/it/peers.rs`.
 
 use axum::Json;
@@ -329,6 +331,29 @@ mod tests {
             source,
             with(json!({"provider": "stripe", "generic": {}}))
         ));
+        // A discord source's secret is a public key in hex.
+        let key = "ab".repeat(32);
+        for (secret, admitted) in [("x", false), (key.as_str(), true), (&key[1..], false)] {
+            let discord =
+                json!({"name": "s", "appId": "acme", "provider": "discord", "secret": secret});
+            assert_eq!(valid(&document, source, discord), admitted, "{secret}");
+        }
+        // An hmac template that signs a timestamp or an id names the header carrying it.
+        for (generic, admitted) in [
+            (json!({"template": "{timestamp}.{body}"}), false),
+            (
+                json!({"template": "{timestamp}.{body}", "timestampHeader": "x-t"}),
+                true,
+            ),
+            (json!({"kind": "hmac", "template": "a{id}"}), false),
+            (json!({"template": "{id}", "idHeader": "x-id"}), true),
+            (json!({"kind": "api-key", "template": "{id}"}), true),
+            (json!({"template": "{body}"}), true),
+            (json!({"template": null}), true),
+        ] {
+            let body = with(json!({"provider": "generic", "generic": generic}));
+            assert_eq!(valid(&document, source, body.clone()), admitted, "{body}");
+        }
         // A new source needs a secret; a PUT keeps the ones in force.
         let create = "/paths/~1api~1v1~1source/post/requestBody/content/application~1json/schema";
         let secretless = json!({"name": "s", "appId": "acme", "provider": "stripe"});

@@ -804,6 +804,91 @@ async fn what_a_body_refers_to_is_404_and_what_it_conflicts_with_409() {
     }
     let (_, unchanged) = server.get(&path).await;
     assert_eq!(unchanged["signatureScheme"], "github");
+    // The same for a source: a PUT that gives no secret keeps the source's, which must
+    // suit the provider asked for (schemathesis found this answered a 422 naming a
+    // `secret` the request did not have).
+    let (status, source) = server
+        .post(
+            "/api/v1/source",
+            json!({"name": "s", "provider": "stripe", "secret": "plain", "appId": app}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{source}");
+    let path = format!("/api/v1/source/{}", source["id"].as_str().unwrap());
+    let body = json!({"name": "s", "provider": "standard-webhooks", "appId": app});
+    assert_error(
+        &server.call(Method::PUT, &path, Some(body.clone())).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        "provider",
+    );
+    let (_, unchanged) = server.get(&path).await;
+    assert_eq!(unchanged["provider"], "stripe");
+    let mut with_secret = body;
+    with_secret["secret"] = json!("plain");
+    assert_error(
+        &server
+            .call(Method::PUT, &path, Some(with_secret.clone()))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "secret",
+    );
+    with_secret["secret"] = json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let (status, moved) = server.call(Method::PUT, &path, Some(with_secret)).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["provider"], "standard-webhooks");
+    server.stop().await;
+}
+
+/// schemathesis found a discord source stored with a secret that is no public key, whose
+/// `/in/{source}` then answered 500 `bad_source_config` to every request.
+#[tokio::test]
+async fn a_source_is_not_stored_with_settings_its_verifier_cannot_use() {
+    let server = TestServer::start().await;
+    let app = server.app("Verifiers").await;
+    let hex = |byte: u8| format!("{byte:02x}").repeat(32);
+    let (points, not_points): (Vec<String>, Vec<String>) = (0..=255u8)
+        .map(hex)
+        .partition(|key| hookd_core::inbound::discord::is_public_key(key));
+    let discord =
+        |secret: &str| json!({"name": "d", "provider": "discord", "secret": secret, "appId": app});
+    for secret in ["plain", &not_points[0], &points[0][1..]] {
+        assert_error(
+            &server.post("/api/v1/source", discord(secret)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "secret",
+        );
+    }
+    let (status, source) = server.post("/api/v1/source", discord(&points[0])).await;
+    assert_eq!(status, StatusCode::CREATED, "{source}");
+    // An hmac template that signs a timestamp or an id needs the header that carries it.
+    let generic = |scheme: Value| json!({"name": "g", "provider": "generic", "secret": "s", "appId": app, "generic": scheme});
+    for (scheme, field) in [
+        (
+            json!({"template": "{timestamp}.{body}"}),
+            "generic.timestampHeader",
+        ),
+        (
+            json!({"kind": "hmac", "template": "{id}:{body}", "timestampHeader": "x-t"}),
+            "generic.idHeader",
+        ),
+    ] {
+        assert_error(
+            &server.post("/api/v1/source", generic(scheme)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            field,
+        );
+    }
+    for scheme in [
+        json!({"template": "{timestamp}.{body}", "timestampHeader": "x-t"}),
+        json!({"kind": "api-key", "template": "{timestamp}"}),
+    ] {
+        let (status, source) = server.post("/api/v1/source", generic(scheme)).await;
+        assert_eq!(status, StatusCode::CREATED, "{source}");
+    }
     server.stop().await;
 }
 
@@ -835,5 +920,34 @@ async fn a_publish_checks_its_application_even_when_it_exists() {
         "validation",
         "uid",
     );
+    server.stop().await;
+}
+
+/// schemathesis found a publish that created its application under the body's uid, so
+/// that the path it was published to found nothing afterwards (a GET of the message was
+/// a 404, and the next publish to the path too).
+#[tokio::test]
+async fn a_publish_creates_its_application_under_the_path_it_names() {
+    let server = TestServer::start().await;
+    let publish =
+        json!({"eventType": "a.b", "payload": {}, "application": {"name": "New", "uid": "other"}});
+    for _ in 0..2 {
+        let (status, message) = server
+            .post("/api/v1/app/named-here/msg", publish.clone())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{message}");
+        let (status, found) = server
+            .get(&format!(
+                "/api/v1/app/named-here/msg/{}",
+                message["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+    }
+    let (_, app) = server.get("/api/v1/app/named-here").await;
+    assert_eq!(app["uid"], "named-here");
+    assert_eq!(app["name"], "New");
+    let (status, _) = server.get("/api/v1/app/other").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }

@@ -186,7 +186,9 @@ async fn the_official_svix_python_sdk_drives_hookd() {
 /// And one thing the fuzzer is kept from sending (`schemathesis_hooks.py`): a `whsk_`
 /// 64-byte ed25519 key pair it made up. The document admits every key pair of that
 /// shape, as a real one is valid, but only the server can tell that the public half is
-/// the seed's, and refuses one that is not (422); a made-up one never is.
+/// the seed's, and refuses one that is not (422); a made-up one never is. Nor a discord
+/// source's made-up public key that is no point of the curve (about half of them): the
+/// document admits any 64 hex characters, the server refuses those (422).
 const SCHEMATHESIS_CONFIG: &str = r#"
 [[operations]]
 include-name = "POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate"
