@@ -72,7 +72,7 @@ pub struct EventTypePatch {
     #[schema(value_type = Option<validate::NameLike>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub group_name: Option<Option<String>>,
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<validate::NameLike>>)]
     #[serde(default, deserialize_with = "patch_field")]
     pub feature_flags: Option<Option<Vec<String>>>,
 }
@@ -253,6 +253,9 @@ pub async fn patch(
         event_type.group_name = group_name;
     }
     if let Some(flags) = input.feature_flags {
+        if let Some(flags) = &flags {
+            validate::each("featureFlags", flags, validate::name_like)?;
+        }
         event_type.feature_flags = flags;
     }
     event_type.updated_at = wire::now();

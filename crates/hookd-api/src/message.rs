@@ -40,7 +40,8 @@ pub struct MessageIn {
     #[serde(default)]
     #[schema(value_type = Option<Vec<validate::Tag>>)]
     pub tags: Option<Vec<String>>,
-    /// Creates the application when the path names one that does not exist yet.
+    /// Creates the application when the path names one that does not exist yet, with
+    /// the path as its uid (a `uid` given here too is not used).
     #[serde(default)]
     pub application: Option<ApplicationIn>,
 }
@@ -315,9 +316,9 @@ async fn application_for_publish(
                 return Err(ApiError::NotFound(what.to_owned()));
             };
             // The path names the application it creates, whether or not the body gives
-            // the uid too.
+            // a uid too: the path must find it again (the next publish to it, a GET).
             validate::name_like("app_id", app_id)?;
-            input.uid = input.uid.or_else(|| Some(app_id.to_owned()));
+            input.uid = Some(app_id.to_owned());
             input.validate()?;
             let app = input.into_application();
             match state.store.create_application(&app).await {

@@ -4,13 +4,16 @@
 //! -p hookd-api openapi` rewrites it).
 //!
 //! Besides the annotations, modifiers add what no single handler owns: the answers of
-//! the shared extractors and error mapping ([`SharedResponses`]), and the rules that tie
-//! one field of a body to another ([`CrossFieldRules`]).
+//! the shared extractors and error mapping ([`SharedResponses`]), the rules that tie
+//! one field of a body to another ([`CrossFieldRules`]), and the links from an answer
+//! that carries an id to the operations that take it ([`IdLinks`]).
 //!
 //! **Invariant:** the document states every rule that can refuse a well-typed value, and
 //! the statuses the shared code answers, so that a request it calls valid is refused
 //! only for what depends on stored data (a payload against its event type's schema, a
-//! rotated key against the endpoint's scheme, a conflict). schemathesis checks this in
+//! rotated key against the endpoint's scheme, a conflict) or what no pattern can tell (an
+//! ed25519 key that is no point of the curve, a key pair whose halves do not belong
+//! together; the schemas' descriptions say so). schemathesis checks this in
 //! `crates/hookd/tests/it/peers.rs`.
 
 use axum::Json;
@@ -20,6 +23,10 @@ use utoipa::openapi::schema::AllOfBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
+
+mod links;
+
+use links::IdLinks;
 
 use crate::{
     app_access, application, attempt, bin, bin_capture, endpoint, event_type, inbound_request,
@@ -60,7 +67,7 @@ use crate::{
         inbound_request::InboundStatusName,
         crate::schema::JsonSchemaObject,
     )),
-    modifiers(&BearerAuth, &SharedResponses, &CrossFieldRules)
+    modifiers(&BearerAuth, &SharedResponses, &CrossFieldRules, &IdLinks)
 )]
 struct ApiDoc;
 
@@ -220,15 +227,23 @@ fn all_of(schema: RefOr<Schema>, rule: Schema) -> Schema {
 
 /// The OpenAPI document, as pretty JSON text with a trailing newline.
 pub fn document() -> String {
-    let mut text = ApiDoc::openapi()
-        .to_pretty_json()
+    let mut text = serde_json::to_string_pretty(&document_value())
         .expect("the OpenAPI document always serialises");
     text.push('\n');
     text
 }
 
 pub async fn serve() -> Json<serde_json::Value> {
-    Json(serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document always serialises"))
+    Json(document_value())
+}
+
+/// The document as JSON, its fields in the order utoipa writes them (`serde_json`'s
+/// `preserve_order`) but for the links' (`links::rename_link_fields`).
+fn document_value() -> serde_json::Value {
+    let mut document =
+        serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document always serialises");
+    links::rename_link_fields(&mut document);
+    document
 }
 
 #[cfg(test)]
@@ -236,10 +251,9 @@ mod tests {
     use std::path::PathBuf;
 
     use serde_json::{json, Value};
-    use utoipa::OpenApi;
 
     fn document() -> Value {
-        serde_json::to_value(super::ApiDoc::openapi()).unwrap()
+        super::document_value()
     }
 
     /// Checks `body` against the schema at `pointer` in the document (`$ref`s resolved
@@ -329,6 +343,29 @@ mod tests {
             source,
             with(json!({"provider": "stripe", "generic": {}}))
         ));
+        // A discord source's secret is a public key in hex.
+        let key = "ab".repeat(32);
+        for (secret, admitted) in [("x", false), (key.as_str(), true), (&key[1..], false)] {
+            let discord =
+                json!({"name": "s", "appId": "acme", "provider": "discord", "secret": secret});
+            assert_eq!(valid(&document, source, discord), admitted, "{secret}");
+        }
+        // An hmac template that signs a timestamp or an id names the header carrying it.
+        for (generic, admitted) in [
+            (json!({"template": "{timestamp}.{body}"}), false),
+            (
+                json!({"template": "{timestamp}.{body}", "timestampHeader": "x-t"}),
+                true,
+            ),
+            (json!({"kind": "hmac", "template": "a{id}"}), false),
+            (json!({"template": "{id}", "idHeader": "x-id"}), true),
+            (json!({"kind": "api-key", "template": "{id}"}), true),
+            (json!({"template": "{body}"}), true),
+            (json!({"template": null}), true),
+        ] {
+            let body = with(json!({"provider": "generic", "generic": generic}));
+            assert_eq!(valid(&document, source, body.clone()), admitted, "{body}");
+        }
         // A new source needs a secret; a PUT keeps the ones in force.
         let create = "/paths/~1api~1v1~1source/post/requestBody/content/application~1json/schema";
         let secretless = json!({"name": "s", "appId": "acme", "provider": "stripe"});

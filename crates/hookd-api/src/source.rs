@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::ids::SourceId;
-use hookd_core::inbound::{GenericScheme, Provider};
+use hookd_core::inbound::{discord, GenericKind, GenericScheme, Provider};
 use hookd_core::signature::{validate_secret, SignatureScheme};
 use hookd_core::source::{Source, SourceSettings};
 use hookd_store::{Ordering, StoreError};
@@ -187,7 +187,7 @@ pub async fn get(
     tag = "source",
     params(("source_id" = validate::IdOrUid, Path, description = "Source id or uid")),
     request_body = SourceIn,
-    responses((status = 200, body = SourceOut), (status = 409, description = "uid taken", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "No such source, or no application `appId`", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    responses((status = 200, body = SourceOut), (status = 409, description = "uid taken, or the secrets the source keeps (the body gives none) do not suit the provider asked for", body = ErrorBody), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "No such source, or no application `appId`", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn update(
@@ -283,7 +283,8 @@ async fn build(
             secrets.push(secret);
         }
     }
-    if secrets.is_empty() {
+    let keeps_secrets = secrets.is_empty();
+    if keeps_secrets {
         secrets = kept_secrets.unwrap_or_default();
     }
     if secrets.is_empty() {
@@ -301,10 +302,18 @@ async fn build(
         if secret.is_empty() {
             return Err(ApiError::field(&field, "must not be empty"));
         }
-        if takes_webhook_secrets(provider) {
-            validate_secret(SignatureScheme::Standard, secret)
-                .map_err(|error| ApiError::field(&field, error))?;
-        }
+        check_secret(provider, secret).map_err(|error| {
+            if keeps_secrets {
+                // The request is well formed: what it asks for conflicts with the
+                // secrets the source has, as for an endpoint moved to a scheme its
+                // secret does not suit.
+                ApiError::Conflict(format!(
+                    "provider: the source's {field} does not fit the {provider} provider ({error}); send suitable secrets with the PUT"
+                ))
+            } else {
+                ApiError::field(&field, error)
+            }
+        })?;
     }
     if let Some(tolerance) = input.tolerance_secs {
         if !(1..=7 * 24 * 3600).contains(&tolerance) {
@@ -405,6 +414,26 @@ fn check_generic(scheme: &GenericScheme) -> Result<(), ApiError> {
             "must be a header name (or left out for the default)",
         ));
     }
+    // An HMAC template signs what the named headers carry; without the header there is
+    // nothing to fill the placeholder with, and no request could be checked.
+    let template = scheme.template.as_deref().unwrap_or_default();
+    if scheme.kind == GenericKind::Hmac {
+        for (placeholder, field, header) in [
+            (
+                "{timestamp}",
+                "generic.timestampHeader",
+                &scheme.timestamp_header,
+            ),
+            ("{id}", "generic.idHeader", &scheme.id_header),
+        ] {
+            if template.contains(placeholder) && header.is_none() {
+                return Err(ApiError::field(
+                    field,
+                    format!("the template uses {placeholder}, so the header that carries it must be named"),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -412,6 +441,21 @@ fn check_generic(scheme: &GenericScheme) -> Result<(), ApiError> {
 /// made) rather than strings used as they are.
 fn takes_webhook_secrets(provider: Provider) -> bool {
     matches!(provider, Provider::StandardWebhooks | Provider::Svix)
+}
+
+/// Checks a secret the way `provider` will use it, so that a source is never stored
+/// with one its verifier cannot use (`/in/{source}` would answer 500 `bad_source_config`).
+fn check_secret(provider: Provider, secret: &str) -> Result<(), String> {
+    if takes_webhook_secrets(provider) {
+        validate_secret(SignatureScheme::Standard, secret).map_err(|error| error.to_string())
+    } else if provider == Provider::Discord && !discord::is_public_key(secret) {
+        Err(
+            "a discord source's secret is the application's ed25519 public key, 64 hex characters"
+                .to_owned(),
+        )
+    } else {
+        Ok(())
+    }
 }
 
 validate::rule_schema!(
@@ -441,6 +485,61 @@ validate::rule_schema!(
 );
 
 fn generic_scheme_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::AllOfBuilder;
+    AllOfBuilder::new()
+        .item(generic_scheme_fields())
+        .item(placeholder_needs_its_header(
+            "{timestamp}",
+            "timestampHeader",
+        ))
+        .item(placeholder_needs_its_header("{id}", "idHeader"))
+        .into()
+}
+
+/// [`check_generic`]'s rule that an HMAC template using `placeholder` names the header
+/// that carries it: another kind, or a template without it, or the header.
+fn placeholder_needs_its_header(
+    placeholder: &str,
+    header: &str,
+) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    let escaped = placeholder.replace('{', r"\{").replace('}', r"\}");
+    AnyOfBuilder::new()
+        .description(Some(format!(
+            "An hmac template that uses `{placeholder}` needs `{header}`."
+        )))
+        .item(
+            ObjectBuilder::new()
+                .property(
+                    "kind",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["basic-auth", "api-key"])),
+                )
+                .required("kind"),
+        )
+        .item(
+            ObjectBuilder::new().property(
+                "template",
+                AnyOfBuilder::new()
+                    .item(ObjectBuilder::new().schema_type(Type::Null))
+                    .item(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            // `[\s\S]` is any character in every regex engine.
+                            .pattern(Some(format!(r"^(?![\s\S]*{escaped})"))),
+                    ),
+            ),
+        )
+        .item(
+            ObjectBuilder::new()
+                .property(header, ObjectBuilder::new().schema_type(Type::String))
+                .required(header),
+        )
+        .into()
+}
+
+fn generic_scheme_fields() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
     let string = || ObjectBuilder::new().schema_type(Type::String);
     let optional_string =
@@ -512,7 +611,7 @@ fn generic_scheme_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
 /// has one; standard-webhooks and svix sources have Standard Webhooks secrets.
 pub(crate) fn source_rules() -> utoipa::openapi::Schema {
     use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type};
-    use utoipa::openapi::Ref;
+    use utoipa::openapi::{Ref, RefOr, Schema};
     let providers = |filter: fn(Provider) -> bool| {
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -525,36 +624,38 @@ pub(crate) fn source_rules() -> utoipa::openapi::Schema {
             ))
     };
     let null = || ObjectBuilder::new().schema_type(Type::Null);
-    let webhook_secret = || Ref::from_schema_name("WebhookSecret");
+    let webhook_secret = || RefOr::from(Ref::from_schema_name("WebhookSecret"));
+    let discord_key = || RefOr::from(discord_public_key());
+    let with_secrets = |filter: fn(Provider) -> bool, secret: &dyn Fn() -> RefOr<Schema>| {
+        ObjectBuilder::new()
+            .property("provider", providers(filter))
+            .property("generic", null())
+            .property("secret", AnyOfBuilder::new().item(null()).item(secret()))
+            .property(
+                "secrets",
+                AnyOfBuilder::new()
+                    .item(null())
+                    .item(ArrayBuilder::new().items(secret())),
+            )
+            .required("provider")
+    };
     AnyOfBuilder::new()
         .description(Some(
-            "By provider: a generic source has its `generic` scheme (and no other source one); standard-webhooks and svix sources take Standard Webhooks secrets.",
+            "By provider: a generic source has its `generic` scheme (and no other source one); standard-webhooks and svix sources take Standard Webhooks secrets, and discord sources the application's public key.",
         ))
         .item(
             ObjectBuilder::new()
                 .property(
                     "provider",
-                    providers(|p| p != Provider::Generic && !takes_webhook_secrets(p)),
+                    providers(|p| {
+                        p != Provider::Generic && p != Provider::Discord && !takes_webhook_secrets(p)
+                    }),
                 )
                 .property("generic", null())
                 .required("provider"),
         )
-        .item(
-            ObjectBuilder::new()
-                .property("provider", providers(takes_webhook_secrets))
-                .property("generic", null())
-                .property(
-                    "secret",
-                    AnyOfBuilder::new().item(null()).item(webhook_secret()),
-                )
-                .property(
-                    "secrets",
-                    AnyOfBuilder::new()
-                        .item(null())
-                        .item(ArrayBuilder::new().items(webhook_secret())),
-                )
-                .required("provider"),
-        )
+        .item(with_secrets(takes_webhook_secrets, &webhook_secret))
+        .item(with_secrets(|p| p == Provider::Discord, &discord_key))
         .item(
             ObjectBuilder::new()
                 .property("provider", providers(|p| p == Provider::Generic))
@@ -562,6 +663,18 @@ pub(crate) fn source_rules() -> utoipa::openapi::Schema {
                 .required("provider")
                 .required("generic"),
         )
+        .into()
+}
+
+/// [`check_secret`] for discord: the application's ed25519 public key, in hex.
+fn discord_public_key() -> utoipa::openapi::Schema {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "The Discord application's ed25519 public key: 64 hex characters (surrounding whitespace is taken too). A key that is not a point of the curve is refused (422): the pattern cannot tell.",
+        ))
+        .pattern(Some("^[0-9A-Fa-f]{64}$"))
+        .build()
         .into()
 }
 

@@ -5,11 +5,18 @@
 //! which the DTOs point their fields at with `#[schema(value_type = …)]`, so that the
 //! OpenAPI document says what the check refuses.
 //!
-//! **Invariant:** a value matches a rule's schema exactly when its check accepts it. Where
-//! JSON Schema cannot say a part of a rule (an ed25519 key pair's halves must belong
-//! together; which URLs the WHATWG parser takes), the schema is the stricter of the two
-//! and its description says what else is accepted. The tests compare checks and schemas
-//! on the edge cases.
+//! **Invariant:** a value matches a rule's schema exactly when its check accepts it, but
+//! for the two parts of rules that JSON Schema cannot say, where the schema's description
+//! says the difference:
+//!
+//! - which URLs the WHATWG parser takes: the URL schema is the stricter of the two, and
+//!   states the URLs it can vouch for;
+//! - whether the halves of an ed25519 key pair (`whsk_`, 64 bytes) belong together: the
+//!   secret schema admits every key pair of the right shape, because a real one (as
+//!   `signature::generate_ed25519_secret` makes) must be valid by the document, and the
+//!   check refuses one whose public half is not its seed's (422).
+//!
+//! The tests compare checks and schemas on the edge cases.
 
 use utoipa::openapi::schema::Type;
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema};
@@ -415,7 +422,7 @@ rule_schema!(
     /// the `standard` and `svix` schemes.
     WebhookSecret => string()
         .description(Some(
-            "`whsec_` and the base64 of 24 to 64 random bytes (padding optional), or `whsk_` and the base64 of a 32-byte ed25519 seed. A `whsk_` 64-byte key pair (seed and public key) is accepted too when its halves belong together.",
+            "`whsec_` and the base64 of 24 to 64 random bytes (padding optional), or `whsk_` and the base64 of an ed25519 key: a 32-byte seed, or a 64-byte key pair (the seed, then its public key). A key pair whose public key is not its seed's is refused (422): the pattern cannot tell.",
         ))
         .pattern(Some(webhook_secret_pattern()))
         .build()
@@ -450,9 +457,10 @@ fn webhook_secret_pattern() -> String {
     // Two bytes: three characters, the third's low two bits zero.
     const TWO: &str = "[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?";
     // 24 to 64 bytes: 8 to 20 quads and an optional tail, or 21 quads (63 bytes) and at
-    // most one more byte. A 32-byte seed: 10 quads and two bytes.
+    // most one more byte. A 32-byte seed: 10 quads and two bytes; a 64-byte key pair: 21
+    // quads and one byte.
     format!(
-        "^(?:whsec_(?:(?:{QUAD}){{8,20}}(?:{ONE}|{TWO})?|(?:{QUAD}){{21}}(?:{ONE})?)|whsk_(?:{QUAD}){{10}}{TWO})$"
+        "^(?:whsec_(?:(?:{QUAD}){{8,20}}(?:{ONE}|{TWO})?|(?:{QUAD}){{21}}(?:{ONE})?)|whsk_(?:(?:{QUAD}){{10}}{TWO}|(?:{QUAD}){{21}}{ONE}))$"
     )
 }
 
@@ -649,13 +657,46 @@ mod tests {
                 }
                 for secret in candidates {
                     let taken = validate_secret(SignatureScheme::Standard, &secret).is_ok();
-                    assert_eq!(schema.is_valid(&secret.as_str().into()), taken, "{secret}");
+                    // These bytes are no key pair, which only the check can tell.
+                    let key_pair_shaped = length == 64 && secret.starts_with("whsk_");
+                    assert_eq!(
+                        schema.is_valid(&secret.as_str().into()),
+                        taken || key_pair_shaped,
+                        "{secret}"
+                    );
                 }
             }
         }
         for secret in ["whsec_", "whsec_AAAA=", "secret", "whpk_AAAA", ""] {
             assert!(!schema.is_valid(&secret.into()), "{secret}");
             assert!(validate_secret(SignatureScheme::Standard, secret).is_err());
+        }
+    }
+
+    #[test]
+    fn the_secret_pattern_admits_ed25519_key_pairs_and_the_check_tells_them_apart() {
+        use hookd_core::signature::generate_ed25519_secret;
+        let schema = validator::<WebhookSecret>();
+        let standard = base64::engine::general_purpose::STANDARD;
+        let key_pair = generate_ed25519_secret([7; 32]);
+        let mut bytes = standard.decode(&key_pair["whsk_".len()..]).unwrap();
+        assert_eq!(bytes.len(), 64);
+        let unpadded = key_pair.trim_end_matches('=').to_owned();
+        let seed = format!("whsk_{}", standard.encode(&bytes[..32]));
+        for secret in [&key_pair, &unpadded, &seed] {
+            assert!(schema.is_valid(&secret.as_str().into()), "{secret}");
+            validate_secret(SignatureScheme::Standard, secret).unwrap();
+        }
+        // A public half that is not the seed's: the same shape, refused by the check only.
+        bytes[40] ^= 1;
+        let mismatched = format!("whsk_{}", standard.encode(&bytes));
+        assert!(schema.is_valid(&mismatched.as_str().into()));
+        assert!(validate_secret(SignatureScheme::Standard, &mismatched).is_err());
+        // One byte short or over is no key pair, by either.
+        for length in [63, 65] {
+            let secret = format!("whsk_{}", standard.encode(vec![1; length]));
+            assert!(!schema.is_valid(&secret.as_str().into()), "{secret}");
+            assert!(validate_secret(SignatureScheme::Standard, &secret).is_err());
         }
     }
 }

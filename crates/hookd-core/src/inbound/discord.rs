@@ -109,13 +109,23 @@ pub fn sign(signing_key: &SigningKey, timestamp: i64, body: &[u8]) -> Vec<(Strin
     ]
 }
 
-fn public_key(secret: &str, index: usize) -> Result<VerifyingKey, InboundError> {
+/// Whether `secret` is an ed25519 public key as Discord shows it: 64 hex characters
+/// (surrounding whitespace aside) that decode to a point of the curve, which about half
+/// of all 32-byte strings do not.
+pub fn is_public_key(secret: &str) -> bool {
+    parse_public_key(secret).is_some()
+}
+
+fn parse_public_key(secret: &str) -> Option<VerifyingKey> {
     from_hex(secret)
         .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
         .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
-        .ok_or_else(|| {
-            InboundError::BadConfig(format!(
-                "secret {index} is not an ed25519 public key (64 hex characters)"
-            ))
-        })
+}
+
+fn public_key(secret: &str, index: usize) -> Result<VerifyingKey, InboundError> {
+    parse_public_key(secret).ok_or_else(|| {
+        InboundError::BadConfig(format!(
+            "secret {index} is not an ed25519 public key (64 hex characters)"
+        ))
+    })
 }

@@ -642,6 +642,53 @@ async fn feature_flags_of_app_portal_access_are_a_list_of_strings() {
 }
 
 #[tokio::test]
+async fn an_event_types_feature_flags_are_names_in_patch_as_in_create_and_put() {
+    let server = TestServer::start().await;
+    let path = "/api/v1/event-type/invoice.paid";
+    let (status, created) = server
+        .post(
+            "/api/v1/event-type",
+            json!({"name": "invoice.paid", "description": "An invoice was paid"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    for method in [Method::PATCH, Method::PUT] {
+        assert_error(
+            &server
+                .call(
+                    method.clone(),
+                    path,
+                    Some(json!({"description": "d", "featureFlags": ["beta", "not a flag"]})),
+                )
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "featureFlags[1]",
+        );
+    }
+    let (_, unchanged) = server.get(path).await;
+    assert_eq!(unchanged["featureFlags"], Value::Null, "{unchanged}");
+    let (status, patched) = server
+        .call(
+            Method::PATCH,
+            path,
+            Some(json!({"featureFlags": ["beta", "v2.early-access_1"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let (_, stored) = server.get(path).await;
+    assert_eq!(stored["featureFlags"], json!(["beta", "v2.early-access_1"]));
+    assert_eq!(stored["description"], "An invoice was paid");
+    // `null` clears them, as PATCH does for its other optional fields.
+    let (status, cleared) = server
+        .call(Method::PATCH, path, Some(json!({"featureFlags": null})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cleared}");
+    assert_eq!(cleared["featureFlags"], Value::Null);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_name_needs_a_character_that_is_not_whitespace() {
     let server = TestServer::start().await;
     // Whitespace is Unicode White_Space, as the document's pattern spells it out.
@@ -757,6 +804,91 @@ async fn what_a_body_refers_to_is_404_and_what_it_conflicts_with_409() {
     }
     let (_, unchanged) = server.get(&path).await;
     assert_eq!(unchanged["signatureScheme"], "github");
+    // The same for a source: a PUT that gives no secret keeps the source's, which must
+    // suit the provider asked for (schemathesis found this answered a 422 naming a
+    // `secret` the request did not have).
+    let (status, source) = server
+        .post(
+            "/api/v1/source",
+            json!({"name": "s", "provider": "stripe", "secret": "plain", "appId": app}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{source}");
+    let path = format!("/api/v1/source/{}", source["id"].as_str().unwrap());
+    let body = json!({"name": "s", "provider": "standard-webhooks", "appId": app});
+    assert_error(
+        &server.call(Method::PUT, &path, Some(body.clone())).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        "provider",
+    );
+    let (_, unchanged) = server.get(&path).await;
+    assert_eq!(unchanged["provider"], "stripe");
+    let mut with_secret = body;
+    with_secret["secret"] = json!("plain");
+    assert_error(
+        &server
+            .call(Method::PUT, &path, Some(with_secret.clone()))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "secret",
+    );
+    with_secret["secret"] = json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let (status, moved) = server.call(Method::PUT, &path, Some(with_secret)).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["provider"], "standard-webhooks");
+    server.stop().await;
+}
+
+/// schemathesis found a discord source stored with a secret that is no public key, whose
+/// `/in/{source}` then answered 500 `bad_source_config` to every request.
+#[tokio::test]
+async fn a_source_is_not_stored_with_settings_its_verifier_cannot_use() {
+    let server = TestServer::start().await;
+    let app = server.app("Verifiers").await;
+    let hex = |byte: u8| format!("{byte:02x}").repeat(32);
+    let (points, not_points): (Vec<String>, Vec<String>) = (0..=255u8)
+        .map(hex)
+        .partition(|key| hookd_core::inbound::discord::is_public_key(key));
+    let discord =
+        |secret: &str| json!({"name": "d", "provider": "discord", "secret": secret, "appId": app});
+    for secret in ["plain", &not_points[0], &points[0][1..]] {
+        assert_error(
+            &server.post("/api/v1/source", discord(secret)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "secret",
+        );
+    }
+    let (status, source) = server.post("/api/v1/source", discord(&points[0])).await;
+    assert_eq!(status, StatusCode::CREATED, "{source}");
+    // An hmac template that signs a timestamp or an id needs the header that carries it.
+    let generic = |scheme: Value| json!({"name": "g", "provider": "generic", "secret": "s", "appId": app, "generic": scheme});
+    for (scheme, field) in [
+        (
+            json!({"template": "{timestamp}.{body}"}),
+            "generic.timestampHeader",
+        ),
+        (
+            json!({"kind": "hmac", "template": "{id}:{body}", "timestampHeader": "x-t"}),
+            "generic.idHeader",
+        ),
+    ] {
+        assert_error(
+            &server.post("/api/v1/source", generic(scheme)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            field,
+        );
+    }
+    for scheme in [
+        json!({"template": "{timestamp}.{body}", "timestampHeader": "x-t"}),
+        json!({"kind": "api-key", "template": "{timestamp}"}),
+    ] {
+        let (status, source) = server.post("/api/v1/source", generic(scheme)).await;
+        assert_eq!(status, StatusCode::CREATED, "{source}");
+    }
     server.stop().await;
 }
 
@@ -788,5 +920,34 @@ async fn a_publish_checks_its_application_even_when_it_exists() {
         "validation",
         "uid",
     );
+    server.stop().await;
+}
+
+/// schemathesis found a publish that created its application under the body's uid, so
+/// that the path it was published to found nothing afterwards (a GET of the message was
+/// a 404, and the next publish to the path too).
+#[tokio::test]
+async fn a_publish_creates_its_application_under_the_path_it_names() {
+    let server = TestServer::start().await;
+    let publish =
+        json!({"eventType": "a.b", "payload": {}, "application": {"name": "New", "uid": "other"}});
+    for _ in 0..2 {
+        let (status, message) = server
+            .post("/api/v1/app/named-here/msg", publish.clone())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{message}");
+        let (status, found) = server
+            .get(&format!(
+                "/api/v1/app/named-here/msg/{}",
+                message["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+    }
+    let (_, app) = server.get("/api/v1/app/named-here").await;
+    assert_eq!(app["uid"], "named-here");
+    assert_eq!(app["name"], "New");
+    let (status, _) = server.get("/api/v1/app/other").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
