@@ -5,9 +5,9 @@
 //! - A batch is one statement (one short transaction) that walks a partial index of
 //!   what may still expire, oldest first, and stops at its limit. It locks its rows with
 //!   `SKIP LOCKED`, so nodes running retention at once split the work instead of waiting
-//!   for each other, and `FOR NO KEY UPDATE`, which does not conflict with the key-share
-//!   locks that inserting attempts and deliveries take on their message: retention never
-//!   makes a publish or an outcome wait.
+//!   for each other, and `FOR NO KEY UPDATE`, which does not conflict with key-share
+//!   locks (a foreign-key check's): retention never makes a publish or an outcome wait.
+//!   (Since migration 0010 deliveries and attempts check no key on their message at all.)
 //! - A payload is never expired while its message has an unfinished delivery (status
 //!   pending or sending); an expunge instead fails those deliveries, each with an attempt
 //!   that says why, and clears their leases so a worker's late outcome cannot bring them
