@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::ids::SourceId;
 use hookd_core::inbound::{discord, GenericKind, GenericScheme, Provider};
-use hookd_core::signature::{validate_secret, SignatureScheme};
+use hookd_core::signature::validate_verifying_secret;
 use hookd_core::source::{Source, SourceSettings};
 use hookd_store::{Ordering, StoreError};
 use serde::{Deserialize, Serialize};
@@ -447,7 +447,7 @@ fn takes_webhook_secrets(provider: Provider) -> bool {
 /// with one its verifier cannot use (`/in/{source}` would answer 500 `bad_source_config`).
 fn check_secret(provider: Provider, secret: &str) -> Result<(), String> {
     if takes_webhook_secrets(provider) {
-        validate_secret(SignatureScheme::Standard, secret).map_err(|error| error.to_string())
+        validate_verifying_secret(secret).map_err(|error| error.to_string())
     } else if provider == Provider::Discord && !discord::is_public_key(secret) {
         Err(
             "a discord source's secret is the application's ed25519 public key, 64 hex characters"
@@ -472,7 +472,7 @@ validate::rule_schema!(
     SourceSecret => utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .description(Some(
-            "A signing secret or token: any non-empty string; for standard-webhooks and svix sources a Standard Webhooks secret (`WebhookSecret`).",
+            "A signing secret or token: any non-empty string; for standard-webhooks and svix sources a Standard Webhooks secret (`WebhookSecret`) or the sender's `whpk_` ed25519 public key.",
         ))
         .min_length(Some(1))
         .build()
@@ -624,7 +624,13 @@ pub(crate) fn source_rules() -> utoipa::openapi::Schema {
             ))
     };
     let null = || ObjectBuilder::new().schema_type(Type::Null);
-    let webhook_secret = || RefOr::from(Ref::from_schema_name("WebhookSecret"));
+    let webhook_secret = || {
+        RefOr::from(
+            AnyOfBuilder::new()
+                .item(Ref::from_schema_name("WebhookSecret"))
+                .item(whpk_public_key_schema()),
+        )
+    };
     let discord_key = || RefOr::from(discord_public_key());
     let with_secrets = |filter: fn(Provider) -> bool, secret: &dyn Fn() -> RefOr<Schema>| {
         ObjectBuilder::new()
@@ -666,6 +672,23 @@ pub(crate) fn source_rules() -> utoipa::openapi::Schema {
         .into()
 }
 
+/// [`check_secret`]'s other form for standard-webhooks and svix sources: a `whpk_` public
+/// key, which verifies `v1a` signatures.
+fn whpk_public_key_schema() -> utoipa::openapi::Schema {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "`whpk_` and the base64 of the sender's 32-byte ed25519 public key (padding optional): verifies `v1a` signatures. A key that is not a point of the curve is refused (422): the pattern cannot tell.",
+        ))
+        .pattern(Some(WHPK_PATTERN))
+        .build()
+        .into()
+}
+
+/// A `whpk_` key as the decoder reads it: 32 bytes of standard base64, the unused bits of
+/// the last character zero.
+const WHPK_PATTERN: &str = "^whpk_(?:[A-Za-z0-9+/]{4}){10}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?$";
+
 /// [`check_secret`] for discord: the application's ed25519 public key, in hex.
 fn discord_public_key() -> utoipa::openapi::Schema {
     utoipa::openapi::ObjectBuilder::new()
@@ -697,4 +720,47 @@ pub(crate) fn create_needs_a_secret() -> utoipa::openapi::Schema {
                 .required("secrets"),
         )
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use hookd_core::signature::{ed25519_public_key, generate_ed25519_secret};
+
+    #[test]
+    fn the_public_key_pattern_takes_what_the_check_takes() {
+        let schema = serde_json::to_value(whpk_public_key_schema()).unwrap();
+        let schema = jsonschema::validator_for(&schema).unwrap();
+        let takes = |key: &str| schema.is_valid(&key.into());
+        for seed in [[1; 32], [7; 32], [200; 32]] {
+            let key = ed25519_public_key(&generate_ed25519_secret(seed)).unwrap();
+            let unpadded = key.trim_end_matches('=');
+            for key in [key.as_str(), unpadded] {
+                assert!(takes(key), "{key}");
+                validate_verifying_secret(key).unwrap();
+            }
+        }
+        let standard = base64::engine::general_purpose::STANDARD;
+        for length in [31, 33, 64] {
+            let key = format!("whpk_{}", standard.encode(vec![3; length]));
+            assert!(!takes(&key), "{key}");
+            assert!(validate_verifying_secret(&key).is_err(), "{key}");
+        }
+        // A signing secret is not a public key, and neither is the prefix alone.
+        for key in ["whpk_", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] {
+            assert!(!takes(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn standard_webhooks_sources_take_public_keys_and_other_providers_need_not() {
+        let key = ed25519_public_key(&generate_ed25519_secret([5; 32])).unwrap();
+        check_secret(Provider::StandardWebhooks, &key).unwrap();
+        check_secret(Provider::Svix, &key).unwrap();
+        check_secret(Provider::Svix, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert!(check_secret(Provider::Svix, "whpk_AAAA").is_err());
+        assert!(check_secret(Provider::StandardWebhooks, "plain").is_err());
+        check_secret(Provider::Stripe, "whpk_AAAA").unwrap();
+    }
 }

@@ -179,6 +179,21 @@ pub fn validate_secret(scheme: SignatureScheme, secret: &str) -> Result<(), Secr
     }
 }
 
+/// Checks a secret that will only verify Standard Webhooks (or Svix) signatures, as an
+/// inbound source's is: what [`validate_secret`] takes for [`SignatureScheme::Standard`],
+/// or a `whpk_` ed25519 public key, which verifies `v1a` signatures but cannot sign.
+///
+/// # Errors
+///
+/// Says what is wrong with the secret.
+pub fn validate_verifying_secret(secret: &str) -> Result<(), SecretError> {
+    if secret.starts_with(ED25519_PUBLIC_PREFIX) {
+        parse_verifying_key(secret).map(drop)
+    } else {
+        validate_secret(SignatureScheme::Standard, secret)
+    }
+}
+
 /// The headers that sign `body` for one delivery, names in lowercase.
 ///
 /// `secrets` lists the current secret first, then any still-valid retired ones. Standard

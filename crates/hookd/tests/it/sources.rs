@@ -283,6 +283,79 @@ async fn oversized_unknown_and_rate_limited_requests() {
 }
 
 #[tokio::test]
+async fn a_source_holding_the_senders_public_key_verifies_its_ed25519_signatures() {
+    // A sender that signs with ed25519 (`v1a`) publishes its `whpk_` public key; the
+    // source holds that key alone and can verify but never sign.
+    let sender_secret = signature::generate_ed25519_secret([42; 32]);
+    let public_key = signature::ed25519_public_key(&sender_secret).unwrap();
+    let (server, mut sink, app, _endpoint) = setup(json!({"secret": public_key})).await;
+    let body = br#"{"type":"invoice.paid","id":"in_1"}"#;
+    let sign = |secret: &str, body: &[u8], msg_id: &str| {
+        let mut headers = signature::sign(
+            signature::SignatureScheme::Standard,
+            None,
+            &[secret],
+            msg_id,
+            now_secs(),
+            body,
+        )
+        .unwrap();
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        headers
+    };
+    let headers = sign(&sender_secret, body, "msg_ed25519_1");
+    assert!(headers[2].1.starts_with("v1a,"), "{headers:?}");
+
+    let (status, ack) = send(&server, "clerk", &headers, body).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    let delivered = sink.next(WAIT).await.expect("the event is delivered");
+    assert_eq!(&delivered.body[..], body);
+
+    // Another key pair's signature, a tampered body, and an HMAC signature all fail.
+    let other_secret = signature::generate_ed25519_secret([43; 32]);
+    for (case, headers, body) in [
+        (
+            "another key",
+            sign(&other_secret, body, "msg_ed25519_2"),
+            &body[..],
+        ),
+        (
+            "tampered",
+            headers.clone(),
+            &br#"{"type":"invoice.paid","id":"in_2"}"#[..],
+        ),
+        (
+            "hmac",
+            signed(PROVIDER_SECRET, "msg_ed25519_3", now_secs(), body),
+            &body[..],
+        ),
+    ] {
+        let (status, answer) = send(&server, "clerk", &headers, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}: {answer}");
+        assert_eq!(answer["code"], "signature_mismatch", "{case}: {answer}");
+    }
+    assert!(sink.next(Duration::from_millis(300)).await.is_none());
+
+    // A public key that is not a point of the curve is refused when the source is made.
+    use base64::Engine as _;
+    let not_a_point = (0..=u8::MAX)
+        .map(|byte| {
+            let bytes = base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+            format!("whpk_{bytes}")
+        })
+        .find(|key| signature::validate_verifying_secret(key).is_err())
+        .expect("some 32 equal bytes are no curve point");
+    let (status, answer) = server
+        .post(
+            "/api/v1/source",
+            json!({"name": "x", "provider": "svix", "appId": app, "secret": not_a_point}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn source_crud_names_bad_fields_and_hides_secrets() {
     let server = TestServer::start().await;
     let app = server.app("Acme").await;
