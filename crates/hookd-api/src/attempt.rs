@@ -129,6 +129,29 @@ pub async fn get(
     ))
 }
 
+/// Empties one attempt's content: its response body reads `EXPUNGED` and its request
+/// headers are dropped, as when an endpoint answered with something sensitive.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
+    tag = "attempt",
+    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("msg_id" = crate::validate::IdOrUid, Path, description = "Message id or eventId"), ("attempt_id" = crate::validate::IdOrUid, Path)),
+    responses((status = 204, description = "Expunged"), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn expunge_content(
+    State(state): State<AppState>,
+    Path((app_id, msg_id, attempt_id)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let app = state.store.application(&app_id).await?;
+    let message = state.store.message(&app.id, &msg_id).await?;
+    state
+        .store
+        .expunge_attempt_content(&app.id, &message.id, &attempt_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Sends the message to the endpoint again, now, as a manual attempt.
 #[utoipa::path(
     post,
@@ -165,7 +188,18 @@ pub async fn resend(
 }
 
 fn filter_from(query: &Query) -> Result<AttemptFilter, ApiError> {
-    let status = query
+    Ok(AttemptFilter {
+        endpoint_id: None,
+        msg_id: None,
+        status: status_from(query)?,
+        before: query.timestamp("before")?,
+        after: query.timestamp("after")?,
+    })
+}
+
+/// The `status` query parameter: a delivery status by its Svix number.
+pub(crate) fn status_from(query: &Query) -> Result<Option<MessageStatus>, ApiError> {
+    query
         .parse::<i64>("status")?
         .map(|code| {
             MessageStatus::from_code(code).ok_or_else(|| {
@@ -175,12 +209,5 @@ fn filter_from(query: &Query) -> Result<AttemptFilter, ApiError> {
                 )
             })
         })
-        .transpose()?;
-    Ok(AttemptFilter {
-        endpoint_id: None,
-        msg_id: None,
-        status,
-        before: query.timestamp("before")?,
-        after: query.timestamp("after")?,
-    })
+        .transpose()
 }

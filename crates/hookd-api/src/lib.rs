@@ -16,6 +16,7 @@ pub mod auth;
 pub mod bin;
 pub mod bin_access;
 pub mod bin_capture;
+pub mod destinations;
 pub mod endpoint;
 mod error;
 pub mod event_type;
@@ -120,6 +121,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
             get(attempt::get),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
+            delete(attempt::expunge_content),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/endpoint",
+            get(destinations::list_attempted_destinations),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/msg",
+            get(destinations::list_attempted_messages),
         )
         .route(
             "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",

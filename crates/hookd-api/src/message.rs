@@ -233,7 +233,7 @@ where
     get,
     path = "/api/v1/app/{app_id}/msg",
     tag = "message",
-    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("event_types" = Option<String>, Query), ("channel" = Option<String>, Query), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
+    params(("app_id" = validate::IdOrUid, Path, description = "Application id or uid"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("event_types" = Option<String>, Query), ("channel" = Option<String>, Query), ("tag" = Option<String>, Query), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
     responses((status = 200, body = ListResponse<MessageOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -247,6 +247,7 @@ pub async fn list(
     let filter = MessageFilter {
         event_types: query.list("event_types"),
         channel: query.get("channel").map(str::to_owned),
+        tag: query.get("tag").map(str::to_owned),
         before: query.timestamp("before")?,
         after: query.timestamp("after")?,
     };

@@ -29,8 +29,8 @@ mod links;
 use links::IdLinks;
 
 use crate::{
-    app_access, application, attempt, bin, bin_capture, endpoint, event_type, inbound_request,
-    ingest, message, source, stream,
+    app_access, application, attempt, bin, bin_capture, destinations, endpoint, event_type,
+    inbound_request, ingest, message, source, stream,
 };
 
 #[derive(OpenApi)]
@@ -49,6 +49,8 @@ use crate::{
         event_type::patch, event_type::delete,
         message::create, message::list, message::get,
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::resend,
+        attempt::expunge_content, destinations::list_attempted_destinations,
+        destinations::list_attempted_messages,
         message::expunge_content,
         source::list, source::create, source::get, source::update, source::delete,
         source::get_secret, inbound_request::list, inbound_request::get, inbound_request::replay,

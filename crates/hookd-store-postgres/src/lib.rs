@@ -22,6 +22,7 @@
 mod applications;
 mod bins;
 mod db;
+mod destinations;
 mod endpoint_lookups;
 mod error;
 mod event_types;
@@ -67,6 +68,7 @@ use hookd_store::{
     PublishLease, Published, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult,
     StoredResponse, TimeWindow,
 };
+use hookd_store::{Destination, EndpointMessage, EndpointMessageFilter};
 use tokio::sync::{broadcast, Notify};
 
 use crate::db::Db;
@@ -391,6 +393,25 @@ impl Store for PostgresStore {
         runs::queue_depth(&self.db, now).await
     }
 
+    async fn list_message_destinations(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Destination>> {
+        destinations::list_message_destinations(&self.db, app_id, msg_id, page).await
+    }
+
+    async fn list_endpoint_messages(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        filter: &EndpointMessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<EndpointMessage>> {
+        destinations::list_endpoint_messages(&self.db, app_id, endpoint_id, filter, page).await
+    }
+
     async fn list_attempts(
         &self,
         app_id: &ApplicationId,
@@ -471,6 +492,15 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<u64> {
         retention::expunge_message_content(&self.db, app_id, msg_id, now).await
+    }
+
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        attempt_id: &str,
+    ) -> StoreResult<()> {
+        destinations::expunge_attempt_content(&self.db, app_id, msg_id, attempt_id).await
     }
 
     async fn queue_metrics(&self, now: Timestamp) -> StoreResult<QueueMetrics> {

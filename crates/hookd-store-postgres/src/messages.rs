@@ -132,7 +132,20 @@ pub(crate) async fn message(
 
 /// The listing of one application's messages matching `filter`.
 pub(crate) fn messages_listing(app_id: &ApplicationId, filter: &MessageFilter) -> Listing {
-    let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
+    filtered_messages(
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages m"),
+        app_id,
+        filter,
+    )
+}
+
+/// A listing cut on `m.id` of `select` (which reads `messages m`, maybe joined) kept to
+/// the application's messages that `filter` keeps.
+pub(crate) fn filtered_messages(
+    select: String,
+    app_id: &ApplicationId,
+    filter: &MessageFilter,
+) -> Listing {
     let mut listing = Listing::new(select, "m.id");
     let app = listing.bind(app_id.to_string());
     listing.filter(format!("m.app_id = {app}"));
@@ -143,6 +156,10 @@ pub(crate) fn messages_listing(app_id: &ApplicationId, filter: &MessageFilter) -
     if let Some(channel) = &filter.channel {
         let channel = listing.bind(channel.clone());
         listing.filter(format!("m.channels ? {channel}"));
+    }
+    if let Some(tag) = &filter.tag {
+        let tag = listing.bind(tag.clone());
+        listing.filter(format!("m.tags ? {tag}"));
     }
     if let Some(before) = filter.before {
         let before = listing.bind(before);

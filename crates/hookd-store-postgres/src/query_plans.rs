@@ -9,11 +9,14 @@ use hookd_core::ids::{ApplicationId, EndpointId, MessageId};
 use hookd_core::model::MessageStatus;
 use hookd_core::Timestamp;
 use hookd_store::conformance::fixtures;
-use hookd_store::{AttemptFilter, MessageFilter, Ordering, PageRequest, TimeWindow};
+use hookd_store::{
+    AttemptFilter, EndpointMessageFilter, MessageFilter, Ordering, PageRequest, TimeWindow,
+};
 use tokio_postgres::types::ToSql;
 
 use crate::applications::{applications_listing, endpoints_listing};
 use crate::db::Params;
+use crate::destinations::{destinations_listing, endpoint_messages_listing};
 use crate::event_types::event_types_listing;
 use crate::messages::{attempts_listing, messages_listing};
 use crate::pagination::Listing;
@@ -57,6 +60,7 @@ fn listings(
     let every_message_filter = MessageFilter {
         event_types: Some(vec!["a.b".into()]),
         channel: Some("eu".into()),
+        tag: Some("vip".into()),
         before: Some(t0),
         after: Some(t0),
     };
@@ -96,6 +100,25 @@ fn listings(
         (
             attempts_listing(app_id, &every_attempt_filter),
             "attempts_by_",
+        ),
+        (
+            destinations_listing(app_id, &MessageId::from_trusted("msg_1".into())),
+            "deliveries_msg_endpoint_key",
+        ),
+        (
+            endpoint_messages_listing(app_id, endpoint_id, &EndpointMessageFilter::default()),
+            "messages_by_app",
+        ),
+        (
+            endpoint_messages_listing(
+                app_id,
+                endpoint_id,
+                &EndpointMessageFilter {
+                    message: every_message_filter.clone(),
+                    status: Some(MessageStatus::Fail),
+                },
+            ),
+            "messages_by_app",
         ),
     ]
 }

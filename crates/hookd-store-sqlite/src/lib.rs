@@ -15,6 +15,7 @@
 
 mod applications;
 mod bins;
+mod destinations;
 mod error;
 mod event_types;
 mod messages;
@@ -55,6 +56,7 @@ use hookd_store::{
     StoredResponse, TimeWindow,
 };
 use hookd_store::{CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest};
+use hookd_store::{Destination, EndpointMessage, EndpointMessageFilter};
 use tokio::sync::{broadcast, Notify};
 
 use crate::readers::Readers;
@@ -476,6 +478,32 @@ impl Store for SqliteStore {
         self.read(move |c| queue::queue_depth(c, now)).await
     }
 
+    async fn list_message_destinations(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Destination>> {
+        let (app_id, msg_id, page) = (app_id.clone(), msg_id.clone(), page.clone());
+        self.read(move |c| destinations::list_message_destinations(c, &app_id, &msg_id, &page))
+            .await
+    }
+
+    async fn list_endpoint_messages(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        filter: &EndpointMessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<EndpointMessage>> {
+        let (app_id, endpoint_id) = (app_id.clone(), endpoint_id.clone());
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |c| {
+            destinations::list_endpoint_messages(c, &app_id, &endpoint_id, &filter, &page)
+        })
+        .await
+    }
+
     async fn list_attempts(
         &self,
         app_id: &ApplicationId,
@@ -569,6 +597,18 @@ impl Store for SqliteStore {
     ) -> StoreResult<u64> {
         let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
         self.write(move |c| retention::expunge_message_content(c, &app_id, &msg_id, now))
+            .await
+    }
+
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        attempt_id: &str,
+    ) -> StoreResult<()> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        let attempt_id = attempt_id.to_owned();
+        self.write(move |c| destinations::expunge_attempt_content(c, &app_id, &msg_id, &attempt_id))
             .await
     }
 

@@ -278,8 +278,22 @@ pub(crate) fn message(
 
 /// The listing of one application's messages matching `filter`.
 pub(crate) fn messages_listing(app_id: &ApplicationId, filter: &MessageFilter) -> Listing {
-    let mut listing = Listing::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages m"), "m.id")
-        .filter("m.app_id = ?", vec![Value::Text(app_id.to_string())]);
+    filtered_messages(
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages m"),
+        app_id,
+        filter,
+    )
+}
+
+/// A listing cut on `m.id` of `select` (which reads `messages m`, maybe joined) kept to
+/// the application's messages that `filter` keeps.
+pub(crate) fn filtered_messages(
+    select: String,
+    app_id: &ApplicationId,
+    filter: &MessageFilter,
+) -> Listing {
+    let mut listing =
+        Listing::new(select, "m.id").filter("m.app_id = ?", vec![Value::Text(app_id.to_string())]);
     if let Some(event_types) = &filter.event_types {
         let placeholders = vec!["?"; event_types.len()].join(", ");
         let values = event_types.iter().cloned().map(Value::Text).collect();
@@ -289,6 +303,12 @@ pub(crate) fn messages_listing(app_id: &ApplicationId, filter: &MessageFilter) -
         listing = listing.filter(
             "EXISTS (SELECT 1 FROM json_each(m.channels) WHERE json_each.value = ?)",
             vec![Value::Text(channel.clone())],
+        );
+    }
+    if let Some(tag) = &filter.tag {
+        listing = listing.filter(
+            "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)",
+            vec![Value::Text(tag.clone())],
         );
     }
     if let Some(before) = filter.before {

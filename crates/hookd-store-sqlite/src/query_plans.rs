@@ -3,12 +3,14 @@
 
 use hookd_core::ids::{ApplicationId, EndpointId, MessageId};
 use hookd_core::model::MessageStatus;
-use hookd_store::{AttemptFilter, MessageFilter, Ordering, PageRequest};
+use hookd_store::{AttemptFilter, EndpointMessageFilter, MessageFilter, Ordering, PageRequest};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
 use crate::pagination::Listing;
-use crate::{applications, event_types, messages, queue, setup, stream_positions, streams};
+use crate::{
+    applications, destinations, event_types, messages, queue, setup, stream_positions, streams,
+};
 
 fn plan(connection: &Connection, sql: &str, params: Vec<Value>) -> Vec<String> {
     let mut statement = connection
@@ -71,13 +73,26 @@ fn every_query_that_can_grow_is_index_backed() {
         MessageFilter {
             event_types: Some(vec!["a.b".into(), "c.d".into()]),
             channel: Some("eu".into()),
+            tag: Some("vip".into()),
             before: Some(chrono::Utc::now()),
             after: Some(chrono::Utc::now()),
         },
     ];
     for filter in &message_filters {
         assert_listing_indexed(&connection, &messages::messages_listing(&app_id, filter));
+        for status in [None, Some(MessageStatus::Fail)] {
+            let filter = EndpointMessageFilter {
+                message: filter.clone(),
+                status,
+            };
+            let listing = destinations::endpoint_messages_listing(&app_id, &endpoint_id, &filter);
+            assert_listing_indexed(&connection, &listing);
+        }
     }
+    assert_listing_indexed(
+        &connection,
+        &destinations::destinations_listing(&app_id, &msg_id),
+    );
 
     // N.B.: the application-wide listing (no filter) has no index of its own since
     // migration 0009: no API route lists attempts by application alone, so it walks the

@@ -13,6 +13,7 @@
 //! records with [`fixtures`], so the same bodies hold for SQLite and PostgreSQL.
 
 mod bins;
+mod destinations;
 pub mod fixtures;
 mod messages;
 mod observability;
@@ -28,6 +29,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 pub use bins::*;
+pub use destinations::*;
 pub use messages::*;
 pub use observability::*;
 pub use queue::*;
@@ -131,6 +133,10 @@ macro_rules! store_conformance_tests {
             list_attempts_filters,
             attempt_lookup,
             paginate_attempts,
+            // deliveries from either side
+            list_message_destinations_with_their_state,
+            list_endpoint_messages_with_their_state,
+            expunge_attempt_content_clears_that_attempt_only,
             // retention
             expire_payloads_only_of_finished_old_messages,
             expire_batch_takes_the_oldest_up_to_its_limit,

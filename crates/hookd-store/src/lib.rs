@@ -215,6 +215,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<hookd_core::model::Delivery>;
     /// Counts of deliveries that are not finished: (due now or leased, total pending).
     async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth>;
+    /// The endpoints a message was sent to, or is being sent to, each with its delivery
+    /// (Svix's "attempted destinations"), paged by endpoint id. An unknown message lists
+    /// nothing: whether it exists is the caller's to check.
+    async fn list_message_destinations(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Destination>>;
+    /// The messages sent to one endpoint, each with its delivery to it (Svix's "attempted
+    /// messages"), filtered as `list_messages` filters and by the delivery's status, paged
+    /// by message id.
+    async fn list_endpoint_messages(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        filter: &EndpointMessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<EndpointMessage>>;
 
     // ---- attempts ----
 
@@ -290,6 +309,16 @@ pub trait Store: Send + Sync + 'static {
         msg_id: &MessageId,
         now: Timestamp,
     ) -> StoreResult<u64>;
+
+    /// Empties one attempt's content (response body and request headers become what an
+    /// expired attempt holds), as when an endpoint answered with something sensitive.
+    /// `NotFound("attempt")` when the message has no such attempt in the application.
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        attempt_id: &str,
+    ) -> StoreResult<()>;
 
     // ---- observability ----
 

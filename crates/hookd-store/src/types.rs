@@ -94,9 +94,33 @@ pub struct TimeWindow {
 pub struct MessageFilter {
     pub event_types: Option<Vec<String>>,
     pub channel: Option<String>,
+    /// Only messages carrying this tag.
+    pub tag: Option<String>,
     /// Only messages created strictly before / after these times.
     pub before: Option<Timestamp>,
     pub after: Option<Timestamp>,
+}
+
+/// What `list_endpoint_messages` keeps: the messages `message` keeps whose delivery to
+/// the endpoint has `status`, when given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EndpointMessageFilter {
+    pub message: MessageFilter,
+    pub status: Option<MessageStatus>,
+}
+
+/// One endpoint a message was sent to, with the delivery's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    pub delivery: Delivery,
+    pub endpoint: Endpoint,
+}
+
+/// One message sent to an endpoint, with the delivery's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointMessage {
+    pub delivery: Delivery,
+    pub message: Message,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -331,7 +331,8 @@ pub async fn list_messages_filters(store: Arc<dyn Store>) {
     paid.channels = vec!["eu".into()];
     let mut failed = fixtures::message_at(&application.id, "invoice.failed", "{}", at(2));
     failed.channels = vec!["us".into(), "eu".into()];
-    let created = fixtures::message_at(&application.id, "user.created", "{}", at(3));
+    let mut created = fixtures::message_at(&application.id, "user.created", "{}", at(3));
+    created.tags = vec!["vip".into(), "new".into()];
     for message in [&paid, &failed, &created] {
         store.create_message(message, &[]).await.unwrap();
     }
@@ -365,6 +366,12 @@ pub async fn list_messages_filters(store: Arc<dyn Store>) {
         ..MessageFilter::default()
     });
     assert_eq!(by_channel.await, vec![paid.id.clone(), failed.id.clone()]);
+
+    let by_tag = list(MessageFilter {
+        tag: Some("new".into()),
+        ..MessageFilter::default()
+    });
+    assert_eq!(by_tag.await, vec![created.id.clone()]);
 
     let window = list(MessageFilter {
         after: Some(at(1)),

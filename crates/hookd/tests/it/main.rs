@@ -9,6 +9,7 @@ mod cluster;
 mod commands;
 mod crash;
 mod delivery;
+mod destinations;
 mod limits;
 mod listen;
 mod multinode;

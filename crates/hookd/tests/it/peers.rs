@@ -152,6 +152,8 @@ async fn the_official_svix_python_sdk_drives_hookd() {
         "get_or_create returned the same app"
     );
     assert_eq!(report["expunged"], true, "{report}");
+    assert_eq!(report["destinations"], json!([report["endpoint_id"]]));
+    assert_eq!(report["attempt_response"], "EXPUNGED");
     server.stop().await;
 }
 

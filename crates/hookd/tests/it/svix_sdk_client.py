@@ -7,7 +7,15 @@ import json
 import sys
 import time
 
-from svix.api import ApplicationIn, EndpointIn, MessageIn, Svix, SvixOptions
+from svix.api import (
+    ApplicationIn,
+    EndpointIn,
+    MessageAttemptListAttemptedMessagesOptions,
+    MessageIn,
+    MessageStatus,
+    Svix,
+    SvixOptions,
+)
 from svix.exceptions import HttpError
 
 base, token, endpoint_url = sys.argv[1:4]
@@ -34,6 +42,26 @@ for _ in range(200):
 assert attempts, "no attempt was listed"
 assert attempts[0].response_status_code == 200, attempts[0]
 
+# Where the message went, seen from the message and from the endpoint.
+destinations = svix.message_attempt.list_attempted_destinations(app.id, message.id).data
+assert [d.id for d in destinations] == [endpoint.id], destinations
+assert destinations[0].status == MessageStatus.SUCCESS, destinations[0]
+assert destinations[0].next_attempt is None, destinations[0]
+assert destinations[0].url == endpoint_url, destinations[0]
+sent = svix.message_attempt.list_attempted_messages(app.id, endpoint.id).data
+assert [m.id for m in sent] == [message.id], sent
+assert sent[0].status == MessageStatus.SUCCESS and sent[0].payload == {}, sent[0]
+with_content = MessageAttemptListAttemptedMessagesOptions(with_content=True)
+sent = svix.message_attempt.list_attempted_messages(app.id, endpoint.id, with_content).data
+assert sent[0].payload == {"amount": 1200, "currency": "EUR"}, sent[0]
+failed_only = MessageAttemptListAttemptedMessagesOptions(status=MessageStatus.FAIL)
+assert svix.message_attempt.list_attempted_messages(app.id, endpoint.id, failed_only).data == []
+
+# One attempt's content expunged, as when an endpoint answered with a secret.
+svix.message_attempt.expunge_content(app.id, message.id, attempts[0].id)
+attempt = svix.message_attempt.get(app.id, message.id, attempts[0].id)
+assert attempt.response == "EXPUNGED", attempt.response
+
 endpoints = svix.endpoint.list(app.id).data
 assert [e.id for e in endpoints] == [endpoint.id]
 stats = svix.endpoint.get_stats(app.id, endpoint.id)
@@ -58,6 +86,8 @@ print(json.dumps({
     "msg_id": message.id,
     "secret": secret.key,
     "attempts": len(attempts),
+    "destinations": [d.id for d in destinations],
+    "attempt_response": attempt.response,
     "success": stats.success,
     "expunged": expunged.payload == {"expired": True},
 }))
