@@ -31,6 +31,7 @@ pub mod message;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod replay;
 mod schema;
 pub mod source;
 mod state;
@@ -93,6 +94,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/recover",
             post(endpoint::recover),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
+            post(replay::replay_missing),
         )
         .route(
             "/event-type",

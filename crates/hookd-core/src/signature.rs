@@ -88,6 +88,8 @@ pub enum SecretError {
     BadLength(usize),
     #[error("an ed25519 secret (whsk_) must decode to a 32-byte seed or a 64-byte keypair")]
     BadEd25519Key,
+    #[error("an ed25519 public key (whpk_) must be the base64 of 32 bytes that are a point of the curve")]
+    BadEd25519PublicKey,
     #[error("secret is empty")]
     Empty,
 }
@@ -542,9 +544,9 @@ fn parse_verifying_key(secret: &str) -> Result<VerifyingKey, SecretError> {
     if let Some(encoded) = secret.strip_prefix(ED25519_PUBLIC_PREFIX) {
         let bytes: [u8; 32] = decode_base64(encoded)?[..]
             .try_into()
-            .map_err(|_| SecretError::BadEd25519Key)?;
+            .map_err(|_| SecretError::BadEd25519PublicKey)?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| SecretError::BadEd25519Key)?;
+            .map_err(|_| SecretError::BadEd25519PublicKey)?;
         return Ok(VerifyingKey::Ed25519(key));
     }
     Ok(match parse_signing_key(secret)? {

@@ -34,6 +34,7 @@ mod publisher;
 #[cfg(all(test, feature = "testing"))]
 mod query_plans;
 mod queue;
+mod replay;
 mod retention;
 mod rows;
 mod runs;
@@ -68,7 +69,7 @@ use hookd_store::{
     PublishLease, Published, QueueDepth, QueueMetrics, SendSlot, Store, StoreResult,
     StoredResponse, TimeWindow,
 };
-use hookd_store::{Destination, EndpointMessage, EndpointMessageFilter};
+use hookd_store::{Destination, EndpointMessage, EndpointMessageFilter, ReplayBatch};
 use tokio::sync::{broadcast, Notify};
 
 use crate::db::Db;
@@ -378,6 +379,18 @@ impl Store for PostgresStore {
             self.wakeups.work_committed();
         }
         Ok(recovered)
+    }
+
+    async fn replay_missing(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+        after: Option<&MessageId>,
+        scan: usize,
+        now: Timestamp,
+    ) -> StoreResult<ReplayBatch> {
+        replay::replay_missing(&self.db, app_id, endpoint_id, window, after, scan, now).await
     }
 
     async fn delivery(

@@ -23,6 +23,7 @@ mod observability;
 mod pagination;
 mod queue;
 mod readers;
+mod replay;
 mod retention;
 mod rows;
 mod send_slots;
@@ -56,7 +57,7 @@ use hookd_store::{
     StoredResponse, TimeWindow,
 };
 use hookd_store::{CaptureOutcome, StreamBatch, StreamCursor, StreamedBinRequest};
-use hookd_store::{Destination, EndpointMessage, EndpointMessageFilter};
+use hookd_store::{Destination, EndpointMessage, EndpointMessageFilter, ReplayBatch};
 use tokio::sync::{broadcast, Notify};
 
 use crate::readers::Readers;
@@ -459,6 +460,23 @@ impl Store for SqliteStore {
         let (app_id, endpoint_id, window) = (app_id.clone(), endpoint_id.clone(), window.clone());
         self.write_and_wake(move |c| {
             queue::recover_endpoint(c, &app_id, &endpoint_id, &window, now)
+        })
+        .await
+    }
+
+    async fn replay_missing(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+        after: Option<&MessageId>,
+        scan: usize,
+        now: Timestamp,
+    ) -> StoreResult<ReplayBatch> {
+        let (app_id, endpoint_id, window) = (app_id.clone(), endpoint_id.clone(), window.clone());
+        let after = after.cloned();
+        self.write(move |c| {
+            replay::replay_missing(c, &app_id, &endpoint_id, &window, after.as_ref(), scan, now)
         })
         .await
     }

@@ -19,6 +19,7 @@ mod messages;
 mod observability;
 mod queue;
 mod records;
+mod replay;
 mod retention;
 mod runs;
 mod send_slots;
@@ -34,6 +35,7 @@ pub use messages::*;
 pub use observability::*;
 pub use queue::*;
 pub use records::*;
+pub use replay::*;
 pub use retention::*;
 pub use runs::*;
 pub use send_slots::*;
@@ -137,6 +139,7 @@ macro_rules! store_conformance_tests {
             list_message_destinations_with_their_state,
             list_endpoint_messages_with_their_state,
             expunge_attempt_content_clears_that_attempt_only,
+            replay_missing_sends_only_what_the_endpoint_never_got,
             // retention
             expire_payloads_only_of_finished_old_messages,
             expire_batch_takes_the_oldest_up_to_its_limit,

@@ -206,6 +206,21 @@ pub trait Store: Send + Sync + 'static {
         window: &TimeWindow,
         now: Timestamp,
     ) -> StoreResult<u64>;
+    /// Sends the endpoint what it never got: a manual run, due at `now`, of each message of
+    /// the application created in `window` that still has its payload, that the endpoint
+    /// accepts (its event types and channels) and that has no delivery to it. Looks at
+    /// no more than `scan` such messages without a delivery, oldest first after `after`,
+    /// so one call stays short; [`ReplayBatch::next`] says where the next call starts.
+    /// `NotFound("endpoint")`.
+    async fn replay_missing(
+        &self,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
+        window: &TimeWindow,
+        after: Option<&MessageId>,
+        scan: usize,
+        now: Timestamp,
+    ) -> StoreResult<ReplayBatch>;
     /// One delivery's current state (tests and the API's status views).
     async fn delivery(
         &self,

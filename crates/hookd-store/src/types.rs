@@ -109,6 +109,16 @@ pub struct EndpointMessageFilter {
     pub status: Option<MessageStatus>,
 }
 
+/// What one `replay_missing` call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayBatch {
+    /// Deliveries created.
+    pub replayed: u64,
+    /// The last message looked at, where the next call starts; `None` once every
+    /// message in the window was looked at.
+    pub next: Option<MessageId>,
+}
+
 /// One endpoint a message was sent to, with the delivery's state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Destination {

@@ -3,11 +3,13 @@
 //! receivers (one answering 200, one 500 with the retry an hour away); and the expunging
 //! of one attempt's content. The Svix SDK calls the same routes in `peers.rs`.
 
+use std::time::Duration;
+
 use hookd_test_support::TestSink;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{Options, TestServer};
+use crate::support::{Options, TestServer, WAIT};
 
 #[tokio::test]
 async fn a_message_and_an_endpoint_each_list_their_deliveries_with_status() {
@@ -206,5 +208,80 @@ async fn one_attempts_content_can_be_expunged() {
         let (status, body) = server.call(Method::DELETE, &path, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_made_later_gets_what_it_missed_by_replay_once() {
+    let server = TestServer::start().await;
+    let mut first_sink = TestSink::start(&[200]).await;
+    let mut late_sink = TestSink::start(&[200]).await;
+    let app = server.app("Acme").await;
+    server
+        .endpoint(&app, json!({"url": first_sink.url("/first")}))
+        .await;
+    let paid = server
+        .publish(
+            &app,
+            json!({"eventType": "invoice.paid", "payload": {"n": 1}}),
+        )
+        .await;
+    server
+        .publish(
+            &app,
+            json!({"eventType": "user.created", "payload": {"n": 2}}),
+        )
+        .await;
+    for _ in 0..2 {
+        first_sink
+            .next(WAIT)
+            .await
+            .expect("the first endpoint gets both");
+    }
+    let late = server
+        .endpoint(
+            &app,
+            json!({"url": late_sink.url("/late"), "filterTypes": ["invoice.paid"]}),
+        )
+        .await;
+
+    let replay = format!("/api/v1/app/{app}/endpoint/{late}/replay-missing");
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (status, task) = server.post(&replay, json!({"since": since})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{task}");
+    assert_eq!(task["task"], "endpoint.replay");
+    assert_eq!(task["status"], "finished");
+    let got = late_sink
+        .next(WAIT)
+        .await
+        .expect("the missed message arrives");
+    assert_eq!(got.header("webhook-id"), Some(paid.as_str()));
+    assert_eq!(got.body.as_ref(), br#"{"n":1}"#);
+    // Once: a second replay finds nothing missing, and the filtered type never comes.
+    let (status, _) = server.post(&replay, json!({"since": since})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(late_sink.next(Duration::from_millis(400)).await.is_none());
+    assert!(first_sink.next(Duration::from_millis(100)).await.is_none());
+
+    // Bad input.
+    let (status, body) = server.post(&replay, json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/app/{app}/endpoint/ep_nope/replay-missing"),
+            json!({"since": since}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/app/{app}/endpoint/{late}"),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server.post(&replay, json!({"since": since})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
     server.stop().await;
 }

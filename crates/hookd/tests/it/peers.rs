@@ -154,6 +154,12 @@ async fn the_official_svix_python_sdk_drives_hookd() {
     assert_eq!(report["expunged"], true, "{report}");
     assert_eq!(report["destinations"], json!([report["endpoint_id"]]));
     assert_eq!(report["attempt_response"], "EXPUNGED");
+    let replayed = sink
+        .next(WAIT)
+        .await
+        .expect("the replay reaches the endpoint made after the message");
+    assert_eq!(replayed.path, "/sdk-late");
+    assert_eq!(replayed.header("webhook-id"), report["msg_id"].as_str());
     server.stop().await;
 }
 

@@ -6,6 +6,7 @@ Prints one JSON line with what it created; exits non-zero on any SDK error.
 import json
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 from svix.api import (
     ApplicationIn,
@@ -13,6 +14,7 @@ from svix.api import (
     MessageAttemptListAttemptedMessagesOptions,
     MessageIn,
     MessageStatus,
+    ReplayIn,
     Svix,
     SvixOptions,
 )
@@ -57,13 +59,26 @@ assert sent[0].payload == {"amount": 1200, "currency": "EUR"}, sent[0]
 failed_only = MessageAttemptListAttemptedMessagesOptions(status=MessageStatus.FAIL)
 assert svix.message_attempt.list_attempted_messages(app.id, endpoint.id, failed_only).data == []
 
+# An endpoint made after the message gets it by replay-missing, once.
+late = svix.endpoint.create(app.id, EndpointIn(url=endpoint_url + "-late", event_types=["invoice.paid"]))
+since = datetime.now(timezone.utc) - timedelta(hours=1)
+replay = svix.endpoint.replay_missing(app.id, late.id, ReplayIn(since=since))
+assert replay.task == "endpoint.replay", replay
+for _ in range(200):
+    destinations = svix.message_attempt.list_attempted_destinations(app.id, message.id).data
+    if len(destinations) == 2 and all(d.status == MessageStatus.SUCCESS for d in destinations):
+        break
+    time.sleep(0.05)
+assert sorted(d.id for d in destinations) == sorted([endpoint.id, late.id]), destinations
+destinations = [d for d in destinations if d.id == endpoint.id]
+
 # One attempt's content expunged, as when an endpoint answered with a secret.
 svix.message_attempt.expunge_content(app.id, message.id, attempts[0].id)
 attempt = svix.message_attempt.get(app.id, message.id, attempts[0].id)
 assert attempt.response == "EXPUNGED", attempt.response
 
 endpoints = svix.endpoint.list(app.id).data
-assert [e.id for e in endpoints] == [endpoint.id]
+assert [e.id for e in endpoints] == [endpoint.id, late.id], endpoints
 stats = svix.endpoint.get_stats(app.id, endpoint.id)
 apps = svix.application.list().data
 assert any(a.id == app.id for a in apps)
@@ -87,6 +102,7 @@ print(json.dumps({
     "secret": secret.key,
     "attempts": len(attempts),
     "destinations": [d.id for d in destinations],
+    "late_endpoint_id": late.id,
     "attempt_response": attempt.response,
     "success": stats.success,
     "expunged": expunged.payload == {"expired": True},
