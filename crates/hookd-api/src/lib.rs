@@ -31,6 +31,7 @@ pub mod message;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod precheck;
 pub mod replay;
 mod schema;
 pub mod source;
@@ -115,6 +116,10 @@ pub fn router(state: AppState) -> Router {
             get(message::list).post(message::create),
         )
         .route("/app/{app_id}/msg/{msg_id}", get(message::get))
+        .route(
+            "/app/{app_id}/msg/precheck/active",
+            post(precheck::precheck_active),
+        )
         .route(
             "/app/{app_id}/attempt/endpoint/{endpoint_id}",
             get(attempt::list_by_endpoint),

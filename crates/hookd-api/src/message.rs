@@ -121,14 +121,7 @@ async fn publish(
     if let Some(event_id) = &input.event_id {
         validate::name_like("eventId", event_id)?;
     }
-    let channels = input.channels.unwrap_or_default();
-    validate::each("channels", &channels, validate::channel)?;
-    if channels.len() > 10 {
-        return Err(ApiError::field(
-            "channels",
-            "at most 10 channels per message",
-        ));
-    }
+    let channels = message_channels(input.channels)?;
     let tags = input.tags.unwrap_or_default();
     validate::each("tags", &tags, validate::tag)?;
     if !input.payload.is_object() {
@@ -331,4 +324,17 @@ async fn application_for_publish(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A message's `channels`, checked: each a valid channel name, at most 10.
+pub(crate) fn message_channels(channels: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
+    let channels = channels.unwrap_or_default();
+    validate::each("channels", &channels, validate::channel)?;
+    if channels.len() > 10 {
+        return Err(ApiError::field(
+            "channels",
+            "at most 10 channels per message",
+        ));
+    }
+    Ok(channels)
 }

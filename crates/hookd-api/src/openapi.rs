@@ -30,7 +30,7 @@ use links::IdLinks;
 
 use crate::{
     app_access, application, attempt, bin, bin_capture, destinations, endpoint, event_type,
-    inbound_request, ingest, message, replay, source, stream,
+    inbound_request, ingest, message, precheck, replay, source, stream,
 };
 
 #[derive(OpenApi)]
@@ -48,7 +48,7 @@ use crate::{
         replay::replay_missing,
         event_type::list, event_type::create, event_type::get, event_type::upsert,
         event_type::patch, event_type::delete,
-        message::create, message::list, message::get,
+        message::create, message::list, message::get, precheck::precheck_active,
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::resend,
         attempt::expunge_content, destinations::list_attempted_destinations,
         destinations::list_attempted_messages,

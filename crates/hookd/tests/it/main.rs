@@ -18,6 +18,7 @@ mod operational;
 mod pages;
 mod peers;
 mod postgres;
+mod precheck;
 mod provider_peers;
 mod provider_routes;
 mod retention;

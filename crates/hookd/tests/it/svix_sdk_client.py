@@ -13,6 +13,7 @@ from svix.api import (
     EndpointIn,
     MessageAttemptListAttemptedMessagesOptions,
     MessageIn,
+    MessagePrecheckIn,
     MessageStatus,
     ReplayIn,
     Svix,
@@ -29,6 +30,8 @@ endpoint = svix.endpoint.create(
     app.id, EndpointIn(url=endpoint_url, description="from the SDK", event_types=["invoice.paid"])
 )
 secret = svix.endpoint.get_secret(app.id, endpoint.id)
+assert svix.message.precheck(app.id, MessagePrecheckIn(event_type="invoice.paid")).active
+assert not svix.message.precheck(app.id, MessagePrecheckIn(event_type="user.created")).active
 message = svix.message.create(
     app.id, MessageIn(event_type="invoice.paid", payload={"amount": 1200, "currency": "EUR"})
 )
