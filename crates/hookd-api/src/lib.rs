@@ -34,6 +34,7 @@ pub mod pagination;
 pub mod precheck;
 pub mod replay;
 mod schema;
+pub mod send_example;
 pub mod source;
 mod state;
 pub mod stream;
@@ -99,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
             post(replay::replay_missing),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/send-example",
+            post(send_example::send_example),
         )
         .route(
             "/event-type",

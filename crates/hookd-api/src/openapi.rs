@@ -30,7 +30,7 @@ use links::IdLinks;
 
 use crate::{
     app_access, application, attempt, bin, bin_capture, destinations, endpoint, event_type,
-    inbound_request, ingest, message, precheck, replay, source, stream,
+    inbound_request, ingest, message, precheck, replay, send_example, source, stream,
 };
 
 #[derive(OpenApi)]
@@ -45,7 +45,7 @@ use crate::{
         endpoint::list, endpoint::create, endpoint::get, endpoint::upsert, endpoint::patch,
         endpoint::delete, endpoint::get_secret, endpoint::rotate_secret, endpoint::get_headers,
         endpoint::put_headers, endpoint::patch_headers, endpoint::stats, endpoint::recover,
-        replay::replay_missing,
+        replay::replay_missing, send_example::send_example,
         event_type::list, event_type::create, event_type::get, event_type::upsert,
         event_type::patch, event_type::delete,
         message::create, message::list, message::get, precheck::precheck_active,

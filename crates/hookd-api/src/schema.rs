@@ -108,18 +108,21 @@ impl SchemaCache {
 
 /// Compiles the newest version of an event type's schemas (the highest numeric key).
 pub fn compile_newest(event_type: &EventType) -> Result<Option<jsonschema::Validator>, String> {
-    let Some(schemas) = &event_type.schemas else {
-        return Ok(None);
-    };
-    let newest = schemas
-        .iter()
-        .max_by_key(|(version, _)| version.parse::<u64>().unwrap_or(0));
-    match newest {
+    match newest_schema(event_type) {
         None => Ok(None),
         Some((version, schema)) => jsonschema::validator_for(schema)
             .map(Some)
             .map_err(|error| format!("schemas.{version}: not a valid JSON Schema: {error}")),
     }
+}
+
+/// The newest version of `event_type`'s schema, with its version number, if it has one.
+pub fn newest_schema(event_type: &EventType) -> Option<(&String, &Value)> {
+    event_type
+        .schemas
+        .as_ref()?
+        .iter()
+        .max_by_key(|(version, _)| version.parse::<u64>().unwrap_or(0))
 }
 
 /// Checks every version of a schemas object compiles (on event type create/update).

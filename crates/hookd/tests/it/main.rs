@@ -10,6 +10,7 @@ mod commands;
 mod crash;
 mod delivery;
 mod destinations;
+mod examples;
 mod limits;
 mod listen;
 mod multinode;

@@ -160,6 +160,9 @@ async fn the_official_svix_python_sdk_drives_hookd() {
         .expect("the replay reaches the endpoint made after the message");
     assert_eq!(replayed.path, "/sdk-late");
     assert_eq!(replayed.header("webhook-id"), report["msg_id"].as_str());
+    let ping = sink.next(WAIT).await.expect("the ping arrives");
+    assert_eq!(ping.path, "/sdk");
+    assert_eq!(ping.header("webhook-id"), report["ping_id"].as_str());
     server.stop().await;
 }
 
@@ -198,6 +201,9 @@ async fn the_official_svix_python_sdk_drives_hookd() {
 ///   type's JSON Schema, and by then the fuzzer has written event types of its own names
 ///   and schemas; which payloads a stored schema admits is data, not document. The
 ///   coverage phase, which publishes before any event type exists, stays strict.
+/// - For `POST …/endpoint/{endpoint_id}/send-example`, for the same reason and in every
+///   phase (event types the fuzzer made exist by the time the coverage phase reaches it):
+///   whether the named event type has an example (a 422 if not) is stored data.
 /// - For `GET /api/v1/source/{source_id}/stream` only, `positive_data_acceptance` also
 ///   takes a 400: the stream is WebSocket only, and a request that is not an upgrade is a
 ///   400, as documented. OpenAPI cannot describe the handshake, so no request the fuzzer
@@ -216,12 +222,15 @@ async fn the_official_svix_python_sdk_drives_hookd() {
 ///   tell that the public half is the seed's, and refuses one that is not (422); a
 ///   made-up one never is.
 /// - nor a discord source's made-up public key that is no point of the curve (about half
-///   of them): the document admits any 64 hex characters, the server refuses those (422).
+///   of them): the document admits any 64 hex characters, the server refuses those (422);
+///   nor a standard-webhooks or svix source's made-up `whpk_` key that is none.
 /// - ST302 ("created resource not found") is dropped for two right 404s of a source
 ///   operation, as a source belongs to an application that is not in its path: one for
 ///   an unknown `appId` (the link from a new source to its PUT mostly gives the source's
 ///   own application, but now and then schemathesis makes one up), and one after the
 ///   source's application was deleted in the same scenario, which deletes its sources.
+///   And for the 404 of `send-example` naming the event type of its body, not the
+///   endpoint just created.
 const SCHEMATHESIS_CONFIG: &str = r#"
 [phases.stateful]
 inference.algorithms = []
@@ -240,6 +249,10 @@ checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502"]
 include-name = "POST /api/v1/app/{app_id}/msg"
 phases.fuzzing.checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 phases.stateful.checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+[[operations]]
+include-name = "POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 
 [[operations]]
 include-name = "GET /api/v1/source/{source_id}/stream"

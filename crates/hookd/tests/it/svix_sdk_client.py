@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from svix.api import (
     ApplicationIn,
     EndpointIn,
+    EventExampleIn,
     MessageAttemptListAttemptedMessagesOptions,
     MessageIn,
     MessagePrecheckIn,
@@ -75,6 +76,10 @@ for _ in range(200):
 assert sorted(d.id for d in destinations) == sorted([endpoint.id, late.id]), destinations
 destinations = [d for d in destinations if d.id == endpoint.id]
 
+# A ping to the first endpoint alone.
+ping = svix.endpoint.send_example(app.id, endpoint.id, EventExampleIn(event_type="svix.ping"))
+assert ping.payload == {"success": True}, ping
+
 # One attempt's content expunged, as when an endpoint answered with a secret.
 svix.message_attempt.expunge_content(app.id, message.id, attempts[0].id)
 attempt = svix.message_attempt.get(app.id, message.id, attempts[0].id)
@@ -106,6 +111,7 @@ print(json.dumps({
     "attempts": len(attempts),
     "destinations": [d.id for d in destinations],
     "late_endpoint_id": late.id,
+    "ping_id": ping.id,
     "attempt_response": attempt.response,
     "success": stats.success,
     "expunged": expunged.payload == {"expired": True},
