@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::model::{Attempt, MessageStatus};
-use hookd_store::{AttemptFilter, Ordering};
+use hookd_store::{AttemptFilter, MessageFilter, Ordering};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -57,7 +57,7 @@ impl From<Attempt> for MessageAttemptOut {
     get,
     path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}",
     tag = "attempt",
-    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = crate::validate::IdOrUid, Path, description = "Endpoint id or uid"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "0 success, 1 pending, 2 fail, 3 sending, 4 canceled"), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
+    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("endpoint_id" = crate::validate::IdOrUid, Path, description = "Endpoint id or uid"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "0 success, 1 pending, 2 fail, 3 sending, 4 canceled"), ("status_code_class" = Option<StatusCodeClass>, Query), ("event_types" = Option<String>, Query), ("channel" = Option<String>, Query), ("tag" = Option<String>, Query), ("with_content" = Option<bool>, Query, description = "Whether each response body is included (default true); without, it reads {}"), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
     responses((status = 200, body = ListResponse<MessageAttemptOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -72,17 +72,14 @@ pub async fn list_by_endpoint(
     filter.endpoint_id = Some(endpoint.id);
     let page = page_request(&query, Ordering::Descending)?;
     let found = state.store.list_attempts(&app.id, &filter, &page).await?;
-    Ok(Json(ListResponse::from_page(
-        found,
-        MessageAttemptOut::from,
-    )))
+    Ok(Json(ListResponse::from_page(found, list_view(&query)?)))
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/attempt/msg/{msg_id}",
     tag = "attempt",
-    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("msg_id" = crate::validate::IdOrUid, Path, description = "Message id or eventId"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "0 success, 1 pending, 2 fail, 3 sending, 4 canceled"), ("endpoint_id" = Option<String>, Query), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
+    params(("app_id" = crate::validate::IdOrUid, Path, description = "Application id or uid"), ("msg_id" = crate::validate::IdOrUid, Path, description = "Message id or eventId"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 250, description = "1 to 250, default 50"), ("iterator" = Option<String>, Query), ("order" = Option<crate::pagination::Order>, Query), ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "0 success, 1 pending, 2 fail, 3 sending, 4 canceled"), ("status_code_class" = Option<StatusCodeClass>, Query), ("event_types" = Option<String>, Query), ("channel" = Option<String>, Query), ("tag" = Option<String>, Query), ("with_content" = Option<bool>, Query, description = "Whether each response body is included (default true); without, it reads {}"), ("endpoint_id" = Option<String>, Query), ("before" = Option<String>, Query, format = DateTime, min_length = 1), ("after" = Option<String>, Query, format = DateTime, min_length = 1)),
     responses((status = 200, body = ListResponse<MessageAttemptOut>), (status = 401, description = "Missing or wrong token", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 422, description = "Invalid field", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -100,10 +97,7 @@ pub async fn list_by_message(
     }
     let page = page_request(&query, Ordering::Descending)?;
     let found = state.store.list_attempts(&app.id, &filter, &page).await?;
-    Ok(Json(ListResponse::from_page(
-        found,
-        MessageAttemptOut::from,
-    )))
+    Ok(Json(ListResponse::from_page(found, list_view(&query)?)))
 }
 
 #[utoipa::path(
@@ -188,10 +182,29 @@ pub async fn resend(
 }
 
 fn filter_from(query: &Query) -> Result<AttemptFilter, ApiError> {
+    let response_status_codes = query
+        .parse::<u16>("status_code_class")?
+        .map(|class| match class {
+            0 => Ok(0..=99),
+            100 | 200 | 300 | 400 | 500 => Ok(class..=class + 99),
+            _ => Err(ApiError::field(
+                "query parameter status_code_class",
+                "expected 0 (no response), 100, 200, 300, 400 or 500",
+            )),
+        })
+        .transpose()?;
     Ok(AttemptFilter {
         endpoint_id: None,
         msg_id: None,
         status: status_from(query)?,
+        response_status_codes,
+        message: MessageFilter {
+            event_types: query.list("event_types"),
+            channel: query.get("channel").map(str::to_owned),
+            tag: query.get("tag").map(str::to_owned),
+            before: None,
+            after: None,
+        },
         before: query.timestamp("before")?,
         after: query.timestamp("after")?,
     })
@@ -211,3 +224,26 @@ pub(crate) fn status_from(query: &Query) -> Result<Option<MessageStatus>, ApiErr
         })
         .transpose()
 }
+
+/// How a listing shows each attempt: with `with_content=false`, without its response body
+/// (`{}`, as Svix shows it).
+fn list_view(query: &Query) -> Result<impl Fn(Attempt) -> MessageAttemptOut, ApiError> {
+    let with_content = query.parse::<bool>("with_content")?.unwrap_or(true);
+    Ok(move |attempt: Attempt| {
+        let mut out = MessageAttemptOut::from(attempt);
+        if !with_content {
+            out.response = "{}".to_owned();
+        }
+        out
+    })
+}
+
+crate::validate::rule_schema!(
+    /// The `status_code_class` values: a response's class, as Svix numbers it.
+    StatusCodeClass => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .description(Some("The response's class: 0 (no response), 100, 200, 300, 400 or 500"))
+        .enum_values(Some([0, 100, 200, 300, 400, 500]))
+        .build()
+        .into()
+);

@@ -67,6 +67,7 @@ use crate::{
         crate::validate::IdOrUid,
         crate::validate::NameLike,
         crate::pagination::Order,
+        attempt::StatusCodeClass,
         inbound_request::InboundStatusName,
         crate::schema::JsonSchemaObject,
     )),

@@ -149,17 +149,8 @@ pub(crate) fn filtered_messages(
     let mut listing = Listing::new(select, "m.id");
     let app = listing.bind(app_id.to_string());
     listing.filter(format!("m.app_id = {app}"));
-    if let Some(event_types) = &filter.event_types {
-        let types = listing.bind(event_types.clone());
-        listing.filter(format!("m.event_type = ANY({types})"));
-    }
-    if let Some(channel) = &filter.channel {
-        let channel = listing.bind(channel.clone());
-        listing.filter(format!("m.channels ? {channel}"));
-    }
-    if let Some(tag) = &filter.tag {
-        let tag = listing.bind(tag.clone());
-        listing.filter(format!("m.tags ? {tag}"));
+    for condition in message_conditions(&mut listing, filter) {
+        listing.filter(condition);
     }
     if let Some(before) = filter.before {
         let before = listing.bind(before);
@@ -220,6 +211,11 @@ pub(crate) fn attempts_listing(app_id: &ApplicationId, filter: &AttemptFilter) -
         let status = listing.bind(status_code(status));
         listing.filter(format!("t.status = {status}"));
     }
+    if let Some(codes) = &filter.response_status_codes {
+        let first = listing.bind(i32::from(*codes.start()));
+        let last = listing.bind(i32::from(*codes.end()));
+        listing.filter(format!("t.response_status_code BETWEEN {first} AND {last}"));
+    }
     if let Some(before) = filter.before {
         let before = listing.bind(before);
         listing.filter(format!("t.created_at < {before}"));
@@ -228,7 +224,33 @@ pub(crate) fn attempts_listing(app_id: &ApplicationId, filter: &AttemptFilter) -
         let after = listing.bind(after);
         listing.filter(format!("t.created_at > {after}"));
     }
+    let conditions = message_conditions(&mut listing, &filter.message);
+    if !conditions.is_empty() {
+        listing.filter(format!(
+            "EXISTS (SELECT 1 FROM messages m WHERE m.id = t.msg_id AND {})",
+            conditions.join(" AND ")
+        ));
+    }
     listing
+}
+
+/// The conditions on `messages m` by which `filter` keeps a message, other than its
+/// time, their values bound in `listing`.
+fn message_conditions(listing: &mut Listing, filter: &MessageFilter) -> Vec<String> {
+    let mut conditions = Vec::new();
+    if let Some(event_types) = &filter.event_types {
+        let types = listing.bind(event_types.clone());
+        conditions.push(format!("m.event_type = ANY({types})"));
+    }
+    if let Some(channel) = &filter.channel {
+        let channel = listing.bind(channel.clone());
+        conditions.push(format!("m.channels ? {channel}"));
+    }
+    if let Some(tag) = &filter.tag {
+        let tag = listing.bind(tag.clone());
+        conditions.push(format!("m.tags ? {tag}"));
+    }
+    conditions
 }
 
 pub(crate) async fn list_attempts(

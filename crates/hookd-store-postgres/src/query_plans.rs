@@ -68,6 +68,8 @@ fn listings(
         endpoint_id: Some(endpoint_id.clone()),
         msg_id: Some(MessageId::from_trusted("msg_1".into())),
         status: Some(MessageStatus::Fail),
+        response_status_codes: Some(500..=599),
+        message: every_message_filter.clone(),
         before: Some(t0),
         after: Some(t0),
     };

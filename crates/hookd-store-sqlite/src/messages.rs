@@ -294,22 +294,9 @@ pub(crate) fn filtered_messages(
 ) -> Listing {
     let mut listing =
         Listing::new(select, "m.id").filter("m.app_id = ?", vec![Value::Text(app_id.to_string())]);
-    if let Some(event_types) = &filter.event_types {
-        let placeholders = vec!["?"; event_types.len()].join(", ");
-        let values = event_types.iter().cloned().map(Value::Text).collect();
-        listing = listing.filter(format!("m.event_type IN ({placeholders})"), values);
-    }
-    if let Some(channel) = &filter.channel {
-        listing = listing.filter(
-            "EXISTS (SELECT 1 FROM json_each(m.channels) WHERE json_each.value = ?)",
-            vec![Value::Text(channel.clone())],
-        );
-    }
-    if let Some(tag) = &filter.tag {
-        listing = listing.filter(
-            "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)",
-            vec![Value::Text(tag.clone())],
-        );
+    let (conditions, values) = message_conditions(filter);
+    if !conditions.is_empty() {
+        listing = listing.filter(conditions.join(" AND "), values);
     }
     if let Some(before) = filter.before {
         listing = listing.filter("m.created_at < ?", vec![Value::Integer(millis(before))]);
@@ -399,13 +386,54 @@ pub(crate) fn attempts_listing(app_id: &ApplicationId, filter: &AttemptFilter) -
     if let Some(status) = filter.status {
         listing = listing.filter("t.status = ?", vec![Value::Integer(status.code())]);
     }
+    if let Some(codes) = &filter.response_status_codes {
+        listing = listing.filter(
+            "t.response_status_code BETWEEN ? AND ?",
+            vec![
+                Value::Integer(i64::from(*codes.start())),
+                Value::Integer(i64::from(*codes.end())),
+            ],
+        );
+    }
     if let Some(before) = filter.before {
         listing = listing.filter("t.created_at < ?", vec![Value::Integer(millis(before))]);
     }
     if let Some(after) = filter.after {
         listing = listing.filter("t.created_at > ?", vec![Value::Integer(millis(after))]);
     }
+    let (conditions, values) = message_conditions(&filter.message);
+    if !conditions.is_empty() {
+        listing = listing.filter(
+            format!(
+                "EXISTS (SELECT 1 FROM messages m WHERE m.id = t.msg_id AND {})",
+                conditions.join(" AND ")
+            ),
+            values,
+        );
+    }
     listing
+}
+
+/// The conditions on `messages m` by which `filter` keeps a message, other than its
+/// time, with their values.
+fn message_conditions(filter: &MessageFilter) -> (Vec<String>, Vec<Value>) {
+    let (mut conditions, mut values) = (Vec::new(), Vec::new());
+    if let Some(event_types) = &filter.event_types {
+        conditions.push(format!(
+            "m.event_type IN ({})",
+            vec!["?"; event_types.len()].join(", ")
+        ));
+        values.extend(event_types.iter().cloned().map(Value::Text));
+    }
+    for (column, value) in [("channels", &filter.channel), ("tags", &filter.tag)] {
+        if let Some(value) = value {
+            conditions.push(format!(
+                "EXISTS (SELECT 1 FROM json_each(m.{column}) WHERE json_each.value = ?)"
+            ));
+            values.push(Value::Text(value.clone()));
+        }
+    }
+    (conditions, values)
 }
 
 pub(crate) fn list_attempts(

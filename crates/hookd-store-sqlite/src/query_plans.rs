@@ -113,6 +113,13 @@ fn every_query_that_can_grow_is_index_backed() {
             endpoint_id: Some(endpoint_id.clone()),
             msg_id: Some(msg_id),
             status: Some(MessageStatus::Success),
+            response_status_codes: Some(200..=299),
+            message: MessageFilter {
+                event_types: Some(vec!["a.b".into()]),
+                channel: Some("eu".into()),
+                tag: Some("vip".into()),
+                ..MessageFilter::default()
+            },
             before: Some(chrono::Utc::now()),
             after: Some(chrono::Utc::now()),
         },

@@ -138,6 +138,13 @@ pub struct AttemptFilter {
     pub endpoint_id: Option<EndpointId>,
     pub msg_id: Option<MessageId>,
     pub status: Option<MessageStatus>,
+    /// Only attempts whose response status code is in this range (0 when no response
+    /// came, so `0..=99` selects those).
+    pub response_status_codes: Option<std::ops::RangeInclusive<u16>>,
+    /// Only attempts of messages that `list_messages` would keep by these (their own
+    /// `before`/`after` are not used: the attempt's time is filtered by the two below).
+    pub message: MessageFilter,
+    /// Only attempts made strictly before / after these times.
     pub before: Option<Timestamp>,
     pub after: Option<Timestamp>,
 }

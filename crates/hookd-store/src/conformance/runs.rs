@@ -14,8 +14,8 @@ use hookd_core::Timestamp;
 
 use super::{app_with_endpoints, expect_not_found, fixtures, publish_at};
 use crate::{
-    AttemptFilter, ClaimedDelivery, DeliveryOutcome, EndpointHealth, EndpointStats, Store,
-    TimeWindow,
+    AttemptFilter, ClaimedDelivery, DeliveryOutcome, EndpointHealth, EndpointStats, MessageFilter,
+    Store, TimeWindow,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -451,6 +451,38 @@ pub async fn list_attempts_filters(store: Arc<dyn Store>) {
         ..AttemptFilter::default()
     });
     assert_eq!(combined.await, vec![b.id.clone()]);
+    let server_errors = list(AttemptFilter {
+        response_status_codes: Some(500..=599),
+        ..AttemptFilter::default()
+    });
+    assert_eq!(
+        server_errors.await,
+        sorted(vec![b.id.clone(), c.id.clone()])
+    );
+    let no_response = list(AttemptFilter {
+        response_status_codes: Some(0..=99),
+        ..AttemptFilter::default()
+    });
+    assert_eq!(no_response.await, vec![]);
+    // Both messages are `invoice.paid`, without channels or tags.
+    let of_type = |event_type: &str| AttemptFilter {
+        message: MessageFilter {
+            event_types: Some(vec![event_type.to_owned()]),
+            ..MessageFilter::default()
+        },
+        ..AttemptFilter::default()
+    };
+    assert_eq!(list(of_type("invoice.paid")).await, all);
+    assert_eq!(list(of_type("user.created")).await, vec![]);
+    let in_channel = list(AttemptFilter {
+        response_status_codes: Some(200..=299),
+        message: MessageFilter {
+            channel: Some("eu".to_owned()),
+            ..MessageFilter::default()
+        },
+        ..AttemptFilter::default()
+    });
+    assert_eq!(in_channel.await, vec![]);
 }
 
 /// An attempt reads back whole (response body, request headers) through its message and

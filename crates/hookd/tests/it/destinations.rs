@@ -125,6 +125,28 @@ async fn a_message_and_an_endpoint_each_list_their_deliveries_with_status() {
         "{good_sent}"
     );
 
+    // The attempts themselves, by the class of their answer, with or without bodies.
+    let attempts = |query: &str| {
+        let path = format!("/api/v1/app/{app}/attempt/msg/{first}{query}");
+        let server = &server;
+        async move {
+            let (status, body) = server.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            body["data"].as_array().unwrap().clone()
+        }
+    };
+    let failed = attempts("?status_code_class=500").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["endpointId"], bad.as_str());
+    assert_eq!(failed[0]["responseStatusCode"], 500);
+    let succeeded = attempts("?status_code_class=200&with_content=false").await;
+    assert_eq!(succeeded.len(), 1, "{succeeded:?}");
+    assert_eq!(succeeded[0]["endpointId"], good.as_str());
+    assert_eq!(succeeded[0]["response"], "{}");
+    assert!(attempts("?status_code_class=0").await.is_empty());
+    assert_eq!(attempts("?tag=vip&event_types=invoice.paid").await.len(), 2);
+    assert!(attempts("?channel=eu").await.is_empty());
+
     // Bad input.
     for (path, expected) in [
         (
@@ -145,6 +167,10 @@ async fn a_message_and_an_endpoint_each_list_their_deliveries_with_status() {
         ),
         (
             format!("/api/v1/app/{app}/endpoint/{bad}/msg?with_content=maybe"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/api/v1/app/{app}/attempt/endpoint/{bad}?status_code_class=250"),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     ] {

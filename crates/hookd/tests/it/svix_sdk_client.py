@@ -13,11 +13,13 @@ from svix.api import (
     EndpointIn,
     EventExampleIn,
     MessageAttemptListAttemptedMessagesOptions,
+    MessageAttemptListByEndpointOptions,
     MessageIn,
     MessagePrecheckIn,
     MessageStatus,
     ReplayIn,
     Svix,
+    StatusCodeClass,
     SvixOptions,
 )
 from svix.exceptions import HttpError
@@ -47,6 +49,11 @@ for _ in range(200):
     time.sleep(0.05)
 assert attempts, "no attempt was listed"
 assert attempts[0].response_status_code == 200, attempts[0]
+by_class = lambda code_class: svix.message_attempt.list_by_endpoint(
+    app.id, endpoint.id, MessageAttemptListByEndpointOptions(status_code_class=code_class)
+).data
+assert [a.id for a in by_class(StatusCodeClass.CODE2XX)] == [attempts[0].id]
+assert by_class(StatusCodeClass.CODE5XX) == []
 
 # Where the message went, seen from the message and from the endpoint.
 destinations = svix.message_attempt.list_attempted_destinations(app.id, message.id).data
