@@ -168,12 +168,7 @@ pub async fn resend(
             message.id
         )));
     }
-    if endpoint.disabled {
-        return Err(ApiError::Conflict(format!(
-            "endpoint {} is disabled; enable it before resending",
-            endpoint.id
-        )));
-    }
+    crate::endpoint::require_enabled(&endpoint, "resending")?;
     state
         .store
         .resend(&app.id, &message.id, &endpoint.id, wire::now())

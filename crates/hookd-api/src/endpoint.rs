@@ -683,9 +683,25 @@ pub async fn recover(
 }
 
 /// The endpoint `endpoint_id` (id or uid) of the application `app_id` (id or uid).
-async fn find(state: &AppState, app_id: &str, endpoint_id: &str) -> Result<Endpoint, ApiError> {
+pub(crate) async fn find(
+    state: &AppState,
+    app_id: &str,
+    endpoint_id: &str,
+) -> Result<Endpoint, ApiError> {
     let app = state.store.application(app_id).await?;
     Ok(state.store.endpoint(&app.id, endpoint_id).await?)
+}
+
+/// Refuses (409) to `action` an endpoint that is disabled: whatever it queued would only
+/// fail.
+pub(crate) fn require_enabled(endpoint: &Endpoint, action: &str) -> Result<(), ApiError> {
+    if endpoint.disabled {
+        return Err(ApiError::Conflict(format!(
+            "endpoint {} is disabled; enable it before {action}",
+            endpoint.id
+        )));
+    }
+    Ok(())
 }
 
 fn new_endpoint(

@@ -11,8 +11,9 @@ use axum::Json;
 use hookd_core::ids::TaskId;
 use hookd_store::TimeWindow;
 
+use crate::endpoint;
 use crate::endpoint::{RecoverIn, RecoverOut};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Path};
 use crate::state::AppState;
 use crate::wire;
@@ -36,14 +37,8 @@ pub async fn replay_missing(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
-    let app = state.store.application(&app_id).await?;
-    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
-    if endpoint.disabled {
-        return Err(ApiError::Conflict(format!(
-            "endpoint {} is disabled; enable it before replaying to it",
-            endpoint.id
-        )));
-    }
+    let endpoint = endpoint::find(&state, &app_id, &endpoint_id).await?;
+    endpoint::require_enabled(&endpoint, "replaying to it")?;
     let now = wire::now();
     let window = TimeWindow {
         since: Some(input.since),
@@ -54,7 +49,7 @@ pub async fn replay_missing(
         let batch = state
             .store
             .replay_missing(
-                &app.id,
+                &endpoint.app_id,
                 &endpoint.id,
                 &window,
                 after.as_ref(),

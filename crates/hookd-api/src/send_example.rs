@@ -13,6 +13,7 @@ use hookd_store::StoreError;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::endpoint;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Path};
 use crate::message::MessageOut;
@@ -50,14 +51,8 @@ pub async fn send_example(
     ApiJson(input): ApiJson<EventExampleIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     validate::name_like("eventType", &input.event_type)?;
-    let app = state.store.application(&app_id).await?;
-    let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
-    if endpoint.disabled {
-        return Err(ApiError::Conflict(format!(
-            "endpoint {} is disabled; enable it before sending it an example",
-            endpoint.id
-        )));
-    }
+    let endpoint = endpoint::find(&state, &app_id, &endpoint_id).await?;
+    endpoint::require_enabled(&endpoint, "sending it an example")?;
     let payload = match state.store.event_type(&input.event_type).await {
         Ok(event_type) => example_of(&event_type, input.example_index.unwrap_or(0))?,
         Err(StoreError::NotFound(_)) if input.event_type == PING => {
@@ -74,7 +69,7 @@ pub async fn send_example(
     let (ms, random) = wire::id_parts(now);
     let message = Message {
         id: MessageId::new(ms, random),
-        app_id: app.id,
+        app_id: endpoint.app_id.clone(),
         event_id: None,
         event_type: input.event_type,
         payload: serde_json::to_string(&payload)

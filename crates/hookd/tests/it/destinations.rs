@@ -310,5 +310,24 @@ async fn an_endpoint_made_later_gets_what_it_missed_by_replay_once() {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = server.post(&replay, json!({"since": since})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("is disabled"),
+        "{body}"
+    );
+    // A resend to it is refused the same way.
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/app/{app}/msg/{paid}/endpoint/{late}/resend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("before resending"),
+        "{body}"
+    );
     server.stop().await;
 }
