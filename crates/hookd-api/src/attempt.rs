@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Path, Query};
+use crate::message::message_filter_from;
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
 use crate::wire;
@@ -193,12 +194,11 @@ fn filter_from(query: &Query) -> Result<AttemptFilter, ApiError> {
         msg_id: None,
         status: status_from(query)?,
         response_status_codes,
+        // `before`/`after` bound the attempt's time here, not the message's.
         message: MessageFilter {
-            event_types: query.list("event_types"),
-            channel: query.get("channel").map(str::to_owned),
-            tag: query.get("tag").map(str::to_owned),
             before: None,
             after: None,
+            ..message_filter_from(query)?
         },
         before: query.timestamp("before")?,
         after: query.timestamp("after")?,
@@ -223,7 +223,7 @@ pub(crate) fn status_from(query: &Query) -> Result<Option<MessageStatus>, ApiErr
 /// How a listing shows each attempt: with `with_content=false`, without its response body
 /// (`{}`, as Svix shows it).
 fn list_view(query: &Query) -> Result<impl Fn(Attempt) -> MessageAttemptOut, ApiError> {
-    let with_content = query.parse::<bool>("with_content")?.unwrap_or(true);
+    let with_content = query.flag_or("with_content", true)?;
     Ok(move |attempt: Attempt| {
         let mut out = MessageAttemptOut::from(attempt);
         if !with_content {

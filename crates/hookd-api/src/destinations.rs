@@ -6,14 +6,14 @@
 use axum::extract::State;
 use axum::Json;
 use hookd_core::model::{Delivery, MessageStatus};
-use hookd_store::{Destination, EndpointMessage, EndpointMessageFilter, MessageFilter, Ordering};
+use hookd_store::{Destination, EndpointMessage, EndpointMessageFilter, Ordering};
 use serde::Serialize;
 
 use crate::attempt::status_from;
 use crate::endpoint::EndpointOut;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Path, Query};
-use crate::message::MessageOut;
+use crate::message::{message_filter_from, MessageOut};
 use crate::pagination::{page_request, ListResponse};
 use crate::state::AppState;
 use crate::wire;
@@ -27,7 +27,7 @@ pub struct DeliveryState {
     /// hookd addition: the status in words.
     pub status_text: &'static str,
     /// When the next attempt is due; `null` once the delivery is finished.
-    #[serde(serialize_with = "optional_timestamp")]
+    #[serde(serialize_with = "wire::optional_timestamp")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt: Option<hookd_core::Timestamp>,
 }
@@ -45,21 +45,6 @@ impl DeliveryState {
             status_text: status.text(),
             next_attempt: delivery.next_attempt_at,
         }
-    }
-}
-
-/// The `expanded_statuses` query parameter, default `true`.
-fn expanded_statuses(query: &Query) -> Result<bool, crate::error::ApiError> {
-    Ok(query.parse::<bool>("expanded_statuses")?.unwrap_or(true))
-}
-
-fn optional_timestamp<S: serde::Serializer>(
-    value: &Option<hookd_core::Timestamp>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(at) => wire::timestamp(at, serializer),
-        None => serializer.serialize_none(),
     }
 }
 
@@ -99,7 +84,7 @@ pub async fn list_attempted_destinations(
     let app = state.store.application(&app_id).await?;
     let message = state.store.message(&app.id, &msg_id).await?;
     let page = page_request(&query, Ordering::Ascending)?;
-    let expanded = expanded_statuses(&query)?;
+    let expanded = query.flag_or("expanded_statuses", true)?;
     let found = state
         .store
         .list_message_destinations(&app.id, &message.id, &page)
@@ -130,17 +115,11 @@ pub async fn list_attempted_messages(
     let endpoint = state.store.endpoint(&app.id, &endpoint_id).await?;
     let page = page_request(&query, Ordering::Descending)?;
     let filter = EndpointMessageFilter {
-        message: MessageFilter {
-            event_types: query.list("event_types"),
-            channel: query.get("channel").map(str::to_owned),
-            tag: query.get("tag").map(str::to_owned),
-            before: query.timestamp("before")?,
-            after: query.timestamp("after")?,
-        },
+        message: message_filter_from(&query)?,
         status: status_from(&query)?,
     };
-    let with_content = query.parse::<bool>("with_content")?.unwrap_or(true);
-    let expanded = expanded_statuses(&query)?;
+    let with_content = query.flag_or("with_content", true)?;
+    let expanded = query.flag_or("expanded_statuses", true)?;
     let found = state
         .store
         .list_endpoint_messages(&app.id, &endpoint.id, &filter, &page)

@@ -157,6 +157,20 @@ pub struct EndpointOut {
     pub updated_at: hookd_core::Timestamp,
 }
 
+impl RecoverOut {
+    /// The answer for a `task` that was done in the request, at `now`: Svix's background
+    /// task shape, already `finished`.
+    pub(crate) fn finished(task: &'static str, now: hookd_core::Timestamp) -> Self {
+        let (ms, random) = wire::id_parts(now);
+        Self {
+            id: TaskId::new(ms, random).to_string(),
+            status: "finished",
+            task,
+            updated_at: now,
+        }
+    }
+}
+
 impl From<Endpoint> for EndpointOut {
     fn from(endpoint: Endpoint) -> Self {
         Self {
@@ -670,15 +684,9 @@ pub async fn recover(
         .recover_endpoint(&endpoint.app_id, &endpoint.id, &window, now)
         .await?;
     tracing::info!(endpoint_id = %endpoint.id, recovered, "endpoint recovery scheduled");
-    let (ms, random) = wire::id_parts(now);
     Ok((
         StatusCode::ACCEPTED,
-        Json(RecoverOut {
-            id: TaskId::new(ms, random).to_string(),
-            status: "finished",
-            task: "endpoint.recover",
-            updated_at: now,
-        }),
+        Json(RecoverOut::finished("endpoint.recover", now)),
     ))
 }
 

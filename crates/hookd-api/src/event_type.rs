@@ -126,7 +126,7 @@ pub async fn list(
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
     let page = page_request(&query, Ordering::Ascending)?;
     let include_archived = query.flag("include_archived")?;
-    let with_content = query.parse::<bool>("with_content")?.unwrap_or(true);
+    let with_content = query.flag_or("with_content", true)?;
     let found = state
         .store
         .list_event_types(&page, include_archived)

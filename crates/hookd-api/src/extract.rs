@@ -222,7 +222,12 @@ impl Query {
 
     /// A boolean parameter (`true`/`false`), default `false`.
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
-        Ok(self.parse::<bool>(name)?.unwrap_or(false))
+        self.flag_or(name, false)
+    }
+
+    /// A boolean parameter (`true`/`false`), `default` when absent.
+    pub fn flag_or(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        Ok(self.parse::<bool>(name)?.unwrap_or(default))
     }
 
     /// An RFC 3339 timestamp parameter.

@@ -237,13 +237,7 @@ pub async fn list(
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
     let app = state.store.application(&app_id).await?;
     let page = page_request(&query, Ordering::Descending)?;
-    let filter = MessageFilter {
-        event_types: query.list("event_types"),
-        channel: query.get("channel").map(str::to_owned),
-        tag: query.get("tag").map(str::to_owned),
-        before: query.timestamp("before")?,
-        after: query.timestamp("after")?,
-    };
+    let filter = message_filter_from(&query)?;
     let found = state.store.list_messages(&app.id, &filter, &page).await?;
     Ok(Json(ListResponse::from_page(found, MessageOut::from)))
 }
@@ -337,4 +331,16 @@ pub(crate) fn message_channels(channels: Option<Vec<String>>) -> Result<Vec<Stri
         ));
     }
     Ok(channels)
+}
+
+/// The message filters of a listing's query: `event_types`, `channel`, `tag`, `before`,
+/// `after`.
+pub(crate) fn message_filter_from(query: &Query) -> Result<MessageFilter, ApiError> {
+    Ok(MessageFilter {
+        event_types: query.list("event_types"),
+        channel: query.get("channel").map(str::to_owned),
+        tag: query.get("tag").map(str::to_owned),
+        before: query.timestamp("before")?,
+        after: query.timestamp("after")?,
+    })
 }

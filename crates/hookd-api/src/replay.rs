@@ -8,7 +8,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use hookd_core::ids::TaskId;
 use hookd_store::TimeWindow;
 
 use crate::endpoint;
@@ -64,14 +63,8 @@ pub async fn replay_missing(
         }
     }
     tracing::info!(endpoint_id = %endpoint.id, replayed, "missing messages replayed");
-    let (ms, random) = wire::id_parts(now);
     Ok((
         StatusCode::ACCEPTED,
-        Json(RecoverOut {
-            id: TaskId::new(ms, random).to_string(),
-            status: "finished",
-            task: "endpoint.replay",
-            updated_at: now,
-        }),
+        Json(RecoverOut::finished("endpoint.replay", now)),
     ))
 }

@@ -22,6 +22,17 @@ pub fn timestamp<S: Serializer>(value: &Timestamp, serializer: S) -> Result<S::O
     serializer.serialize_str(&value.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
+/// Serialises an optional timestamp as [`timestamp`] does, or as `null`.
+pub fn optional_timestamp<S: Serializer>(
+    value: &Option<Timestamp>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(at) => timestamp(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// A PATCH field: absent (`None`), explicitly null (`Some(None)`), or set.
 pub fn patch_field<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where

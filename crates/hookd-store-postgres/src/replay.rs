@@ -15,6 +15,7 @@ use crate::applications;
 use crate::db::{Db, Params};
 use crate::messages::new_delivery_id;
 use crate::rows::{message_from_row, status_code, trigger_code, MESSAGE_COLUMNS};
+use crate::runs::created_in;
 
 pub(crate) async fn replay_missing(
     db: &Db,
@@ -30,13 +31,7 @@ pub(crate) async fn replay_missing(
     let app = params.bind(app_id.to_string());
     let after = params.bind(after.map_or_else(String::new, MessageId::to_string));
     let endpoint_param = params.bind(endpoint.id.to_string());
-    let mut in_window = String::new();
-    if let Some(since) = window.since {
-        in_window.push_str(&format!(" AND m.created_at >= {}", params.bind(since)));
-    }
-    if let Some(until) = window.until {
-        in_window.push_str(&format!(" AND m.created_at < {}", params.bind(until)));
-    }
+    let in_window = created_in(&mut params, window);
     let limit = params.bind(i64::try_from(scan).unwrap_or(i64::MAX));
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m \

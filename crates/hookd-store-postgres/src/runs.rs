@@ -99,13 +99,7 @@ pub(crate) fn recover_query(
     let app = params.bind(app_id.to_string());
     let endpoint = params.bind(endpoint_id.to_string());
     let now = params.bind(now);
-    let mut in_window = String::new();
-    if let Some(since) = window.since {
-        in_window.push_str(&format!(" AND m.created_at >= {}", params.bind(since)));
-    }
-    if let Some(until) = window.until {
-        in_window.push_str(&format!(" AND m.created_at < {}", params.bind(until)));
-    }
+    let in_window = created_in(&mut params, window);
     let sql = format!(
         "WITH endpoint AS ( \
              SELECT 1 FROM endpoints WHERE app_id = {app} AND id = {endpoint} \
@@ -124,6 +118,19 @@ pub(crate) fn recover_query(
         fail = status_code(MessageStatus::Fail),
     );
     (sql, params)
+}
+
+/// `AND` conditions that keep messages `m` created in `window`, its bounds bound in
+/// `params` (empty for an open window).
+pub(crate) fn created_in(params: &mut Params, window: &TimeWindow) -> String {
+    let mut conditions = String::new();
+    if let Some(since) = window.since {
+        conditions.push_str(&format!(" AND m.created_at >= {}", params.bind(since)));
+    }
+    if let Some(until) = window.until {
+        conditions.push_str(&format!(" AND m.created_at < {}", params.bind(until)));
+    }
+    conditions
 }
 
 pub(crate) async fn delivery(
